@@ -1,0 +1,1 @@
+"""Assay: influence-guided relabelling of silver datasets."""

@@ -1,0 +1,75 @@
+"""Items with scores, page by page; one item with its evidence; label decisions."""
+
+from typing import Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.api.deps import get_item, get_project
+from app.auth import api_user
+from app.config import get_settings
+from app.db import get_db
+from app.models import Item, Project, User
+from app.schemas import ItemDetail, ItemPage, LabelDecision, LabelEventOut
+from app.services.items import BadCursor, item_view, list_items
+from app.services.queue import DecisionError, decide, history
+from app.services.results import evidence_for
+
+router = APIRouter(tags=["items"])
+
+
+@router.get("/projects/{project_id}/items", response_model=ItemPage)
+def read_items(
+    order: Literal["suspicion", "id"] = "suspicion",
+    limit: int = Query(50, ge=1),
+    cursor: str | None = None,
+    project: Project = Depends(get_project),
+    db: Session = Depends(get_db),
+    _: User = Depends(api_user),
+) -> ItemPage:
+    """Items with their newest prediction and scores; ``next_cursor`` fetches the next page."""
+    limit = min(limit, get_settings().page_limit_max)
+    try:
+        views, next_cursor = list_items(db, project, order=order, limit=limit, cursor=cursor)
+    except BadCursor as err:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(err)) from None
+    return ItemPage(items=[v.as_dict() for v in views], next_cursor=next_cursor)
+
+
+def _detail(db: Session, item: Item) -> ItemDetail:
+    view = item_view(db, item)
+    evidence = evidence_for(db, view.version.id, item.id) if view.version else []
+    return ItemDetail(
+        **view.as_dict(),
+        evidence=[e.__dict__ for e in evidence],
+        history=[LabelEventOut.model_validate(e) for e in history(db, item)],
+    )
+
+
+@router.get("/items/{item_id}", response_model=ItemDetail)
+def read_item(
+    item: Item = Depends(get_item), db: Session = Depends(get_db), _: User = Depends(api_user)
+) -> ItemDetail:
+    return _detail(db, item)
+
+
+@router.post("/items/{item_id}/label", response_model=ItemDetail)
+def label_item(
+    body: LabelDecision,
+    item: Item = Depends(get_item),
+    db: Session = Depends(get_db),
+    user: User = Depends(api_user),
+) -> ItemDetail:
+    """Set the gold label; repeating the same idempotency key changes nothing."""
+    project = db.get(Project, item.project_id)
+    try:
+        decide(db, project, item, user, body.label, body.idempotency_key)
+        db.commit()
+    except DecisionError as err:
+        db.rollback()
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(err)) from None
+    except IntegrityError:
+        db.rollback()  # the same key committed concurrently: that submission won
+    db.refresh(item)
+    return _detail(db, item)

@@ -1,0 +1,39 @@
+"""Start jobs and poll them."""
+
+from fastapi import APIRouter, Depends, HTTPException, status
+from sqlalchemy.orm import Session
+
+from app.api.deps import get_project
+from app.auth import api_admin, api_user
+from app.db import get_db
+from app.models import Job, Project, User
+from app.schemas import JobCreate, JobOut
+from app.services.jobs import JobConflict, start_train_score
+
+router = APIRouter(tags=["jobs"])
+
+
+@router.post(
+    "/projects/{project_id}/jobs", response_model=JobOut, status_code=status.HTTP_202_ACCEPTED
+)
+def create_job(
+    body: JobCreate,
+    project: Project = Depends(get_project),
+    db: Session = Depends(get_db),
+    _: User = Depends(api_admin),
+) -> Job:
+    """Train on the current labels and score every training item (runs on a worker)."""
+    try:
+        return start_train_score(db, project)
+    except JobConflict as err:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, {"message": str(err), "job_id": err.job.id}
+        ) from None
+
+
+@router.get("/jobs/{job_id}", response_model=JobOut)
+def read_job(job_id: int, db: Session = Depends(get_db), _: User = Depends(api_user)) -> Job:
+    job = db.get(Job, job_id)
+    if job is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id} not found")
+    return job

@@ -1,0 +1,82 @@
+"""Projects and their datasets."""
+
+from fastapi import APIRouter, Depends, File, Form, UploadFile, status
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.api.deps import get_project
+from app.auth import api_admin, api_user
+from app.config import get_settings
+from app.db import get_db
+from app.models import Dataset, DatasetKind, Project, User
+from app.schemas import DatasetOut, ProjectCreate, ProjectOut, UploadError
+from app.services.datasets import import_dataset
+from app.services.ingest import IngestError
+from app.services.uploads import UploadTooLarge, read_upload
+
+router = APIRouter(tags=["projects"])
+
+
+@router.post("/projects", response_model=ProjectOut, status_code=status.HTTP_201_CREATED)
+def create_project(
+    body: ProjectCreate, db: Session = Depends(get_db), _: User = Depends(api_admin)
+) -> Project:
+    project = Project(name=body.name, labels=body.labels, task_kind=body.task_kind)
+    db.add(project)
+    db.commit()
+    return project
+
+
+@router.get("/projects", response_model=list[ProjectOut])
+def list_projects(db: Session = Depends(get_db), _: User = Depends(api_user)) -> list[Project]:
+    return list(db.scalars(select(Project).order_by(Project.id)))
+
+
+@router.get("/projects/{project_id}", response_model=ProjectOut)
+def read_project(project: Project = Depends(get_project), _: User = Depends(api_user)) -> Project:
+    return project
+
+
+@router.get("/projects/{project_id}/datasets", response_model=list[DatasetOut])
+def list_datasets(
+    project: Project = Depends(get_project),
+    db: Session = Depends(get_db),
+    _: User = Depends(api_user),
+) -> list[Dataset]:
+    return list(db.scalars(select(Dataset).where(Dataset.project_id == project.id)))
+
+
+@router.post(
+    "/projects/{project_id}/datasets",
+    response_model=list[DatasetOut],
+    status_code=status.HTTP_201_CREATED,
+    responses={422: {"model": UploadError}, 413: {"model": UploadError}},
+)
+async def upload_dataset(
+    file: UploadFile = File(...),
+    kind: DatasetKind = Form(DatasetKind.silver),
+    project: Project = Depends(get_project),
+    db: Session = Depends(get_db),
+    _: User = Depends(api_admin),
+):
+    """CSV or JSONL with text, label[, id, split, reference_label]; all rows or none."""
+    settings = get_settings()
+    filename = file.filename or "upload"
+    try:
+        data = await read_upload(file, settings.max_upload_bytes)
+        datasets = import_dataset(
+            db, project, data, filename, kind, max_rows=settings.max_upload_rows
+        )
+    except UploadTooLarge as err:
+        return JSONResponse(
+            status_code=413,
+            content=UploadError(
+                file=filename, line=None, field=None, message=str(err)
+            ).model_dump(),
+        )
+    except IngestError as err:
+        db.rollback()
+        return JSONResponse(status_code=422, content=err.as_dict())
+    db.commit()
+    return datasets

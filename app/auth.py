@@ -1,0 +1,121 @@
+"""Users, password hashing, API tokens, page sessions and CSRF."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pwdlib import PasswordHash
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db import get_db
+from app.models import ApiToken, Role, User
+
+password_hash = PasswordHash.recommended()  # argon2id
+bearer = HTTPBearer(auto_error=False)
+SESSION_USER = "user_id"
+SESSION_CSRF = "csrf"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+
+
+class UserExists(ValueError):
+    pass
+
+
+def create_user(session: Session, username: str, password: str, role: Role) -> User:
+    if session.scalar(select(User).where(User.username == username)):
+        raise UserExists(f"user '{username}' already exists")
+    user = User(username=username, password_hash=password_hash.hash(password), role=role)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def authenticate(session: Session, username: str, password: str) -> User | None:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        password_hash.hash(password)  # same work either way: no user enumeration by timing
+        return None
+    return user if password_hash.verify(password, user.password_hash) else None
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(session: Session, user: User, name: str) -> str:
+    """A new API token; only its hash is stored, so this is the one time it is seen."""
+    token = "assay_" + secrets.token_urlsafe(32)
+    session.add(ApiToken(user_id=user.id, name=name, token_hash=hash_token(token)))
+    session.flush()
+    return token
+
+
+def api_user(
+    credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
+    db: Session = Depends(get_db),
+) -> User:
+    if credentials is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "missing bearer token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    token = db.scalar(
+        select(ApiToken).where(ApiToken.token_hash == hash_token(credentials.credentials))
+    )
+    if token is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "invalid token", headers={"WWW-Authenticate": "Bearer"}
+        )
+    return token.user
+
+
+def api_admin(user: User = Depends(api_user)) -> User:
+    if user.role != Role.admin:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "admin role required")
+    return user
+
+
+class LoginRequired(Exception):
+    """Raised by page dependencies; the app turns it into a redirect to the login page."""
+
+
+def page_user(request: Request, db: Session = Depends(get_db)) -> User:
+    user_id = request.session.get(SESSION_USER)
+    user = db.get(User, user_id) if user_id is not None else None
+    if user is None:
+        raise LoginRequired()
+    return user
+
+
+def page_admin(user: User = Depends(page_user)) -> User:
+    if user.role != Role.admin:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "admin role required")
+    return user
+
+
+def csrf_token(request: Request) -> str:
+    token = request.session.get(SESSION_CSRF)
+    if token is None:
+        token = secrets.token_urlsafe(32)
+        request.session[SESSION_CSRF] = token
+    return token
+
+
+async def verify_csrf(request: Request) -> None:
+    """Forms send the token as a field, htmx as a header; either must match the session's."""
+    expected = request.session.get(SESSION_CSRF)
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None:
+        form = await request.form()
+        sent = form.get(CSRF_FIELD)
+    if not expected or not isinstance(sent, str) or not hmac.compare_digest(expected, sent):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, "stale or missing form token: reload the page"
+        )

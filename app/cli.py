@@ -1,0 +1,190 @@
+"""The ``assay`` command: serve, worker, demo, score, user and token management."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from app.config import ConfigError, get_settings
+
+
+@click.group()
+def main() -> None:
+    """Assay: find the wrong labels in a silver dataset by training-data influence."""
+
+
+@main.command()
+@click.option("--host", default=None, help="default: ASSAY_HOST or 127.0.0.1")
+@click.option("--port", default=None, type=int, help="default: ASSAY_PORT or 8000")
+@click.option(
+    "--worker/--no-worker",
+    default=None,
+    help="start a worker beside the server (default: only in embedded mode)",
+)
+def serve(host: str | None, port: int | None, worker: bool | None) -> None:
+    """Migrate the database and run the web server (plus a worker when embedded)."""
+    settings = get_settings()
+    _check_config()
+    from app.db import migrate
+
+    migrate()
+    _serve(
+        host or settings.host,
+        port or settings.port,
+        settings.embedded if worker is None else worker,
+    )
+
+
+def _check_config() -> None:
+    try:
+        get_settings().resolved_secret_key()
+    except ConfigError as err:
+        raise click.ClickException(str(err)) from None
+
+
+def _serve(host: str, port: int, with_worker: bool, worker_process=None) -> None:
+    import uvicorn
+
+    from app.main import create_app
+    from app.worker_process import start_worker, stop_worker
+
+    settings = get_settings()
+    if with_worker and worker_process is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        worker_process = start_worker(settings.data_dir / "worker.log")
+        click.echo(
+            f"worker started (pid {worker_process.pid}, log {settings.data_dir / 'worker.log'})"
+        )
+    try:
+        uvicorn.run(create_app(run_migrations=False), host=host, port=port, log_level="info")
+    finally:
+        if worker_process is not None:
+            stop_worker(worker_process)
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.option("--concurrency", default=1, show_default=True)
+@click.option("--pool", default="solo", show_default=True, help="solo | prefork | threads")
+@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
+def worker(concurrency: int, pool: str, celery_args: tuple[str, ...]) -> None:
+    """Run a Celery worker in the foreground (production: one per machine or GPU)."""
+    import os
+
+    from app.worker_process import worker_command
+
+    command = worker_command(concurrency=concurrency, pool=pool) + list(celery_args)
+    os.execv(command[0], command)
+
+
+@main.command()
+def migrate() -> None:
+    """Bring the database schema up to date."""
+    from app.db import migrate as run
+
+    run()
+    click.echo(f"database at newest revision: {get_settings().sqlalchemy_url.split('@')[-1]}")
+
+
+@main.group()
+def user() -> None:
+    """Manage users."""
+
+
+@user.command("create")
+@click.argument("username")
+@click.option(
+    "--role", type=click.Choice(["admin", "annotator"]), default="annotator", show_default=True
+)
+@click.password_option(help="prompted for when not given")
+def user_create(username: str, role: str, password: str) -> None:
+    from app.auth import UserExists, create_user
+    from app.db import migrate, session_scope
+    from app.models import Role
+
+    migrate()
+    try:
+        with session_scope() as session:
+            create_user(session, username, password, Role(role))
+    except UserExists as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(f"created {role} '{username}'")
+
+
+@main.group()
+def token() -> None:
+    """Manage API tokens."""
+
+
+@token.command("create")
+@click.argument("username")
+@click.option("--name", default="cli", show_default=True)
+def token_create(username: str, name: str) -> None:
+    """Print a new API token for USERNAME (shown once; only its hash is stored)."""
+    from sqlalchemy import select
+
+    from app.auth import issue_token
+    from app.db import session_scope
+    from app.models import User
+
+    with session_scope() as session:
+        account = session.scalar(select(User).where(User.username == username))
+        if account is None:
+            raise click.ClickException(f"no user '{username}'")
+        click.echo(issue_token(session, account, name))
+
+
+@main.command()
+@click.argument("train", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--dev",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="gold dev set (CSV/JSONL); ranks by harm to its loss",
+)
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+def score(train: Path, dev: Path | None, out: Path) -> None:
+    """Score TRAIN (CSV/JSONL: text, label[, id]) without a server; write one row per item."""
+    from app.scoring_cli import score_files
+    from app.services.ingest import IngestError
+
+    try:
+        n = score_files(train, dev, out, progress=_progress_printer())
+    except IngestError as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(f"\nwrote {n} rows to {out}")
+
+
+def _progress_printer():
+    def report(fraction: float, stage: str) -> None:
+        sys.stderr.write(f"\r{stage:<12} {fraction * 100:5.1f}%")
+        sys.stderr.flush()
+
+    return report
+
+
+@main.command()
+@click.option("--serve/--no-serve", default=True, help="keep serving after setting up")
+@click.option("--host", default=None)
+@click.option("--port", default=None, type=int)
+def demo(serve: bool, host: str | None, port: int | None) -> None:
+    """Set up a Rotten Tomatoes project (gold train, VADER-silver extension, gold dev), train,
+    score, print the URL and a login, and serve."""
+    from app.demo import run_demo
+
+    _check_config()
+    settings = get_settings()
+    host, port = host or settings.host, port or settings.port
+    worker_process = run_demo(
+        url=f"http://{host}:{port}", echo=click.echo, progress=_progress_printer()
+    )
+    if serve:
+        _serve(host, port, with_worker=True, worker_process=worker_process)
+    else:
+        from app.worker_process import stop_worker
+
+        stop_worker(worker_process)
+
+
+if __name__ == "__main__":
+    main()

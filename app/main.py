@@ -1,0 +1,67 @@
+"""create_app(): the FastAPI web process. It never imports torch; work goes to the workers."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+
+from app import api, web
+from app.auth import LoginRequired
+from app.config import Settings, get_settings
+from app.db import migrate
+
+STATIC_CACHE = "public, max-age=3600"
+
+
+def create_app(settings: Settings | None = None, *, run_migrations: bool = True) -> FastAPI:
+    settings = settings or get_settings()
+    secret = settings.resolved_secret_key()  # production refuses to start without one
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        if run_migrations:
+            migrate()
+        yield
+
+    app = FastAPI(
+        title="Assay",
+        summary="Influence-guided relabelling of silver datasets",
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=secret,
+        session_cookie="assay_session",
+        max_age=settings.session_max_age_s,
+        same_site="lax",
+        https_only=settings.secure_cookies,
+    )
+    app.include_router(api.router)
+    app.include_router(web.router)
+    app.mount("/static", StaticFiles(directory=settings.static_dir), name="static")
+
+    @app.get("/vendor/htmx.min.js", include_in_schema=False)
+    def htmx_js() -> FileResponse:
+        """htmx from its installed npm package (package.json), not a committed copy."""
+        return FileResponse(
+            settings.htmx_js, media_type="text/javascript", headers={"Cache-Control": STATIC_CACHE}
+        )
+
+    @app.exception_handler(LoginRequired)
+    async def to_login(request: Request, _: LoginRequired) -> RedirectResponse:
+        target = quote(request.url.path)
+        if request.headers.get("HX-Request"):
+            response = RedirectResponse("/login", status_code=204)
+            response.headers["HX-Redirect"] = f"/login?next={target}"
+            return response
+        return RedirectResponse(f"/login?next={target}", status_code=303)
+
+    return app

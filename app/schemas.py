@@ -1,0 +1,124 @@
+"""API request and response models (the OpenAPI document is generated from these)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class ProjectCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    labels: list[str] = Field(min_length=2, description="the label set; uploads may use no other")
+    task_kind: str = Field(default="text_classification", pattern="^text_classification$")
+
+    @field_validator("labels")
+    @classmethod
+    def distinct_labels(cls, labels: list[str]) -> list[str]:
+        cleaned = [label.strip() for label in labels]
+        if any(not label for label in cleaned) or len(set(cleaned)) != len(cleaned):
+            raise ValueError("labels must be non-empty and distinct")
+        return cleaned
+
+
+class ProjectOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    name: str
+    task_kind: str
+    labels: list[str]
+    created_at: datetime
+
+
+class DatasetOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    kind: str
+    source_filename: str
+    row_count: int
+
+
+class UploadError(BaseModel):
+    file: str
+    line: int | None
+    field: str | None
+    message: str
+
+
+class JobCreate(BaseModel):
+    kind: str = Field(default="train_score", pattern="^train_score$")
+
+
+class JobOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    project_id: int
+    kind: str
+    state: str
+    stage: str
+    progress: float = Field(ge=0.0, le=1.0)
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class ItemOut(BaseModel):
+    id: int
+    external_id: str
+    dataset_kind: str
+    text: str
+    silver_label: str | None
+    gold_label: str | None
+    current_label: str | None
+    status: str
+    predicted_label: str | None = None
+    confidence: float | None = None
+    suspicion_rank: int | None = None
+    scores: dict[str, float] = Field(default_factory=dict)
+    model_version: int | None = None
+    estimator: str | None = Field(default=None, description="which estimator produced the scores")
+
+
+class ItemPage(BaseModel):
+    items: list[ItemOut]
+    next_cursor: str | None
+
+
+class EvidenceOut(BaseModel):
+    item_id: int
+    text: str
+    label: str | None
+    role: str
+    rank: int
+    value: float
+
+
+class LabelEventOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    source: str
+    user_id: int | None
+    old_label: str | None
+    new_label: str | None
+    created_at: datetime
+
+
+class ItemDetail(ItemOut):
+    evidence: list[EvidenceOut]
+    history: list[LabelEventOut]
+
+
+class LabelDecision(BaseModel):
+    label: str
+    idempotency_key: str = Field(min_length=8, max_length=100)
+
+
+class TokenRequest(BaseModel):
+    username: str
+    password: str
+    name: str = "api"
+
+
+class TokenOut(BaseModel):
+    token: str

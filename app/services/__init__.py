@@ -1,0 +1,1 @@
+"""Domain logic without HTTP: the API, the pages and the CLI all call these."""

@@ -1,0 +1,156 @@
+"""Model versions and their per-item results: written by the worker, read by pages and API."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.orm import Session, aliased
+
+from app.models import Influencer, Item, ModelVersion, Prediction, Score
+
+INSERT_CHUNK = 5000
+
+
+@dataclass
+class ItemResults:
+    """Per training item, aligned with ``item_ids``; plain lists so this module needs no numpy."""
+
+    item_ids: Sequence[int]
+    predicted: Sequence[str]
+    confidence: Sequence[float]
+    rank: Sequence[int]
+    scores: dict[str, Sequence[float]]
+    # (target position, train position, role, rank, value), positions into item_ids
+    evidence: Sequence[tuple[int, int, str, int, float]]
+
+
+def _bulk(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
+    for start in range(0, len(rows), INSERT_CHUNK):
+        session.execute(insert(table), rows[start : start + INSERT_CHUNK])
+
+
+def store_model_version(
+    session: Session,
+    *,
+    project_id: int,
+    job_id: int,
+    artifact_path: str,
+    estimator: str,
+    metrics: dict[str, Any],
+    label_event_watermark: int,
+    results: ItemResults,
+) -> ModelVersion:
+    """Write a model version and its rows; rerunning the same job replaces, never duplicates."""
+    previous = session.scalar(select(ModelVersion).where(ModelVersion.job_id == job_id))
+    if previous is not None:
+        for table in (Prediction, Score, Influencer):
+            session.execute(delete(table).where(table.model_version_id == previous.id))
+        version_number = previous.version
+        session.delete(previous)
+        session.flush()
+    else:
+        latest = session.scalar(
+            select(func.max(ModelVersion.version)).where(ModelVersion.project_id == project_id)
+        )
+        version_number = (latest or 0) + 1
+    version = ModelVersion(
+        project_id=project_id,
+        job_id=job_id,
+        version=version_number,
+        artifact_path=artifact_path,
+        estimator=estimator,
+        metrics=metrics,
+        label_event_watermark=label_event_watermark,
+    )
+    session.add(version)
+    session.flush()
+    ids = results.item_ids
+    _bulk(
+        session,
+        Prediction,
+        [
+            {
+                "model_version_id": version.id,
+                "item_id": ids[i],
+                "label": results.predicted[i],
+                "confidence": float(results.confidence[i]),
+                "suspicion_rank": int(results.rank[i]),
+            }
+            for i in range(len(ids))
+        ],
+    )
+    _bulk(
+        session,
+        Score,
+        [
+            {"model_version_id": version.id, "item_id": ids[i], "kind": kind, "value": float(v[i])}
+            for kind, v in results.scores.items()
+            for i in range(len(ids))
+        ],
+    )
+    _bulk(
+        session,
+        Influencer,
+        [
+            {
+                "model_version_id": version.id,
+                "target_item_id": ids[t],
+                "train_item_id": ids[j],
+                "role": role,
+                "rank": rank,
+                "value": float(value),
+            }
+            for t, j, role, rank, value in results.evidence
+        ],
+    )
+    return version
+
+
+def latest_model_version(session: Session, project_id: int) -> ModelVersion | None:
+    return session.scalar(
+        select(ModelVersion)
+        .where(ModelVersion.project_id == project_id)
+        .order_by(ModelVersion.version.desc())
+        .limit(1)
+    )
+
+
+def item_scores(
+    session: Session, version_id: int, item_ids: Sequence[int]
+) -> dict[int, dict[str, float]]:
+    out: dict[int, dict[str, float]] = {i: {} for i in item_ids}
+    rows = session.execute(
+        select(Score.item_id, Score.kind, Score.value).where(
+            Score.model_version_id == version_id, Score.item_id.in_(list(item_ids))
+        )
+    )
+    for item_id, kind, value in rows:
+        out[item_id][kind] = value
+    return out
+
+
+@dataclass
+class Evidence:
+    item_id: int
+    text: str
+    label: str | None
+    role: str
+    rank: int
+    value: float
+
+
+def evidence_for(session: Session, version_id: int, item_id: int) -> list[Evidence]:
+    train = aliased(Item)
+    rows = session.execute(
+        select(Influencer, train.text, train.current_label)
+        .join(train, train.id == Influencer.train_item_id)
+        .where(Influencer.model_version_id == version_id, Influencer.target_item_id == item_id)
+        .order_by(Influencer.role.desc(), Influencer.rank)
+    ).all()
+    return [
+        Evidence(inf.train_item_id, text, label, inf.role, inf.rank, inf.value)
+        for inf, text, label in rows
+    ]

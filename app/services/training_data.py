@@ -1,0 +1,67 @@
+"""What a training job reads from the database: the current labels and the gold dev set."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.models import TRAINING_KINDS, DatasetKind, Item, LabelEvent, Project
+
+
+@dataclass
+class TrainingData:
+    labels: list[str]
+    train_ids: list[int]
+    train_texts: list[str]
+    train_y: list[int]
+    dev_ids: list[int]
+    dev_texts: list[str]
+    dev_y: list[int]
+    label_event_watermark: int
+
+
+class NotEnoughData(ValueError):
+    pass
+
+
+def load_training_data(session: Session, project: Project) -> TrainingData:
+    labels = list(project.labels)
+    index = {label: i for i, label in enumerate(labels)}
+    watermark = session.scalar(
+        select(func.coalesce(func.max(LabelEvent.id), 0))
+        .join(Item, Item.id == LabelEvent.item_id)
+        .where(Item.project_id == project.id)
+    )
+    train = session.execute(
+        select(Item.id, Item.text, Item.current_label)
+        .where(
+            Item.project_id == project.id,
+            Item.dataset_kind.in_([k.value for k in TRAINING_KINDS]),
+            Item.current_label.is_not(None),
+        )
+        .order_by(Item.id)
+    ).all()
+    dev = session.execute(
+        select(Item.id, Item.text, Item.gold_label)
+        .where(
+            Item.project_id == project.id,
+            Item.dataset_kind == DatasetKind.gold_dev.value,
+            Item.gold_label.is_not(None),
+        )
+        .order_by(Item.id)
+    ).all()
+    present = {row.current_label for row in train}
+    if len(present) < 2:
+        raise NotEnoughData("training needs items of at least two labels; upload a dataset first")
+    return TrainingData(
+        labels=labels,
+        train_ids=[row.id for row in train],
+        train_texts=[row.text for row in train],
+        train_y=[index[row.current_label] for row in train],
+        dev_ids=[row.id for row in dev],
+        dev_texts=[row.text for row in dev],
+        dev_y=[index[row.gold_label] for row in dev],
+        label_event_watermark=int(watermark or 0),
+    )

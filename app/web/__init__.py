@@ -1,0 +1,9 @@
+"""HTML pages and htmx fragments (login sessions, CSRF on every form)."""
+
+from fastapi import APIRouter
+
+from app.web import account, projects, review
+
+router = APIRouter(include_in_schema=False)
+for module in (account, projects, review):
+    router.include_router(module.router)

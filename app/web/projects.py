@@ -1,0 +1,159 @@
+"""Admin pages: projects, uploads, jobs with live progress."""
+
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile, status
+from fastapi.responses import RedirectResponse
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.auth import page_admin, page_user, verify_csrf
+from app.config import get_settings
+from app.db import get_db
+from app.models import ACTIVE_JOB_STATES, Dataset, DatasetKind, Item, Job, Project, User
+from app.services.datasets import import_dataset
+from app.services.ingest import IngestError
+from app.services.items import list_items
+from app.services.jobs import JobConflict, start_train_score
+from app.services.results import latest_model_version
+from app.services.uploads import UploadTooLarge, read_upload
+from app.web.templating import render
+
+router = APIRouter()
+RECENT_JOBS = 5
+TOP_ITEMS = 20
+
+
+def _project(db: Session, project_id: int) -> Project:
+    project = db.get(Project, project_id)
+    if project is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"project {project_id} not found")
+    return project
+
+
+@router.get("/")
+def home(request: Request, db: Session = Depends(get_db), user: User = Depends(page_user)):
+    projects = list(db.scalars(select(Project).order_by(Project.id)))
+    return render(request, "projects.html", user=user, projects=projects, error=None)
+
+
+@router.post("/projects", dependencies=[Depends(verify_csrf)])
+def create_project(
+    request: Request,
+    name: str = Form(...),
+    labels: str = Form(...),
+    db: Session = Depends(get_db),
+    user: User = Depends(page_admin),
+):
+    label_list = [label.strip() for label in labels.split(",") if label.strip()]
+    if not name.strip() or len(set(label_list)) < 2 or len(set(label_list)) != len(label_list):
+        projects = list(db.scalars(select(Project).order_by(Project.id)))
+        return render(
+            request,
+            "projects.html",
+            status_code=422,
+            user=user,
+            projects=projects,
+            error="A project needs a name and at least two distinct labels.",
+        )
+    project = Project(name=name.strip(), labels=label_list)
+    db.add(project)
+    db.commit()
+    return RedirectResponse(f"/projects/{project.id}", status_code=303)
+
+
+def _project_page(
+    request: Request,
+    db: Session,
+    user: User,
+    project: Project,
+    upload_error: str | None = None,
+    status_code: int = 200,
+):
+    datasets = list(
+        db.scalars(select(Dataset).where(Dataset.project_id == project.id).order_by(Dataset.id))
+    )
+    jobs = list(
+        db.scalars(
+            select(Job)
+            .where(Job.project_id == project.id)
+            .order_by(Job.id.desc())
+            .limit(RECENT_JOBS)
+        )
+    )
+    pending = db.scalar(
+        select(func.count())
+        .select_from(Item)
+        .where(Item.project_id == project.id, Item.status == "pending")
+    )
+    top, _ = list_items(db, project, order="suspicion", limit=TOP_ITEMS, cursor=None)
+    return render(
+        request,
+        "project.html",
+        status_code=status_code,
+        user=user,
+        project=project,
+        datasets=datasets,
+        jobs=jobs,
+        pending=pending,
+        top=top,
+        version=latest_model_version(db, project.id),
+        upload_error=upload_error,
+        dataset_kinds=list(DatasetKind),
+    )
+
+
+@router.get("/projects/{project_id}")
+def project_page(
+    request: Request,
+    project_id: int,
+    db: Session = Depends(get_db),
+    user: User = Depends(page_user),
+):
+    return _project_page(request, db, user, _project(db, project_id))
+
+
+@router.post("/projects/{project_id}/datasets", dependencies=[Depends(verify_csrf)])
+async def upload(
+    request: Request,
+    project_id: int,
+    file: UploadFile = File(...),
+    kind: DatasetKind = Form(DatasetKind.silver),
+    db: Session = Depends(get_db),
+    user: User = Depends(page_admin),
+):
+    project = _project(db, project_id)
+    settings = get_settings()
+    try:
+        data = await read_upload(file, settings.max_upload_bytes)
+        import_dataset(
+            db, project, data, file.filename or "upload", kind, max_rows=settings.max_upload_rows
+        )
+    except (IngestError, UploadTooLarge) as err:
+        db.rollback()
+        return _project_page(request, db, user, project, upload_error=str(err), status_code=422)
+    db.commit()
+    return RedirectResponse(f"/projects/{project.id}", status_code=303)
+
+
+@router.post("/projects/{project_id}/jobs", dependencies=[Depends(verify_csrf)])
+def start_job(
+    request: Request,
+    project_id: int,
+    db: Session = Depends(get_db),
+    user: User = Depends(page_admin),
+):
+    project = _project(db, project_id)
+    try:
+        job = start_train_score(db, project)
+    except JobConflict as err:
+        job = err.job
+    return render(request, "_job.html", job=job, active=job.state in ACTIVE_JOB_STATES)
+
+
+@router.get("/jobs/{job_id}/progress")
+def job_progress(
+    request: Request, job_id: int, db: Session = Depends(get_db), user: User = Depends(page_user)
+):
+    job = db.get(Job, job_id)
+    if job is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id} not found")
+    return render(request, "_job.html", job=job, active=job.state in ACTIVE_JOB_STATES)

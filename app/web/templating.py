@@ -1,0 +1,15 @@
+"""The Jinja2 environment shared by every page."""
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+
+from app.auth import CSRF_FIELD, CSRF_HEADER, csrf_token
+from app.config import get_settings
+
+templates = Jinja2Templates(directory=str(get_settings().templates_dir))
+templates.env.globals.update(csrf_field=CSRF_FIELD, csrf_header=CSRF_HEADER)
+
+
+def render(request: Request, name: str, status_code: int = 200, **context):
+    context.setdefault("csrf", csrf_token(request))
+    return templates.TemplateResponse(request, name, context, status_code=status_code)

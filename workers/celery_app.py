@@ -1,0 +1,39 @@
+"""Celery configured from app.config; the web process imports this to enqueue by task name.
+
+Importing it does not import the tasks (and so not torch): only a worker loads ``workers.tasks``.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from app.config import Settings, get_settings
+
+TRAIN_AND_SCORE = "assay.train_and_score"
+
+
+def make_celery(settings: Settings) -> Celery:
+    celery = Celery("assay", broker=settings.celery_broker_url, include=["workers.tasks"])
+    celery.conf.update(
+        task_ignore_result=True,  # job state lives in the database, not a result backend
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+    )
+    if settings.celery_broker_url.startswith("filesystem"):
+        folders = {name: settings.broker_dir / name for name in ("queue", "control", "processed")}
+        for folder in folders.values():
+            folder.mkdir(parents=True, exist_ok=True)
+        celery.conf.broker_transport_options = {
+            "data_folder_in": str(folders["queue"]),
+            "data_folder_out": str(folders["queue"]),
+            "control_folder": str(folders["control"]),
+            "processed_folder": str(folders["processed"]),
+            "store_processed": False,
+        }
+    return celery
+
+
+celery_app = make_celery(get_settings())
