@@ -121,9 +121,7 @@ def run_demo(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     worker = start_worker(settings.data_dir / "worker.log")
     if existing is None:
-        echo(
-            "importing Rotten Tomatoes: gold train, VADER-silver extension, gold dev, test"
-        )
+        echo("importing Rotten Tomatoes: gold train, VADER-silver extension, gold dev, test")
         project_id = _create_project()
         with session_scope() as session:
             job = start_train_score(session, session.get(Project, project_id))

@@ -5,15 +5,19 @@ Importing it does not import the tasks (and so not torch): only a worker loads `
 
 from __future__ import annotations
 
+from functools import lru_cache
+from pathlib import Path
+
 from celery import Celery
 
-from app.config import Settings, get_settings
+from app.config import get_settings
 
 TRAIN_AND_SCORE = "assay.train_and_score"
 
 
-def make_celery(settings: Settings) -> Celery:
-    celery = Celery("assay", broker=settings.celery_broker_url, include=["workers.tasks"])
+@lru_cache
+def _celery(broker_url: str, broker_dir: Path) -> Celery:
+    celery = Celery("assay", broker=broker_url, include=["workers.tasks"])
     celery.conf.update(
         task_ignore_result=True,  # job state lives in the database, not a result backend
         task_acks_late=True,
@@ -22,8 +26,8 @@ def make_celery(settings: Settings) -> Celery:
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
     )
-    if settings.celery_broker_url.startswith("filesystem"):
-        folders = {name: settings.broker_dir / name for name in ("queue", "control", "processed")}
+    if broker_url.startswith("filesystem"):
+        folders = {name: broker_dir / name for name in ("queue", "control", "processed")}
         for folder in folders.values():
             folder.mkdir(parents=True, exist_ok=True)
         celery.conf.broker_transport_options = {
@@ -36,4 +40,10 @@ def make_celery(settings: Settings) -> Celery:
     return celery
 
 
-celery_app = make_celery(get_settings())
+def current_celery() -> Celery:
+    """The Celery app for the current settings (tests switch settings between runs)."""
+    settings = get_settings()
+    return _celery(settings.celery_broker_url, settings.broker_dir)
+
+
+celery_app = current_celery()  # what `celery -A workers.celery_app worker` loads

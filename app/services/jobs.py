@@ -35,9 +35,9 @@ def create_job(session: Session, project: Project, kind: str, params: dict | Non
 
 def enqueue(job_id: int, task_name: str) -> str:
     """Send the task by name after the job row is committed, so the worker can see it."""
-    from workers.celery_app import celery_app
+    from workers.celery_app import current_celery
 
-    result = celery_app.send_task(task_name, args=[job_id])
+    result = current_celery().send_task(task_name, args=[job_id])
     with session_scope() as session:
         session.execute(update(Job).where(Job.id == job_id).values(celery_id=result.id))
     return result.id

@@ -1,0 +1,121 @@
+"""Helpers the tests share: pointing the app at a database, broker and data directory."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+
+PG_ADMIN_DSN = os.environ.get("ASSAY_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("ASSAY_TEST_REDIS", "redis://127.0.0.1:6379/15")
+
+
+def reset_caches() -> None:
+    """Settings, engines and the Celery app are cached per process; drop them after env changes."""
+    from app import db
+    from app.config import get_settings
+    from workers import celery_app
+
+    if db.get_engine.cache_info().currsize:
+        db.get_engine().dispose()
+    get_settings.cache_clear()
+    db.get_engine.cache_clear()
+    db._session_factory.cache_clear()
+    celery_app._celery.cache_clear()
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh, uniquely named PostgreSQL database, dropped afterwards."""
+    name = f"assay_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield (
+            PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+            + f"/{name}"
+        )
+    finally:
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def assay_env(
+    data_dir: Path, database_url: str | None = None, broker_url: str | None = None, **extra: str
+) -> Iterator[dict[str, str]]:
+    """Set ASSAY_* variables for this process (and any child it starts), then restore them."""
+    values = {
+        "ASSAY_DATA_DIR": str(data_dir),
+        **{f"ASSAY_{k.upper()}": v for k, v in extra.items()},
+    }
+    if database_url:
+        values["ASSAY_DATABASE_URL"] = database_url
+    if broker_url:
+        values["ASSAY_BROKER_URL"] = broker_url
+    if database_url or broker_url:
+        values.setdefault("ASSAY_SECRET_KEY", "test-secret-" + uuid.uuid4().hex)
+    names = [n for n in os.environ if n.startswith("ASSAY_") and not n.startswith("ASSAY_TEST_")]
+    saved = {n: os.environ.pop(n) for n in names}
+    os.environ.update(values)
+    reset_caches()
+    try:
+        yield values
+    finally:
+        for name in values:
+            os.environ.pop(name, None)
+        os.environ.update(saved)
+        reset_caches()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.25, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+
+
+def demo_rows(n: int, *, offset: int = 0, silver: bool = True) -> list[dict[str, str]]:
+    """Real rows from the bundled Rotten Tomatoes file (gold label and VADER silver label)."""
+    import csv
+    import gzip
+
+    from app.demo import DATA_FILE
+
+    with gzip.open(DATA_FILE, "rt", encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))[offset : offset + n]
+    return [
+        {
+            "id": r["id"],
+            "text": r["text"],
+            "label": r["silver_label"] if silver else r["label"],
+            "reference_label": r["label"],
+        }
+        for r in rows
+    ]
+
+
+def to_csv(rows: list[dict[str, str]], columns: tuple[str, ...] = ("id", "text", "label")) -> bytes:
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(columns), extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode()
