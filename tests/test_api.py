@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -32,8 +33,7 @@ def test_upload_csv_and_jsonl_and_list_items(client, admin_headers, project):
     assert response.status_code == 201, response.text
     assert response.json()[0]["row_count"] == 30
     jsonl = "\n".join(
-        '{"text": %s, "label": "rotten", "split": "dev", "id": "d%d"}'
-        % (repr(f"dev {i}").replace("'", '"'), i)
+        json.dumps({"text": f"dev {i}", "label": "rotten", "split": "dev", "id": f"d{i}"})
         for i in range(5)
     ).encode()
     response = upload(client, admin_headers, project["id"], jsonl, filename="dev.jsonl")
