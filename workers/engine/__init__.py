@@ -1,0 +1,22 @@
+"""Assay numerics: embeddings, convex head, exact influence functions, scoring.
+
+Pure numerics: no database, task queue or web framework is imported here.
+"""
+
+from .embeddings import cached_embeddings, default_encoder_path, embed_texts
+from .head import LogisticHead, fit_logistic_head
+from .influence import ExactHeadInfluence, TopK
+from .scoring import ScoreResult, rank_descending, score_training_set
+
+__all__ = [
+    "ExactHeadInfluence",
+    "LogisticHead",
+    "ScoreResult",
+    "TopK",
+    "cached_embeddings",
+    "default_encoder_path",
+    "embed_texts",
+    "fit_logistic_head",
+    "rank_descending",
+    "score_training_set",
+]
