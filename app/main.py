@@ -8,12 +8,13 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
 from starlette.middleware.sessions import SessionMiddleware
 
 from app import api, web
 from app.auth import LoginRequired
 from app.config import Settings, get_settings
-from app.db import migrate
+from app.db import get_engine, migrate
 
 STATIC_CACHE = "public, max-age=3600"
 
@@ -54,6 +55,13 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         return FileResponse(
             settings.htmx_js, media_type="text/javascript", headers={"Cache-Control": STATIC_CACHE}
         )
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        """Liveness for docker-compose and load balancers: the database answers."""
+        with get_engine().connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return {"status": "ok"}
 
     @app.exception_handler(LoginRequired)
     async def to_login(request: Request, _: LoginRequired) -> RedirectResponse:
