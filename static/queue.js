@@ -5,9 +5,18 @@
   function submit(action) {
     const f = form();
     if (!f) return;
-    const button = f.querySelector('button[value="' + action + '"]');
-    if (button && !button.disabled) f.requestSubmit(button);
+    const button = f.querySelector('button[data-action="' + action + '"]');
+    if (button && !button.disabled) {
+      f.elements.action.value = action;
+      f.requestSubmit(button);
+    }
   }
+
+  // Mouse clicks choose the action the same way the keys do.
+  document.addEventListener("click", function (event) {
+    const button = event.target.closest("#decision button[data-action]");
+    if (button) button.form.elements.action.value = button.dataset.action;
+  }, true);
 
   document.addEventListener("keydown", function (event) {
     const f = form();

@@ -1,0 +1,163 @@
+"""Real pages in headless Chromium against a real `assay serve` (with its embedded worker)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import httpx
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from tests.support import assay_env, demo_rows, free_port, to_csv, wait_until
+
+pytestmark = pytest.mark.browser
+CHROMIUM = os.environ.get("ASSAY_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PASSWORD = "annotate-all-day"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`assay serve` on a free port, with a trained, scored project."""
+    from app.auth import create_user, issue_token
+    from app.db import migrate, session_scope
+    from app.models import Role
+
+    data_dir = tmp_path_factory.mktemp("browser")
+    with assay_env(data_dir):
+        migrate()
+        with session_scope() as session:
+            create_user(session, "anna", PASSWORD, Role.annotator)
+            token = issue_token(session, create_user(session, "ada", PASSWORD, Role.admin), "t")
+        port = free_port()
+        log = open(data_dir / "server.log", "wb")  # noqa: SIM115 (closed below)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=os.environ.copy(),
+        )
+        base = f"http://127.0.0.1:{port}"
+        api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        try:
+            wait_until(lambda: _up(base), 60, what="the server")
+            project = api.post(
+                "/api/v1/projects", json={"name": "Reviews", "labels": ["fresh", "rotten"]}
+            ).json()
+            for rows, kind in (
+                (demo_rows(80), "silver"),
+                (demo_rows(40, offset=80, silver=False), "gold_dev"),
+            ):
+                response = api.post(
+                    f"/api/v1/projects/{project['id']}/datasets",
+                    files={"file": ("f.csv", to_csv(rows))},
+                    data={"kind": kind},
+                )
+                assert response.status_code == 201, response.text
+            job = api.post(f"/api/v1/projects/{project['id']}/jobs", json={}).json()
+            wait_until(
+                lambda: (
+                    api.get(f"/api/v1/jobs/{job['id']}").json()["state"] in ("succeeded", "failed")
+                ),
+                300,
+                what="training",
+            )
+            assert api.get(f"/api/v1/jobs/{job['id']}").json()["state"] == "succeeded", (
+                data_dir / "worker.log"
+            ).read_text()[-3000:]
+            yield {"base": base, "project": project, "api": api}
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+            log.close()
+            api.close()
+
+
+def _up(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/login", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def login(page, base: str, username: str) -> None:
+    page.goto(f"{base}/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.locator("header .who")).to_contain_text(username)
+
+
+def test_correct_an_item_with_the_keyboard_and_see_it_in_its_history(server, browser):
+    page = browser.new_page()
+    login(page, server["base"], "anna")
+    page.goto(f"{server['base']}/projects/{server['project']['id']}/queue")
+    card = page.locator("article.item")
+    expect(card).to_be_visible()
+    item_id = card.get_attribute("data-item-id")
+    silver = page.locator(".tag.silver").inner_text().strip()
+    labels = server["project"]["labels"]
+    corrected = labels[1 - labels.index(silver)]
+    expect(page.locator(".evidence").first.locator("li")).to_have_count(3)
+
+    page.keyboard.press(str(labels.index(corrected) + 1))
+    expect(page.locator(f"input[name=label][value={corrected}]")).to_be_checked()
+    page.keyboard.press("Enter")
+    expect(page.locator("article.item")).not_to_have_attribute("data-item-id", item_id)
+
+    page.goto(f"{server['base']}/items/{item_id}")
+    event = page.locator("#history tr.event")
+    expect(event).to_have_count(1)
+    expect(event).to_contain_text("anna")
+    expect(event).to_contain_text(re.compile(rf"{silver}\s*{corrected}"))
+    detail = server["api"].get(f"/api/v1/items/{item_id}").json()
+    assert detail["gold_label"] == corrected and detail["status"] == "reviewed"
+    page.close()
+
+
+def test_skip_moves_on_without_labelling(server, browser):
+    page = browser.new_page()
+    login(page, server["base"], "anna")
+    page.goto(f"{server['base']}/projects/{server['project']['id']}/queue")
+    item_id = page.locator("article.item").get_attribute("data-item-id")
+    page.keyboard.press("s")
+    expect(page.locator("article.item")).not_to_have_attribute("data-item-id", item_id)
+    assert server["api"].get(f"/api/v1/items/{item_id}").json()["status"] == "pending"
+    page.close()
+
+
+def test_admin_starts_a_job_and_watches_its_progress_bar(server, browser):
+    page = browser.new_page()
+    login(page, server["base"], "ada")
+    page.goto(f"{server['base']}/projects/{server['project']['id']}")
+    page.click("text=Train and score")
+    job = page.locator("#jobs .job").first
+    expect(job.locator("progress")).to_be_visible()
+    expect(job).to_have_attribute("data-state", "succeeded", timeout=300_000)
+    expect(job.locator("progress")).to_have_attribute("value", "1.0")
+    page.close()
+
+
+def test_pages_need_a_login(server, browser):
+    page = browser.new_page()
+    page.goto(f"{server['base']}/projects/{server['project']['id']}/queue")
+    expect(page).to_have_url(re.compile(r"/login\?next="))
+    page.close()
