@@ -93,6 +93,7 @@ def test_blocked_stream_equals_unblocked_and_brute_force(tiny):
     stitched = np.concatenate([blk for _, blk in parts])
     np.testing.assert_allclose(stitched, full[0][1], rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(stitched, ref, rtol=1e-9, atol=1e-14)
+    np.testing.assert_allclose(small.self_influence(), tiny["inf"].self_influence(), rtol=1e-12)
 
 
 def test_top_k_matches_full_argsort(tiny):

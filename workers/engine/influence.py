@@ -77,7 +77,6 @@ class ExactHeadInfluence:
         self._G = self._grads_from(Z, probs, yt)
         self._H = self._build_hessian(Z, probs)
         self._L = torch.linalg.cholesky(self._H)
-        self._hinv_G: torch.Tensor | None = None
 
     # ---- basic pieces -------------------------------------------------------------------
 
@@ -118,12 +117,6 @@ class ExactHeadInfluence:
         """H⁻¹ B for B of shape (P, m)."""
         return torch.cholesky_solve(B, self._L)
 
-    def _train_hinv_grads(self) -> torch.Tensor:
-        """(n, P) matrix of H⁻¹ g_j for every training item, computed once."""
-        if self._hinv_G is None:
-            self._hinv_G = self._solve(self._G.T).T.contiguous()
-        return self._hinv_G
-
     def _rows_per_block(self) -> int:
         return max(1, min(self.block_size, _BLOCK_ELEMS // max(self.n, 1)))
 
@@ -144,8 +137,12 @@ class ExactHeadInfluence:
 
         High values mark items the model can only fit by memorising them: suspicious labels.
         """
-        A = self._train_hinv_grads()
-        return ((A * self._G).sum(dim=1) / self.n).cpu().numpy()
+        out = torch.empty(self.n, dtype=torch.float64, device=self.device)
+        rows = self._rows_per_block()
+        for s in range(0, self.n, rows):
+            G = self._G[s : s + rows]
+            out[s : s + rows] = (self._solve(G.T).T * G).sum(dim=1) / self.n
+        return out.cpu().numpy()
 
     def dev_influence(self, X_dev: np.ndarray, y_dev: np.ndarray) -> np.ndarray:
         """Influence of each training item on the mean dev loss (n,).
