@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -31,6 +33,13 @@ def worker_command(
     return command
 
 
+def _die_with_parent() -> None:
+    """Linux: the worker gets SIGTERM when the process that started it dies, however it dies."""
+    if sys.platform.startswith("linux"):
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def start_worker(
     log_file: Path | None = None, env: dict[str, str] | None = None, **options
 ) -> subprocess.Popen:
@@ -42,6 +51,7 @@ def start_worker(
         env={**os.environ, "ASSAY_DATA_DIR": str(get_settings().data_dir), **(env or {})},
         stdout=out,
         stderr=subprocess.STDOUT,
+        preexec_fn=_die_with_parent,
     )
 
 

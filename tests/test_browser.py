@@ -81,6 +81,20 @@ def server(tmp_path_factory):
             process.wait(timeout=30)
             log.close()
             api.close()
+        # The embedded worker must not outlive its server.
+        worker_pid = int(
+            re.search(r"worker started \(pid (\d+)", (data_dir / "server.log").read_text())[1]
+        )
+        wait_until(lambda: not _alive(worker_pid), 30, what="the worker to exit")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie has exited already
+        return stat.read().split()[2] != "Z"
 
 
 def _up(base: str) -> bool:
