@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from app.config import ConfigError, get_settings
+from app.estimators import ESTIMATORS
 
 
 @click.group()
@@ -143,13 +144,19 @@ def token_create(username: str, name: str) -> None:
     help="gold dev set (CSV/JSONL); ranks by harm to its loss",
 )
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
-def score(train: Path, dev: Path | None, out: Path) -> None:
+@click.option(
+    "--estimator",
+    type=click.Choice(list(ESTIMATORS)),
+    default=None,
+    help="ranking (default: ASSAY_DEFAULT_ESTIMATOR, the best measured)",
+)
+def score(train: Path, dev: Path | None, out: Path, estimator: str | None) -> None:
     """Score TRAIN (CSV/JSONL: text, label[, id]) without a server; write one row per item."""
     from app.scoring_cli import score_files
     from app.services.ingest import IngestError
 
     try:
-        n = score_files(train, dev, out, progress=_progress_printer())
+        n = score_files(train, dev, out, estimator=estimator, progress=_progress_printer())
     except IngestError as err:
         raise click.ClickException(str(err)) from None
     click.echo(f"\nwrote {n} rows to {out}")

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     embed_batch_size: int = 64
     embed_max_length: int = 128
     head_l2: float = Field(default=1e-3, description="L2 strength of the logistic head")
+    default_estimator: str = Field(
+        default="exact_head", description="ranking for new projects and `assay score`"
+    )
     evidence_k: int = Field(default=3, description="supporters and opposers stored per item")
 
     host: str = "127.0.0.1"

@@ -21,6 +21,7 @@ from app.models import DatasetKind, Item, Job, JobState, Project, Role, User
 from app.services.datasets import import_dataset
 from app.services.items import list_items
 from app.services.jobs import start_train_score
+from app.services.projects import create_project
 from app.worker_process import start_worker
 
 DATA_FILE = Path(__file__).parent / "demo_data" / "rotten_tomatoes_silver.csv.gz"
@@ -73,9 +74,7 @@ def _create_project() -> int:
     with gzip.open(DATA_FILE, "rt", encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
     with session_scope() as session:
-        project = Project(name=PROJECT_NAME, labels=LABELS)
-        session.add(project)
-        session.flush()
+        project = create_project(session, PROJECT_NAME, LABELS)
         for kind, part in _split(rows).items():
             import_dataset(
                 session, project, _csv_bytes(part, kind), f"rotten_tomatoes_{kind}.csv", kind

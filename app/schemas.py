@@ -6,11 +6,22 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from app.estimators import ESTIMATORS
+
+
+def _known_estimator(name: str | None) -> str | None:
+    if name is not None and name not in ESTIMATORS:
+        raise ValueError(f"unknown estimator '{name}' (known: {', '.join(ESTIMATORS)})")
+    return name
+
 
 class ProjectCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     labels: list[str] = Field(min_length=2, description="the label set; uploads may use no other")
     task_kind: str = Field(default="text_classification", pattern="^text_classification$")
+    estimator: str | None = Field(default=None, description="ranking; default: the best measured")
+
+    _estimator = field_validator("estimator")(_known_estimator)
 
     @field_validator("labels")
     @classmethod
@@ -21,12 +32,19 @@ class ProjectCreate(BaseModel):
         return cleaned
 
 
+class ProjectUpdate(BaseModel):
+    estimator: str | None = None
+
+    _estimator = field_validator("estimator")(_known_estimator)
+
+
 class ProjectOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
     name: str
     task_kind: str
     labels: list[str]
+    settings: dict
     created_at: datetime
 
 

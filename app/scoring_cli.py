@@ -9,11 +9,24 @@ from pathlib import Path
 from app.config import get_settings
 from app.services.ingest import IngestError, parse_dataset
 
-COLUMNS = ("id", "label", "predicted_label", "self_influence", "dev_influence", "suspicion_rank")
+COLUMNS = (
+    "id",
+    "label",
+    "predicted_label",
+    "self_influence",
+    "dev_influence",
+    "suspicion_rank",
+    "estimator",
+)
 
 
 def score_files(
-    train: Path, dev: Path | None, out: Path, progress: Callable[[float, str], None] | None = None
+    train: Path,
+    dev: Path | None,
+    out: Path,
+    *,
+    estimator: str | None = None,
+    progress: Callable[[float, str], None] | None = None,
 ) -> int:
     """Rank TRAIN's labels by suspicion; the label set is TRAIN's labels (DEV may use no other)."""
     from workers.pipeline import score_texts
@@ -29,6 +42,7 @@ def score_files(
         [index[r.label] for r in train_rows],
         len(labels),
         get_settings(),
+        estimator=estimator,
         dev_texts=[r.text for r in dev_rows],
         dev_y=[index[r.label] for r in dev_rows],
         progress=progress,
@@ -47,6 +61,7 @@ def score_files(
                     f"{result.self_influence[i]:.6e}",
                     "" if result.dev_influence is None else f"{result.dev_influence[i]:.6e}",
                     int(result.rank[i]),
+                    result.estimator,
                 ]
             )
     return len(train_rows)

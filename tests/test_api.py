@@ -177,3 +177,33 @@ def test_openapi_document(client):
     doc = client.get("/api/v1/openapi.json").json()
     assert "/api/v1/projects/{project_id}/items" in doc["paths"]
     assert "/api/v1/jobs/{job_id}" in doc["paths"]
+
+
+def test_project_estimator_is_chosen_and_changed(client, admin_headers, annotator_headers):
+    from app.config import get_settings
+
+    default = client.post(
+        "/api/v1/projects", headers=admin_headers, json={"name": "a", "labels": ["x", "y"]}
+    ).json()
+    assert default["settings"]["estimator"] == get_settings().default_estimator
+    chosen = client.post(
+        "/api/v1/projects",
+        headers=admin_headers,
+        json={"name": "b", "labels": ["x", "y"], "estimator": "tracin"},
+    )
+    assert chosen.status_code == 201 and chosen.json()["settings"]["estimator"] == "tracin"
+    unknown = client.post(
+        "/api/v1/projects",
+        headers=admin_headers,
+        json={"name": "c", "labels": ["x", "y"], "estimator": "astrology"},
+    )
+    assert unknown.status_code == 422 and "unknown estimator" in unknown.text
+    url = f"/api/v1/projects/{default['id']}"
+    assert (
+        client.patch(url, headers=annotator_headers, json={"estimator": "loss"}).status_code == 403
+    )
+    changed = client.patch(url, headers=admin_headers, json={"estimator": "cleanlab"})
+    assert changed.status_code == 200 and changed.json()["settings"]["estimator"] == "cleanlab"
+    assert client.get(url, headers=admin_headers).json()["settings"]["estimator"] == "cleanlab"
+    bad = client.patch(url, headers=admin_headers, json={"estimator": "astrology"})
+    assert bad.status_code == 422

@@ -50,7 +50,9 @@ def test_score_writes_one_ranked_row_per_item(tmp_path):
         "self_influence",
         "dev_influence",
         "suspicion_rank",
+        "estimator",
     }
+    assert {r["estimator"] for r in scored} == {"exact_head"}
     assert sorted(int(r["suspicion_rank"]) for r in scored) == list(range(1, 61))
     by_rank = sorted(scored, key=lambda r: int(r["suspicion_rank"]))
     dev_influence = [float(r["dev_influence"]) for r in by_rank]
@@ -75,3 +77,19 @@ def test_production_mode_refuses_to_start_without_a_secret(tmp_path):
         {"ASSAY_DATA_DIR": str(tmp_path), "ASSAY_BROKER_URL": "redis://x", "ASSAY_SECRET_KEY": ""},
     )
     assert result.returncode != 0 and "ASSAY_SECRET_KEY is not set" in result.stderr
+
+
+def test_score_with_a_chosen_estimator(tmp_path):
+    train, out = tmp_path / "train.csv", tmp_path / "scores.csv"
+    train.write_bytes(to_csv(demo_rows(40)))
+    result = run(
+        ["score", str(train), "--out", str(out), "--estimator", "loss"],
+        {"ASSAY_DATA_DIR": str(tmp_path / "data")},
+    )
+    assert result.returncode == 0, result.stderr
+    assert {r["estimator"] for r in csv.DictReader(out.open())} == {"loss"}
+    bad = run(
+        ["score", str(train), "--out", str(out), "--estimator", "astrology"],
+        {"ASSAY_DATA_DIR": str(tmp_path / "data")},
+    )
+    assert bad.returncode == 2 and "astrology" in bad.stderr

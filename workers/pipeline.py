@@ -44,6 +44,8 @@ def score_texts(
     n_classes: int,
     settings: Settings,
     *,
+    estimator: str | None = None,
+    train_ids: Sequence[int] | None = None,
     dev_texts: Sequence[str] = (),
     dev_y: Sequence[int] = (),
     progress: Progress | None = None,
@@ -73,12 +75,15 @@ def score_texts(
         y_dev=y_dev,
         l2=settings.head_l2,
         k=settings.evidence_k,
+        estimator=estimator or settings.default_estimator,
+        ids=None if train_ids is None else np.asarray(train_ids, dtype=np.int64),
         device=settings.device,
         progress=_scaled(progress, EMBED_SHARE, 1.0 - EMBED_SHARE),
     )
     metrics: dict[str, float] = {
         "train_accuracy": float(np.mean(result.predicted == y_train)),
         "n_train": float(n_train),
+        **{f"estimator_{name}": float(value) for name, value in result.diagnostics.items()},
     }
     if y_dev is not None:
         dev_pred = np.asarray(result.head.predict_proba(x_dev)).argmax(axis=1)

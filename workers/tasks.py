@@ -10,13 +10,13 @@ from app.config import get_settings
 from app.db import session_scope
 from app.models import Job, JobState, Project
 from app.services.jobs import progress_reporter, set_state
+from app.services.projects import estimator_of
 from app.services.results import ItemResults, store_model_version
 from app.services.training_data import NotEnoughData, load_training_data
 from workers.celery_app import TRAIN_AND_SCORE, celery_app
 from workers.pipeline import score_texts
 
 log = logging.getLogger(__name__)
-ESTIMATOR = "exact_head"
 
 
 @celery_app.task(name=TRAIN_AND_SCORE, acks_late=True)
@@ -28,6 +28,7 @@ def train_and_score(job_id: int) -> None:
         if job is None or job.state in (JobState.succeeded, JobState.cancelled):
             return  # a redelivered message for a finished job changes nothing
         project = session.get(Project, job.project_id)
+        estimator = estimator_of(project)
         try:
             data = load_training_data(session, project)
         except NotEnoughData as err:
@@ -41,6 +42,8 @@ def train_and_score(job_id: int) -> None:
             data.train_y,
             len(data.labels),
             settings,
+            estimator=estimator,
+            train_ids=data.train_ids,
             dev_texts=data.dev_texts,
             dev_y=data.dev_y,
             progress=report,
@@ -62,7 +65,7 @@ def train_and_score(job_id: int) -> None:
                 project_id=job.project_id,
                 job_id=job_id,
                 artifact_path=str(artifact),
-                estimator=ESTIMATOR,
+                estimator=result.estimator,
                 metrics=output.dev_metrics,
                 label_event_watermark=data.label_event_watermark,
                 results=_item_results(data.train_ids, data.labels, result),

@@ -10,7 +10,8 @@ from app.auth import api_admin, api_user
 from app.config import get_settings
 from app.db import get_db
 from app.models import Dataset, DatasetKind, Project, User
-from app.schemas import DatasetOut, ProjectCreate, ProjectOut, UploadError
+from app.schemas import DatasetOut, ProjectCreate, ProjectOut, ProjectUpdate, UploadError
+from app.services import projects as project_service
 from app.services.datasets import import_dataset
 from app.services.ingest import IngestError
 from app.services.uploads import UploadTooLarge, read_upload
@@ -22,8 +23,21 @@ router = APIRouter(tags=["projects"])
 def create_project(
     body: ProjectCreate, db: Session = Depends(get_db), _: User = Depends(api_admin)
 ) -> Project:
-    project = Project(name=body.name, labels=body.labels, task_kind=body.task_kind)
-    db.add(project)
+    project = project_service.create_project(db, body.name, body.labels, body.estimator)
+    db.commit()
+    return project
+
+
+@router.patch("/projects/{project_id}", response_model=ProjectOut)
+def update_project(
+    body: ProjectUpdate,
+    project: Project = Depends(get_project),
+    db: Session = Depends(get_db),
+    _: User = Depends(api_admin),
+) -> Project:
+    """Change the ranking; it applies from the next training job on."""
+    if body.estimator is not None:
+        project_service.set_estimator(project, body.estimator)
     db.commit()
     return project
 

@@ -8,7 +8,9 @@ from sqlalchemy.orm import Session
 from app.auth import page_admin, page_user, verify_csrf
 from app.config import get_settings
 from app.db import get_db
+from app.estimators import ESTIMATORS
 from app.models import ACTIVE_JOB_STATES, Dataset, DatasetKind, Item, Job, Project, User
+from app.services import projects as project_service
 from app.services.datasets import import_dataset
 from app.services.ingest import IngestError
 from app.services.items import list_items
@@ -54,8 +56,7 @@ def create_project(
             projects=projects,
             error="A project needs a name and at least two distinct labels.",
         )
-    project = Project(name=name.strip(), labels=label_list)
-    db.add(project)
+    project = project_service.create_project(db, name.strip(), label_list)
     db.commit()
     return RedirectResponse(f"/projects/{project.id}", status_code=303)
 
@@ -66,6 +67,7 @@ def _project_page(
     user: User,
     project: Project,
     upload_error: str | None = None,
+    settings_error: str | None = None,
     status_code: int = 200,
 ):
     datasets = list(
@@ -97,7 +99,10 @@ def _project_page(
         top=top,
         version=latest_model_version(db, project.id),
         upload_error=upload_error,
+        settings_error=settings_error,
         dataset_kinds=list(DatasetKind),
+        estimators=ESTIMATORS.values(),
+        estimator=project_service.estimator_of(project),
     )
 
 
@@ -147,6 +152,23 @@ def start_job(
     except JobConflict as err:
         job = err.job
     return render(request, "_job.html", job=job, active=job.state in ACTIVE_JOB_STATES)
+
+
+@router.post("/projects/{project_id}/settings", dependencies=[Depends(verify_csrf)])
+def update_settings(
+    request: Request,
+    project_id: int,
+    estimator: str = Form(...),
+    db: Session = Depends(get_db),
+    user: User = Depends(page_admin),
+):
+    project = _project(db, project_id)
+    try:
+        project_service.set_estimator(project, estimator)
+    except project_service.UnknownEstimator as err:
+        return _project_page(request, db, user, project, settings_error=str(err), status_code=422)
+    db.commit()
+    return RedirectResponse(f"/projects/{project.id}", status_code=303)
 
 
 @router.get("/jobs/{job_id}/progress")

@@ -1,0 +1,53 @@
+"""The rankings a project can use, by name. The web process lists them without importing the
+engine (and torch); a test keeps this list and the engine's registry the same."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class EstimatorInfo:
+    name: str
+    title: str
+    kind: str  # influence | baseline
+    description: str
+
+
+ESTIMATORS: dict[str, EstimatorInfo] = {
+    e.name: e
+    for e in (
+        EstimatorInfo(
+            "exact_head",
+            "Exact influence (head)",
+            "influence",
+            "Inverse Hessian of the convex head on frozen embeddings: exact, fast.",
+        ),
+        EstimatorInfo(
+            "tracin",
+            "TracIn",
+            "influence",
+            "Gradient dot products summed over training checkpoints.",
+        ),
+        EstimatorInfo(
+            "turnover_dropout",
+            "Turn-over dropout",
+            "influence",
+            "Each item trains its own dropout sub-network; influence without "
+            "gradients or Hessians afterwards.",
+        ),
+        EstimatorInfo("loss", "Training loss", "baseline", "Items the model fits worst first."),
+        EstimatorInfo(
+            "margin",
+            "Margin",
+            "baseline",
+            "Items whose label the model most prefers another class over.",
+        ),
+        EstimatorInfo(
+            "cleanlab",
+            "cleanlab",
+            "baseline",
+            "Label quality from cross-validated probabilities (confident learning).",
+        ),
+    )
+}
