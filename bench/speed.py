@@ -1,0 +1,156 @@
+"""Benchmark 5: speed and peak memory of exact head influence, Assay vs Captum.
+
+Same model (the logistic head on frozen MiniLM embeddings, trained on 8,000 Rotten Tomatoes
+snippets), same data, one run: self-influence of the 8,000 training items, and the full
+train x test influence matrix for 2,000 test items. Captum's equivalent estimator is
+``NaiveInfluenceFunction`` with the full parameter space (``projection_dim`` = all 770
+parameters) and the same L2 as ``hessian_reg``, so both compute exact inverse-Hessian influence.
+Each measurement runs in its own process so its peak memory (max RSS) is its own.
+
+    python -m bench.speed            # writes bench/results/speed.md
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+from bench.common import L2, Timer, load_corpus, machine, split, write_table
+
+N_TRAIN, N_TEST = 8000, 2000
+CASES = ("assay:self", "assay:matrix", "captum:self", "captum:matrix")
+
+
+def _data():
+    corpus = load_corpus()
+    parts = split(len(corpus.gold), {"train": N_TRAIN, "test": N_TEST}, seed=0)
+    X, y = corpus.X[parts["train"]], corpus.gold[parts["train"]]
+    Xt, yt = corpus.X[parts["test"]], corpus.gold[parts["test"]]
+    return X, y, Xt, yt
+
+
+def _assay(case: str, X, y, Xt, yt) -> np.ndarray:
+    from workers.engine import ExactHeadInfluence, fit_logistic_head
+
+    head = fit_logistic_head(X, y, 2, l2=L2)
+    with Timer() as timer:
+        inf = ExactHeadInfluence(head, X, y, l2=L2)
+        if case == "self":
+            out = inf.self_influence()
+        else:
+            out = np.concatenate([block for _, block in inf.influence(Xt, yt)])
+    return out, timer.seconds
+
+
+def _captum(case: str, X, y, Xt, yt) -> np.ndarray:
+    import torch
+    from captum.influence import NaiveInfluenceFunction
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from workers.engine import fit_logistic_head
+
+    head = fit_logistic_head(X, y, 2, l2=L2)
+    model = torch.nn.Linear(X.shape[1], 2).double()
+    with torch.no_grad():
+        model.weight.copy_(torch.as_tensor(head.weight))
+        model.bias.copy_(torch.as_tensor(head.bias))
+    checkpoint = f"{tempfile.mkdtemp()}/head.pt"
+    torch.save(model.state_dict(), checkpoint)
+    train = DataLoader(
+        TensorDataset(torch.as_tensor(X, dtype=torch.float64), torch.as_tensor(y)), batch_size=500
+    )
+
+    def load(m, path):
+        m.load_state_dict(torch.load(path))
+        return 1.0
+
+    with Timer() as timer:
+        inf = NaiveInfluenceFunction(
+            model,
+            train,
+            checkpoint,
+            checkpoints_load_func=load,
+            loss_fn=torch.nn.CrossEntropyLoss(reduction="none"),
+            batch_size=500,
+            projection_dim=model.weight.numel() + model.bias.numel(),
+            hessian_reg=L2,
+        )
+        if case == "self":
+            out = inf.self_influence(train).numpy()
+        else:
+            out = inf.influence(
+                (torch.as_tensor(Xt, dtype=torch.float64), torch.as_tensor(yt))
+            ).numpy()
+    return out, timer.seconds
+
+
+def run_case(case: str) -> None:
+    """Child process: one measurement, printed as JSON with the result for agreement checks."""
+    library, what = case.split(":")
+    X, y, Xt, yt = _data()
+    out, seconds = (_assay if library == "assay" else _captum)(what, X, y, Xt, yt)
+    np.save(f"{tempfile.gettempdir()}/assay-bench-{library}-{what}.npy", out)
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "peak_mib": peak_mib}))
+
+
+def main() -> None:
+    from scipy.stats import spearmanr
+
+    _data()  # embed once (cached) before anything is timed
+    results = {}
+    for case in CASES:
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.speed", case], check=True, capture_output=True, text=True
+        )
+        results[case] = json.loads(out.stdout.strip().splitlines()[-1])
+        print(case, results[case], flush=True)
+    rows = []
+    for what, title in (
+        ("self", f"self-influence, {N_TRAIN:,} train"),
+        ("matrix", f"train x test matrix, {N_TRAIN:,} x {N_TEST:,}"),
+    ):
+        ours, theirs = results[f"assay:{what}"], results[f"captum:{what}"]
+        a = np.load(f"{tempfile.gettempdir()}/assay-bench-assay-{what}.npy").ravel()
+        c = np.load(f"{tempfile.gettempdir()}/assay-bench-captum-{what}.npy").ravel()
+        rho = spearmanr(a, c)[0] if what == "self" else spearmanr(a[::97], c[::97])[0]
+        rows.append(
+            [
+                title,
+                ours["seconds"],
+                theirs["seconds"],
+                f"{theirs['seconds'] / ours['seconds']:.0f}x",
+                f"{ours['peak_mib']:.0f}",
+                f"{theirs['peak_mib']:.0f}",
+                f"{rho:.4f}",
+            ]
+        )
+    write_table(
+        "speed",
+        "Speed: exact head influence, Assay vs Captum NaiveInfluenceFunction",
+        [
+            "computation",
+            "Assay s",
+            "Captum s",
+            "speed-up",
+            "Assay peak MiB",
+            "Captum peak MiB",
+            "Spearman(Assay, Captum)",
+        ],
+        rows,
+        note=f"Same head (l2={L2:g}) and data in one run; {machine()}. "
+        "Peak MiB is the process's max RSS, including the embeddings and libraries. "
+        "Reproduce: `python -m bench.speed`.",
+    )
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1:
+        run_case(sys.argv[1])
+    else:
+        main()
