@@ -1,0 +1,32 @@
+"""How much two rankings of the same items agree, so an admin can compare estimators."""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+import numpy as np
+from scipy.stats import spearmanr
+
+
+def top_set(suspicion: np.ndarray, fraction: float) -> set[int]:
+    count = max(1, round(fraction * len(suspicion)))
+    return set(np.argsort(-np.asarray(suspicion), kind="stable")[:count].tolist())
+
+
+def ranking_agreement(
+    rankings: dict[str, np.ndarray], top_fraction: float = 0.1
+) -> list[dict[str, float | str]]:
+    """Per pair of rankings: the share of their top ``top_fraction`` they have in common
+    (|A ∩ B| / |A|) and the Spearman correlation of the whole ranking."""
+    tops = {name: top_set(s, top_fraction) for name, s in rankings.items()}
+    out: list[dict[str, float | str]] = []
+    for a, b in combinations(rankings, 2):
+        out.append(
+            {
+                "a": a,
+                "b": b,
+                "top_overlap": len(tops[a] & tops[b]) / len(tops[a]),
+                "spearman": float(spearmanr(rankings[a], rankings[b])[0]),
+            }
+        )
+    return out
