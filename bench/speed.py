@@ -4,8 +4,10 @@ Same model (the logistic head on frozen MiniLM embeddings, trained on 8,000 Rott
 snippets), same data, one run: self-influence of the 8,000 training items, and the full
 train x test influence matrix for 2,000 test items. Captum's equivalent estimator is
 ``NaiveInfluenceFunction`` with the full parameter space (``projection_dim`` = all 770
-parameters) and the same L2 as ``hessian_reg``, so both compute exact inverse-Hessian influence.
-Each measurement runs in its own process so its peak memory (max RSS) is its own.
+parameters) and the same L2 as ``hessian_reg`` (Captum sums the per-example Hessians where
+Assay averages them, so its regulariser is n * l2), so both compute exact inverse-Hessian
+influence. Each measurement runs in its own process; peak memory is the highest resident set
+size above the process's own before the timed part, sampled every 5 ms.
 
     python -m bench.speed            # writes bench/results/speed.md
 """
