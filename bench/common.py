@@ -66,6 +66,35 @@ class Timer:
         self.seconds = time.perf_counter() - self.start
 
 
+class PeakMemory:
+    """Highest resident set size above the level at entry, sampled from /proc (Linux)."""
+
+    def __enter__(self):
+        import threading
+
+        self._stop = threading.Event()
+        self._base = self._peak = _rss_mib()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.005):
+            self._peak = max(self._peak, _rss_mib())
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak_mib = max(self._peak, _rss_mib()) - self._base
+
+
+def _rss_mib() -> float:
+    import os
+
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def machine() -> str:
     import os
 
