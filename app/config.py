@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     default_estimator: str = Field(
         default="exact_head", description="ranking for new projects and `assay score`"
     )
+    compare_with_cleanlab: bool = Field(
+        default=True, description="also rank by cleanlab on every training job, to compare"
+    )
     evidence_k: int = Field(default=3, description="supporters and opposers stored per item")
 
     host: str = "127.0.0.1"

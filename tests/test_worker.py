@@ -42,7 +42,7 @@ def test_worker_trains_scores_and_reports_progress(live_env, tmp_path):
     from app.auth import create_user, issue_token
     from app.db import session_scope
     from app.main import create_app
-    from app.models import Influencer, Item, Prediction, Role, Score
+    from app.models import Influencer, Item, ModelVersion, Prediction, Role, Score
     from app.worker_process import start_worker, stop_worker
 
     with TestClient(create_app()) as client:
@@ -99,6 +99,12 @@ def test_worker_trains_scores_and_reports_progress(live_env, tmp_path):
             assert count(Score, Score.kind == "self_influence") == N_TRAIN
             assert count(Influencer) == N_TRAIN * 2 * 3
             assert count(Item) == N_TRAIN + N_DEV
+            assert count(Score, Score.kind == "suspicion_cleanlab") == N_TRAIN
+            version = session.scalar(select(ModelVersion))
+            compared = {row["b"] for row in version.metrics["agreement"]}
+            assert compared == {"self_influence", "loss", "margin", "cleanlab"}
+            assert all(-1 <= row["spearman"] <= 1 for row in version.metrics["agreement"])
+            assert 0 < version.metrics["dev_macro_f1"] <= 1
 
         page = client.get(
             f"/api/v1/projects/{project['id']}/items?order=suspicion&limit=200", headers=headers

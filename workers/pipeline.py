@@ -4,20 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from app.config import Settings
 from workers.engine import ScoreResult, cached_embeddings, score_training_set
+from workers.engine.agreement import comparison_rankings, ranking_agreement
 
 Progress = Callable[[float, str], None]
-EMBED_SHARE = 0.6  # of the progress bar; scoring takes the rest
+EMBED_SHARE = 0.6  # of the progress bar; scoring takes most of the rest
 
 
 @dataclass
 class PipelineOutput:
     result: ScoreResult
-    dev_metrics: dict[str, float]
+    dev_metrics: dict[str, Any]
+    # the project's ranking beside the baselines (suspicion per training item, by name)
+    comparisons: dict[str, np.ndarray]
 
 
 def _scaled(progress: Progress | None, start: float, share: float, stage: str | None = None):
@@ -78,9 +82,24 @@ def score_texts(
         estimator=estimator or settings.default_estimator,
         ids=None if train_ids is None else np.asarray(train_ids, dtype=np.int64),
         device=settings.device,
-        progress=_scaled(progress, EMBED_SHARE, 1.0 - EMBED_SHARE),
+        progress=_scaled(progress, EMBED_SHARE, 0.97 - EMBED_SHARE),
     )
-    metrics: dict[str, float] = {
+    report = _scaled(progress, 0.97, 0.02, "comparing")
+    report(0.0)
+    comparisons = comparison_rankings(
+        result.estimator,
+        result.suspicion,
+        result.self_influence,
+        result.probs,
+        x_train,
+        y_train,
+        n_classes,
+        with_cleanlab=settings.compare_with_cleanlab,
+    )
+    metrics: dict[str, Any] = {
+        "agreement": [
+            row for row in ranking_agreement(comparisons) if row["a"] == result.estimator
+        ],
         "train_accuracy": float(np.mean(result.predicted == y_train)),
         "n_train": float(n_train),
         **{f"estimator_{name}": float(value) for name, value in result.diagnostics.items()},
@@ -92,4 +111,4 @@ def score_texts(
             dev_macro_f1=macro_f1(y_dev, dev_pred, n_classes),
             n_dev=float(len(y_dev)),
         )
-    return PipelineOutput(result, metrics)
+    return PipelineOutput(result, metrics, comparisons)

@@ -14,7 +14,7 @@ from app.services.projects import estimator_of
 from app.services.results import ItemResults, store_model_version
 from app.services.training_data import NotEnoughData, load_training_data
 from workers.celery_app import TRAIN_AND_SCORE, celery_app
-from workers.pipeline import score_texts
+from workers.pipeline import PipelineOutput, score_texts
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def train_and_score(job_id: int) -> None:
             dev_y=data.dev_y,
             progress=report,
         )
-        report(0.97, "storing")
+        report(0.99, "storing")
         result = output.result
         artifact = settings.artifacts_dir / f"project_{job.project_id}" / f"job_{job_id}.npz"
         artifact.parent.mkdir(parents=True, exist_ok=True)
@@ -68,7 +68,7 @@ def train_and_score(job_id: int) -> None:
                 estimator=result.estimator,
                 metrics=output.dev_metrics,
                 label_event_watermark=data.label_event_watermark,
-                results=_item_results(data.train_ids, data.labels, result),
+                results=_item_results(data.train_ids, data.labels, output),
             )
     except Exception as err:
         log.exception("job %s failed", job_id)
@@ -77,11 +77,17 @@ def train_and_score(job_id: int) -> None:
     set_state(job_id, JobState.succeeded, stage="done", progress=1.0)
 
 
-def _item_results(item_ids: list[int], labels: list[str], result) -> ItemResults:
+def _item_results(item_ids: list[int], labels: list[str], output: PipelineOutput) -> ItemResults:
+    result = output.result
     scores = {
         "loss": result.loss,
         "self_influence": result.self_influence,
         "suspicion": result.suspicion,
+        **{
+            f"suspicion_{name}": value
+            for name, value in output.comparisons.items()
+            if name not in (result.estimator, "loss", "self_influence")
+        },
     }
     if result.dev_influence is not None:
         scores["dev_influence"] = result.dev_influence

@@ -30,3 +30,29 @@ def ranking_agreement(
             }
         )
     return out
+
+
+def comparison_rankings(
+    name: str,
+    suspicion: np.ndarray,
+    self_influence: np.ndarray,
+    probs: np.ndarray,
+    X: np.ndarray,
+    y: np.ndarray,
+    n_classes: int,
+    *,
+    with_cleanlab: bool = True,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
+    """The project's ranking beside the baselines it is judged against, for the dashboard."""
+    from workers.engine.baselines import cleanlab_scores, loss_scores, margin_scores
+
+    rankings = {
+        name: suspicion,
+        "self_influence": self_influence,
+        "loss": loss_scores(probs, y),
+        "margin": margin_scores(probs, y),
+    }
+    if with_cleanlab:
+        rankings["cleanlab"] = cleanlab_scores(X, y, n_classes, seed=seed)
+    return rankings
