@@ -1,0 +1,372 @@
+"""InfFeed (Banerjee et al., 2024): influence functions as feedback, on the frozen-embedding head.
+
+Objective 1, label adjustment. A target item's gold label is unknown, so influence is taken at
+its *predicted* label: its top-k proponents are the training items whose removal would most
+raise the loss of that prediction (largest positive influence). Where the model is unsure
+(max probability below a threshold) the target's label becomes the vote of its proponents'
+training labels, uniform or weighted by influence. k, the weighting and the threshold are
+chosen on a gold dev set only; threshold 0 switches adjustment off, so the choice can always
+fall back to the plain model.
+
+Objective 2, extension triage. A silver-labelled extension is added to gold training data; the
+items whose dev influence is negative (removing them would lower the gold dev loss) are the
+ones to re-annotate, most harmful first. ``triage_rounds`` simulates re-annotation against
+known gold labels with any ranker, so influence, loss, cleanlab and random compare on equal
+terms; ``prune_by_ranker`` additionally leaves out of training the most suspicious items that
+were not re-annotated, with the amount chosen on dev.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from sklearn.metrics import f1_score
+
+from .baselines import cleanlab_scores, loss_scores
+from .estimators import ESTIMATORS, FittableEstimator, TopK
+from .head import fit_logistic_head
+
+Weighting = Literal["uniform", "influence"]
+# Ranker(X, y_current, reviewed_mask) -> suspicion (n,), higher = re-annotate first.
+Ranker = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+DEFAULT_K_GRID = (1, 3, 5, 10, 25, 50)
+DEFAULT_THRESHOLDS = (0.0, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0)
+DEFAULT_DROP_FRACTIONS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+
+
+def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Macro-F1, the metric InfFeed reports and every choice here is made on."""
+    return float(f1_score(y_true, y_pred, average="macro"))
+
+
+# ---- objective 1: label adjustment --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AdjustConfig:
+    """Use the top ``k`` proponents, voting ``weighting``-wise, where max prob < ``threshold``."""
+
+    k: int
+    weighting: Weighting
+    threshold: float
+
+
+def proponents(estimator: FittableEstimator, X_t: np.ndarray, k: int) -> TopK:
+    """Top-k training items supporting each target's predicted label (gold is unknown there)."""
+    predicted = estimator.model.predict_proba(X_t).argmax(axis=1)
+    return estimator.top_k(X_t, predicted, k)
+
+
+def adjust_labels(
+    probs_t: np.ndarray,
+    influencer_idx: np.ndarray,
+    influencer_val: np.ndarray,
+    y_train: np.ndarray,
+    *,
+    k: int,
+    weighting: Weighting,
+    threshold: float,
+) -> np.ndarray:
+    """Predicted labels, replaced by the influencers' vote where the model is unsure.
+
+    ``influencer_idx``/``influencer_val`` (m, >= k) are each target's proponents sorted by
+    descending influence (``TopK.supporters_*``); only the first k and only positive influence
+    count (a non-positive entry is no proponent). Ties and empty votes keep the prediction.
+    """
+    probs_t = np.asarray(probs_t, dtype=np.float64)
+    m, n_classes = probs_t.shape
+    predicted = probs_t.argmax(axis=1)
+    idx = np.asarray(influencer_idx)[:, :k]
+    val = np.asarray(influencer_val, dtype=np.float64)[:, :k]
+    if weighting == "influence":
+        w = np.clip(val, 0.0, None)
+    elif weighting == "uniform":
+        w = (val > 0).astype(np.float64)
+    else:
+        raise ValueError(f"unknown weighting '{weighting}'")
+    votes = np.zeros((m, n_classes))
+    rows = np.repeat(np.arange(m), idx.shape[1])
+    np.add.at(votes, (rows, np.asarray(y_train)[idx].ravel()), w.ravel())
+    keep = votes[np.arange(m), predicted] >= votes.max(axis=1)
+    voted = np.where(keep, predicted, votes.argmax(axis=1))
+    return np.where(probs_t.max(axis=1) < threshold, voted, predicted)
+
+
+@dataclass
+class AdjustmentSelection:
+    """The config with the best dev macro-F1 and every config's dev macro-F1.
+
+    ``dev_f1_before`` is the unadjusted model's; ties go to the earlier config in the search
+    order (no adjustment first, then lower thresholds and smaller k), so adjustment is used
+    only where it strictly helps on dev.
+    """
+
+    config: AdjustConfig
+    dev_f1_before: float
+    dev_f1_after: float
+    results: list[tuple[AdjustConfig, float]]
+
+
+def select_adjustment(
+    probs_dev: np.ndarray,
+    influencers_dev: TopK,
+    y_train: np.ndarray,
+    y_dev: np.ndarray,
+    *,
+    k_grid: Sequence[int] = DEFAULT_K_GRID,
+    weightings: Sequence[Weighting] = ("uniform", "influence"),
+    thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+) -> AdjustmentSelection:
+    """Grid-search k x weighting x threshold on the gold dev set (never on test).
+
+    ``influencers_dev`` must hold at least ``max(k_grid)`` proponents per dev item.
+    """
+    width = influencers_dev.supporters_idx.shape[1]
+    if max(k_grid) > width:
+        raise ValueError(f"influencers_dev has {width} proponents, k_grid needs {max(k_grid)}")
+    off = AdjustConfig(k=min(k_grid), weighting=weightings[0], threshold=0.0)
+    before = macro_f1(y_dev, np.asarray(probs_dev).argmax(axis=1))
+    best, best_f1 = off, before
+    results = [(off, before)]
+    for threshold in sorted(t for t in thresholds if t > 0):
+        for k in sorted(k_grid):
+            for weighting in weightings:
+                cfg = AdjustConfig(k=k, weighting=weighting, threshold=threshold)
+                labels = adjust_labels(
+                    probs_dev,
+                    influencers_dev.supporters_idx,
+                    influencers_dev.supporters_val,
+                    y_train,
+                    k=k,
+                    weighting=weighting,
+                    threshold=threshold,
+                )
+                f = macro_f1(y_dev, labels)
+                results.append((cfg, f))
+                if f > best_f1:
+                    best, best_f1 = cfg, f
+    return AdjustmentSelection(best, before, best_f1, results)
+
+
+@dataclass
+class Suggestions:
+    """Per target: the model's prediction and confidence, the suggested label, whether it was
+    adjusted, and the evidence (proponent training indices and influence values, (m, k))."""
+
+    predicted: np.ndarray
+    confidence: np.ndarray
+    label: np.ndarray
+    adjusted: np.ndarray
+    influencer_idx: np.ndarray
+    influencer_val: np.ndarray
+
+
+def suggest_labels(
+    estimator: FittableEstimator,
+    X_t: np.ndarray,
+    y_train: np.ndarray,
+    config: AdjustConfig,
+) -> Suggestions:
+    """Apply a dev-chosen ``config`` to new (test or unlabelled) items, with the evidence."""
+    probs = estimator.model.predict_proba(X_t)
+    top = proponents(estimator, X_t, config.k)
+    label = adjust_labels(
+        probs,
+        top.supporters_idx,
+        top.supporters_val,
+        y_train,
+        k=config.k,
+        weighting=config.weighting,
+        threshold=config.threshold,
+    )
+    predicted = probs.argmax(axis=1)
+    return Suggestions(
+        predicted=predicted,
+        confidence=probs.max(axis=1),
+        label=label,
+        adjusted=label != predicted,
+        influencer_idx=top.supporters_idx,
+        influencer_val=top.supporters_val,
+    )
+
+
+# ---- objective 2: extension triage --------------------------------------------------------
+
+
+def harmful_extension_items(
+    dev_influence: np.ndarray, extension_mask: np.ndarray, budget: int
+) -> np.ndarray:
+    """Extension items with negative dev influence, most harmful first, at most ``budget``.
+
+    Items that do not hurt the dev loss are never proposed, even if the budget allows more.
+    """
+    dev_influence = np.asarray(dev_influence)
+    cand = np.nonzero(np.asarray(extension_mask, dtype=bool) & (dev_influence < 0))[0]
+    return cand[np.argsort(dev_influence[cand], kind="stable")][: max(budget, 0)]
+
+
+def influence_ranker(
+    X_dev: np.ndarray,
+    y_dev: np.ndarray,
+    n_classes: int,
+    *,
+    l2: float,
+    estimator: str = "exact_head",
+    device: str | None = None,
+) -> Ranker:
+    """Suspicion = -dev influence of the estimator's model trained on the current labels."""
+
+    def rank(X: np.ndarray, y: np.ndarray, reviewed: np.ndarray) -> np.ndarray:
+        est = ESTIMATORS[estimator].fit(X, y, n_classes, l2=l2, device=device)
+        return -est.dev_influence(X_dev, y_dev)
+
+    return rank
+
+
+def loss_ranker(n_classes: int, *, l2: float, device: str | None = None) -> Ranker:
+    """Suspicion = training loss of the head trained on the current labels."""
+
+    def rank(X: np.ndarray, y: np.ndarray, reviewed: np.ndarray) -> np.ndarray:
+        head = fit_logistic_head(X, y, n_classes, l2=l2, device=device)
+        return loss_scores(head.predict_proba(X), y)
+
+    return rank
+
+
+def cleanlab_ranker(
+    n_classes: int,
+    *,
+    seed: int = 0,
+    l2_grid: Sequence[float] | None = None,
+    device: str | None = None,
+) -> Ranker:
+    """Suspicion from ``baselines.cleanlab_scores`` (tuned out-of-fold head) on current labels."""
+
+    def rank(X: np.ndarray, y: np.ndarray, reviewed: np.ndarray) -> np.ndarray:
+        return cleanlab_scores(X, y, n_classes, seed=seed, l2_grid=l2_grid, device=device)
+
+    return rank
+
+
+def random_ranker(seed: int = 0) -> Ranker:
+    """Uniformly random order: what re-annotation achieves without any ranking."""
+    rng = np.random.default_rng(seed)
+    return lambda X, y, reviewed: rng.random(len(y))
+
+
+def _round_sizes(total: int, rounds: int) -> np.ndarray:
+    return np.diff(np.linspace(0, total, rounds + 1).round().astype(np.int64))
+
+
+def _fit_f1(
+    X: np.ndarray,
+    y: np.ndarray,
+    X_dev: np.ndarray,
+    y_dev: np.ndarray,
+    n_classes: int,
+    l2: float,
+    sample_weight: np.ndarray | None = None,
+    device: str | None = None,
+) -> float:
+    head = fit_logistic_head(X, y, n_classes, l2=l2, sample_weight=sample_weight, device=device)
+    return macro_f1(y_dev, head.predict_proba(X_dev).argmax(axis=1))
+
+
+@dataclass
+class TriageStep:
+    """State after one re-annotation round: cumulative count, the labels, this round's picks,
+    and dev macro-F1 of the head retrained on those labels."""
+
+    n_reannotated: int
+    labels: np.ndarray
+    chosen: np.ndarray
+    dev_f1: float
+
+
+def triage_rounds(
+    X: np.ndarray,
+    y_silver: np.ndarray,
+    y_gold: np.ndarray,
+    extension_mask: np.ndarray,
+    X_dev: np.ndarray,
+    y_dev: np.ndarray,
+    *,
+    ranker: Ranker,
+    budget_fraction: float,
+    rounds: int,
+    l2: float,
+    n_classes: int | None = None,
+    device: str | None = None,
+) -> list[TriageStep]:
+    """Simulate re-annotation: per round, rank, replace silver by gold for the top unreviewed
+    extension items, retrain. The total is round(budget_fraction · |extension|), split evenly
+    over ``rounds``; later rounds rank with the labels fixed so far."""
+    ext = np.asarray(extension_mask, dtype=bool)
+    y = np.asarray(y_silver, dtype=np.int64).copy()
+    y_gold = np.asarray(y_gold, dtype=np.int64)
+    C = int(n_classes if n_classes is not None else max(y.max(), y_gold.max(), y_dev.max()) + 1)
+    reviewed = np.zeros(len(y), dtype=bool)
+    steps: list[TriageStep] = []
+    for size in _round_sizes(round(budget_fraction * ext.sum()), rounds):
+        chosen = np.empty(0, dtype=np.int64)
+        if size > 0:
+            suspicion = np.asarray(ranker(X, y.copy(), reviewed.copy()), dtype=np.float64)
+            eligible = np.nonzero(ext & ~reviewed)[0]
+            chosen = eligible[np.argsort(-suspicion[eligible], kind="stable")[:size]]
+            y[chosen] = y_gold[chosen]
+            reviewed[chosen] = True
+        f = _fit_f1(X, y, X_dev, y_dev, C, l2, device=device)
+        steps.append(TriageStep(int(reviewed.sum()), y.copy(), chosen, f))
+    return steps
+
+
+@dataclass
+class PruneResult:
+    """Training weights (0 = left out), the left-out indices, the chosen fraction of the
+    candidates, and dev macro-F1 for every fraction tried."""
+
+    weights: np.ndarray
+    dropped: np.ndarray
+    fraction: float
+    dev_f1: dict[float, float]
+
+
+def prune_by_ranker(
+    X: np.ndarray,
+    y: np.ndarray,
+    candidate_mask: np.ndarray,
+    X_dev: np.ndarray,
+    y_dev: np.ndarray,
+    *,
+    ranker: Ranker,
+    l2: float,
+    n_classes: int,
+    reviewed_mask: np.ndarray | None = None,
+    fractions: Sequence[float] = DEFAULT_DROP_FRACTIONS,
+    device: str | None = None,
+) -> PruneResult:
+    """Leave the most suspicious candidates (e.g. unreviewed silver items) out of training.
+
+    Leaving an item out costs no annotation; how many to leave out is chosen by dev macro-F1
+    over ``fractions`` of the candidates (0 included, so pruning is used only if it helps on
+    dev; ties go to the smaller fraction).
+    """
+    cand = np.nonzero(np.asarray(candidate_mask, dtype=bool))[0]
+    reviewed = np.zeros(len(y), bool) if reviewed_mask is None else np.asarray(reviewed_mask)
+    suspicion = np.asarray(ranker(X, y, reviewed), dtype=np.float64)
+    order = cand[np.argsort(-suspicion[cand], kind="stable")]
+    dev_f1: dict[float, float] = {}
+    best: tuple[float, float, np.ndarray] | None = None
+    for frac in sorted(set(fractions) | {0.0}):
+        w = np.ones(len(y))
+        w[order[: round(frac * len(cand))]] = 0.0
+        dev_f1[float(frac)] = _fit_f1(X, y, X_dev, y_dev, n_classes, l2, w, device)
+        if best is None or dev_f1[float(frac)] > best[1]:
+            best = (float(frac), dev_f1[float(frac)], w)
+    assert best is not None
+    frac, _, w = best
+    return PruneResult(w, np.nonzero(w == 0)[0], frac, dev_f1)
