@@ -7,14 +7,13 @@ import pytest
 from scipy.optimize import minimize
 from scipy.special import log_softmax, softmax
 
+from tests.engine.synthetic import softmax_problem
 from workers.engine.head import LogisticHead, fit_logistic_head
 
 
 def _problem(seed: int = 0, n: int = 120, d: int = 6, C: int = 3):
     rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, d))
-    W = rng.normal(size=(C, d))
-    y = np.array([rng.choice(C, p=p) for p in softmax(X @ W.T, axis=1)])
+    X, y, _ = softmax_problem(rng, n, d, C)
     return X, y, C
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import spearmanr
 
+from workers.engine import ExactHeadInfluence
 from workers.engine.head import fit_logistic_head
-from workers.engine.influence import ExactHeadInfluence
 
 L2 = 1e-3
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy.special import softmax
 
+from workers.engine import ExactHeadInfluence
 from workers.engine.head import fit_logistic_head
-from workers.engine.influence import ExactHeadInfluence
 from workers.engine.scoring import rank_descending, score_training_set
 
 L2 = 0.01

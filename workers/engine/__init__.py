@@ -1,14 +1,15 @@
-"""Assay numerics: embeddings, convex head, exact influence functions, scoring.
+"""Assay numerics: embeddings, convex head, influence estimators, scoring.
 
 Pure numerics: no database, task queue or web framework is imported here.
 """
 
 from .embeddings import cached_embeddings, default_encoder_path, embed_texts
+from .estimators import ESTIMATORS, ExactHeadInfluence, TopK
 from .head import LogisticHead, fit_logistic_head
-from .influence import ExactHeadInfluence, TopK
 from .scoring import ScoreResult, rank_descending, score_training_set
 
 __all__ = [
+    "ESTIMATORS",
     "ExactHeadInfluence",
     "LogisticHead",
     "ScoreResult",

@@ -46,6 +46,30 @@ class LogisticHead:
         lse = m[:, 0] + np.log(np.exp(z - m).sum(axis=1))
         return lse - z[np.arange(len(z)), np.asarray(y, dtype=np.int64)]
 
+    @classmethod
+    def from_theta(cls, theta: torch.Tensor) -> LogisticHead:
+        """The head with parameters [W | b] given as a (C, d+1) tensor."""
+        out = theta.cpu().numpy().astype(np.float64)
+        return cls(weight=out[:, :-1].copy(), bias=out[:, -1].copy())
+
+    def theta(self, device: torch.device) -> torch.Tensor:
+        """Parameters [W | b] (C, d+1) as a float64 tensor, the layout gradients use."""
+        theta = np.concatenate([self.weight, self.bias[:, None]], axis=1)
+        return to_tensor(theta, torch.float64, device)
+
+
+def augmented(X: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Rows z = [x, 1] in float64, so that logits are z @ theta.T."""
+    Xt = to_tensor(X, torch.float64, device)
+    return torch.cat([Xt, torch.ones(len(Xt), 1, dtype=torch.float64, device=device)], dim=1)
+
+
+def softmax_residuals(Z: torch.Tensor, theta: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """p - onehot(y) (n, C): the cross-entropy gradient is this residual ⊗ z."""
+    resid = torch.softmax(Z @ theta.T, dim=1)
+    resid[torch.arange(len(y), device=Z.device), y] -= 1.0
+    return resid
+
 
 def regularised_objective(
     theta: torch.Tensor,
@@ -94,12 +118,10 @@ def fit_logistic_head(
     else:
         wt = to_tensor(sample_weight, torch.float64, dev)
     if init is None:
-        theta0 = torch.zeros(n_classes, d + 1, dtype=torch.float64)
+        theta0 = torch.zeros(n_classes, d + 1, dtype=torch.float64, device=dev)
     else:
-        theta0 = torch.from_numpy(
-            np.concatenate([init.weight, init.bias[:, None]], axis=1).astype(np.float64)
-        )
-    theta = theta0.to(dev).requires_grad_(True)
+        theta0 = init.theta(dev)
+    theta = theta0.requires_grad_(True)
 
     opt = torch.optim.LBFGS(
         [theta],
@@ -119,5 +141,20 @@ def fit_logistic_head(
         return loss
 
     opt.step(closure)
-    out = theta.detach().cpu().numpy()
-    return LogisticHead(weight=out[:, :-1].copy(), bias=out[:, -1].copy())
+    return LogisticHead.from_theta(theta.detach())
+
+
+def fit_without(
+    X: np.ndarray,
+    y: np.ndarray,
+    n_classes: int,
+    index: int,
+    *,
+    l2: float,
+    init: LogisticHead,
+    device: str | None = None,
+) -> LogisticHead:
+    """The optimum on all rows but ``index``: brute-force leave-one-out, the ground truth for
+    influence estimates, warm-started from ``init`` (the optimum with the row) to take few steps."""
+    keep = np.arange(len(y)) != index
+    return fit_logistic_head(X[keep], y[keep], n_classes, l2=l2, device=device, init=init)

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .estimators import ExactHeadInfluence, TopK
 from .head import LogisticHead, fit_logistic_head
-from .influence import ExactHeadInfluence, TopK
 
 
 @dataclass

@@ -17,9 +17,17 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar, Protocol, Self
 
 import numpy as np
+
+
+class Classifier(Protocol):
+    """What callers need from any estimator's model: probabilities and per-example losses."""
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray: ...
+
+    def log_loss(self, X: np.ndarray, y: np.ndarray) -> np.ndarray: ...
 
 
 @dataclass
@@ -98,3 +106,32 @@ class InfluenceEstimator(ABC):
             np.concatenate([p[3] for p in parts]),
             np.concatenate([p[4] for p in parts]),
         )
+
+
+class FittableEstimator(InfluenceEstimator):
+    """An estimator that trains its own model, so it can be selected by name alone.
+
+    ``fit`` trains ``model`` (the classifier used for predictions) on (X, y) and builds the
+    estimator on it; ``retrain_without`` trains the same model without one item, which is the
+    ground truth that ``workers.engine.fidelity`` compares the influence estimates with.
+    """
+
+    model: Classifier
+
+    @classmethod
+    @abstractmethod
+    def fit(
+        cls,
+        X: np.ndarray,
+        y: np.ndarray,
+        n_classes: int,
+        *,
+        l2: float,
+        ids: np.ndarray | None = None,
+        seed: int = 0,
+        device: str | None = None,
+        **options: Any,
+    ) -> Self: ...
+
+    @abstractmethod
+    def retrain_without(self, index: int) -> Classifier: ...

@@ -1,14 +1,14 @@
-"""Influence internals against autograd and brute-force numpy on a tiny random problem."""
+"""Exact-head influence against autograd and brute-force numpy on a tiny random problem."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
-from scipy.special import softmax
 
+from tests.engine.synthetic import softmax_problem
+from workers.engine import ExactHeadInfluence
 from workers.engine.head import fit_logistic_head, regularised_objective
-from workers.engine.influence import ExactHeadInfluence
 
 L2 = 0.03
 
@@ -17,9 +17,7 @@ L2 = 0.03
 def tiny():
     rng = np.random.default_rng(7)
     n, d, C = 60, 5, 3
-    X = rng.normal(size=(n, d))
-    W = rng.normal(size=(C, d))
-    y = np.array([rng.choice(C, p=p) for p in softmax(X @ W.T, axis=1)])
+    X, y, _ = softmax_problem(rng, n, d, C)
     Xd = rng.normal(size=(25, d))
     yd = rng.integers(0, C, size=25)
     head = fit_logistic_head(X, y, C, l2=L2, device="cpu")
@@ -49,7 +47,7 @@ def _autograd_grads(head, X, y) -> np.ndarray:
     return np.array(rows)
 
 
-def _autograd_hessian(t) -> np.ndarray:
+def _autograd_hessian(t, l2: float = L2) -> np.ndarray:
     X = torch.tensor(t["X"])
     y = torch.tensor(t["y"])
     w = torch.ones(len(y), dtype=torch.float64)
@@ -57,7 +55,7 @@ def _autograd_hessian(t) -> np.ndarray:
     shape = theta.shape
 
     def f(flat: torch.Tensor) -> torch.Tensor:
-        return regularised_objective(flat.reshape(shape), X, y, w, L2)
+        return regularised_objective(flat.reshape(shape), X, y, w, l2)
 
     return torch.autograd.functional.hessian(f, theta.reshape(-1)).numpy()
 
@@ -134,3 +132,47 @@ def test_sign_convention_against_leave_one_out(tiny):
     assert np.corrcoef(pred, actual)[0, 1] > 0.95
     big = np.abs(pred) > np.quantile(np.abs(pred), 0.5)
     assert (np.sign(pred[big]) == np.sign(actual[big])).mean() > 0.95
+
+
+def test_auto_damping_is_zero_and_reported_for_a_well_posed_head(tiny):
+    eig = np.linalg.eigvalsh(_autograd_hessian(tiny))
+    assert tiny["inf"].diagnostics["damping"] == 0.0
+    assert tiny["inf"].diagnostics["condition_number"] == pytest.approx(eig.max() / eig.min())
+
+
+def test_auto_damping_bounds_the_condition_number_of_a_near_singular_hessian():
+    # Softmax is over-parameterised: shifting all classes' weights alike changes nothing, so
+    # with a negligible l2 the Hessian is singular up to l2 in those directions.
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(80, 4))
+    y = rng.integers(0, 3, size=80)
+    l2 = 1e-12
+    head = fit_logistic_head(X, y, 3, l2=l2)
+    t = {"X": X, "y": y, "head": head}
+    H = _autograd_hessian(t, l2)
+    eig = np.linalg.eigvalsh(H)
+    assert eig.max() / eig.min() > 1e9  # the undamped problem is too ill-conditioned
+
+    inf = ExactHeadInfluence(head, X, y, l2=l2, max_condition=1e6)
+    lam = inf.diagnostics["damping"]
+    assert lam > 0
+    assert (eig.max() + lam) / (eig.min() + lam) == pytest.approx(1e6, rel=1e-6)
+    assert inf.diagnostics["condition_number"] == pytest.approx(1e6, rel=1e-6)
+    # A little less damping would break the bound: lam is the smallest that keeps it.
+    assert (eig.max() + 0.99 * lam) / (eig.min() + 0.99 * lam) > 1e6
+    np.testing.assert_allclose(inf.hessian(), H + lam * np.eye(len(H)), atol=1e-12)
+    G = _autograd_grads(head, X, y)
+    ref = G @ np.linalg.solve(H + lam * np.eye(len(H)), G.T) / len(y)
+    np.testing.assert_allclose(inf.self_influence(), np.diag(ref), rtol=1e-6)
+
+
+def test_explicit_damping_is_used_as_given(tiny):
+    inf = ExactHeadInfluence(tiny["head"], tiny["X"], tiny["y"], l2=L2, damping=0.5)
+    H = _autograd_hessian(tiny) + 0.5 * np.eye(len(tiny["inf"].hessian()))
+    G = _autograd_grads(tiny["head"], tiny["X"], tiny["y"])
+    Gd = _autograd_grads(tiny["head"], tiny["Xd"], tiny["yd"])
+    ref = Gd @ np.linalg.solve(H, G.T) / len(tiny["y"])
+    np.testing.assert_allclose(
+        inf.dev_influence(tiny["Xd"], tiny["yd"]), ref.mean(axis=0), rtol=1e-9, atol=1e-15
+    )
+    assert inf.diagnostics["damping"] == 0.5
