@@ -4,7 +4,7 @@ Pure numerics: no database, task queue or web framework is imported here.
 """
 
 from .embeddings import cached_embeddings, default_encoder_path, embed_texts
-from .estimators import ESTIMATORS, ExactHeadInfluence, TopK
+from .estimators import ESTIMATORS, ExactHeadInfluence, TopK, TracInCP, fit_sgd_head
 from .head import LogisticHead, fit_logistic_head
 from .scoring import ScoreResult, rank_descending, score_training_set
 
@@ -14,10 +14,12 @@ __all__ = [
     "LogisticHead",
     "ScoreResult",
     "TopK",
+    "TracInCP",
     "cached_embeddings",
     "default_encoder_path",
     "embed_texts",
     "fit_logistic_head",
+    "fit_sgd_head",
     "rank_descending",
     "score_training_set",
 ]

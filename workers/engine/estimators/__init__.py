@@ -3,8 +3,11 @@
 
 from .base import Classifier, FittableEstimator, InfluenceEstimator, TopK
 from .exact_head import ExactHeadInfluence
+from .tracin import SGDRun, TracInCP, fit_sgd_head
 
-ESTIMATORS: dict[str, type[FittableEstimator]] = {cls.name: cls for cls in (ExactHeadInfluence,)}
+ESTIMATORS: dict[str, type[FittableEstimator]] = {
+    cls.name: cls for cls in (ExactHeadInfluence, TracInCP)
+}
 
 __all__ = [
     "ESTIMATORS",
@@ -12,5 +15,8 @@ __all__ = [
     "ExactHeadInfluence",
     "FittableEstimator",
     "InfluenceEstimator",
+    "SGDRun",
     "TopK",
+    "TracInCP",
+    "fit_sgd_head",
 ]
