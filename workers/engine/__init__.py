@@ -4,7 +4,15 @@ Pure numerics: no database, task queue or web framework is imported here.
 """
 
 from .embeddings import cached_embeddings, default_encoder_path, embed_texts
-from .estimators import ESTIMATORS, ExactHeadInfluence, TopK, TracInCP, fit_sgd_head
+from .estimators import (
+    ESTIMATORS,
+    ExactHeadInfluence,
+    TopK,
+    TracInCP,
+    TurnoverDropoutInfluence,
+    fit_sgd_head,
+    fit_turnover_head,
+)
 from .head import LogisticHead, fit_logistic_head
 from .scoring import ScoreResult, rank_descending, score_training_set
 
@@ -15,11 +23,13 @@ __all__ = [
     "ScoreResult",
     "TopK",
     "TracInCP",
+    "TurnoverDropoutInfluence",
     "cached_embeddings",
     "default_encoder_path",
     "embed_texts",
     "fit_logistic_head",
     "fit_sgd_head",
+    "fit_turnover_head",
     "rank_descending",
     "score_training_set",
 ]

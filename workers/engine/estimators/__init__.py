@@ -4,9 +4,10 @@
 from .base import Classifier, FittableEstimator, InfluenceEstimator, TopK
 from .exact_head import ExactHeadInfluence
 from .tracin import SGDRun, TracInCP, fit_sgd_head
+from .turnover import TurnoverDropoutInfluence, fit_turnover_head, turnover_masks
 
 ESTIMATORS: dict[str, type[FittableEstimator]] = {
-    cls.name: cls for cls in (ExactHeadInfluence, TracInCP)
+    cls.name: cls for cls in (ExactHeadInfluence, TracInCP, TurnoverDropoutInfluence)
 }
 
 __all__ = [
@@ -18,5 +19,8 @@ __all__ = [
     "SGDRun",
     "TopK",
     "TracInCP",
+    "TurnoverDropoutInfluence",
     "fit_sgd_head",
+    "fit_turnover_head",
+    "turnover_masks",
 ]
