@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.special import softmax
 
-from workers.engine import ExactHeadInfluence
+from tests.engine.synthetic import softmax_labels, softmax_problem
+from workers.engine import ESTIMATORS, ExactHeadInfluence
 from workers.engine.head import fit_logistic_head
 from workers.engine.scoring import rank_descending, score_training_set
 
@@ -17,11 +17,9 @@ L2 = 0.01
 def data():
     rng = np.random.default_rng(11)
     n, d, C = 200, 8, 3
-    X = rng.normal(size=(n, d))
-    W = rng.normal(size=(C, d)) * 2
-    y = np.array([rng.choice(C, p=p) for p in softmax(X @ W.T, axis=1)])
+    X, y, W = softmax_problem(rng, n, d, C, scale=2)
     Xd = rng.normal(size=(80, d))
-    yd = np.array([rng.choice(C, p=p) for p in softmax(Xd @ W.T, axis=1)])
+    yd = softmax_labels(rng, Xd, W)
     flipped = rng.choice(n, 20, replace=False)
     y[flipped] = (y[flipped] + 1) % C
     return X, y, Xd, yd, C, flipped
@@ -51,6 +49,9 @@ def test_with_dev_set(data):
     assert not (res.top.supporters_idx == np.arange(len(y))[:, None]).any()
     assert not (res.top.opposers_idx == np.arange(len(y))[:, None]).any()
     assert res.l2 == L2
+    assert res.estimator == "exact_head"
+    assert res.diagnostics == inf.diagnostics
+    assert res.diagnostics["damping"] == 0.0
     np.testing.assert_allclose(res.head.weight, head.weight, atol=1e-8)
     fracs = [f for f, _ in calls]
     assert fracs == sorted(fracs) and fracs[-1] == 1.0
@@ -75,3 +76,58 @@ def test_flipped_labels_rank_high(data):
         score_training_set(X, y, C, l2=L2),
     ):
         assert is_flipped[res.rank <= 20].mean() >= 3 * is_flipped.mean()
+
+
+@pytest.mark.parametrize("name", sorted(ESTIMATORS))
+def test_every_estimator_is_selectable_by_name(data, name):
+    X, y, Xd, yd, C, _ = data
+    ids = np.arange(1000, 1000 + len(y))
+    res = score_training_set(X, y, C, X_dev=Xd, y_dev=yd, l2=L2, k=2, estimator=name, ids=ids)
+    ref = ESTIMATORS[name].fit(X, y, C, l2=L2, ids=ids)
+    assert res.estimator == name
+    assert res.diagnostics == ref.diagnostics
+    np.testing.assert_allclose(res.probs, ref.model.predict_proba(X), atol=1e-8)
+    np.testing.assert_allclose(res.probs, res.head.predict_proba(X), rtol=1e-12)
+    np.testing.assert_allclose(res.loss, ref.model.log_loss(X, y), atol=1e-8)
+    np.testing.assert_allclose(res.self_influence, ref.self_influence(), rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(res.dev_influence, ref.dev_influence(Xd, yd), rtol=1e-6, atol=1e-12)
+    np.testing.assert_array_equal(res.suspicion, -res.dev_influence)
+    top = ref.top_k(X, y, 2, exclude_self=np.arange(len(y)))
+    np.testing.assert_array_equal(res.top.supporters_idx, top.supporters_idx)
+
+
+def test_turnover_masks_follow_ids_not_row_order(data):
+    X, y, _, _, C, _ = data
+    ids = np.arange(500, 500 + len(y))
+    perm = np.random.default_rng(0).permutation(len(y))
+    res = score_training_set(X, y, C, l2=L2, estimator="turnover_dropout", ids=ids)
+    again = score_training_set(
+        X[perm], y[perm], C, l2=L2, estimator="turnover_dropout", ids=ids[perm]
+    )
+    np.testing.assert_allclose(again.self_influence, res.self_influence[perm], atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["loss", "margin", "cleanlab"])
+def test_baselines_rank_while_exact_head_gives_evidence(data, name):
+    from workers.engine import baselines
+
+    X, y, Xd, yd, C, _ = data
+    res = score_training_set(X, y, C, X_dev=Xd, y_dev=yd, l2=L2, k=2, estimator=name, seed=3)
+    exact = score_training_set(X, y, C, X_dev=Xd, y_dev=yd, l2=L2, k=2)
+    expected = {
+        "loss": lambda: baselines.loss_scores(exact.probs, y),
+        "margin": lambda: baselines.margin_scores(exact.probs, y),
+        "cleanlab": lambda: baselines.cleanlab_scores(X, y, C, seed=3),
+    }[name]()
+    assert res.estimator == name
+    np.testing.assert_allclose(res.suspicion, expected, rtol=1e-6, atol=1e-9)
+    np.testing.assert_array_equal(res.rank, rank_descending(res.suspicion))
+    np.testing.assert_array_equal(res.top.supporters_idx, exact.top.supporters_idx)
+    np.testing.assert_allclose(res.dev_influence, exact.dev_influence, rtol=1e-6, atol=1e-12)
+    assert res.diagnostics == exact.diagnostics
+
+
+def test_unknown_estimator_is_refused(data):
+    X, y, _, _, C, _ = data
+    with pytest.raises(ValueError, match="unknown estimator"):
+        score_training_set(X, y, C, l2=L2, estimator="nope")

@@ -14,9 +14,10 @@ from .estimators import (
     fit_turnover_head,
 )
 from .head import LogisticHead, fit_logistic_head
-from .scoring import ScoreResult, rank_descending, score_training_set
+from .scoring import BASELINES, ScoreResult, rank_descending, score_training_set
 
 __all__ = [
+    "BASELINES",
     "ESTIMATORS",
     "ExactHeadInfluence",
     "LogisticHead",

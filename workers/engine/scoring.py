@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from .estimators import ExactHeadInfluence, TopK
-from .head import LogisticHead, fit_logistic_head
+from .estimators import ESTIMATORS, Classifier, ExactHeadInfluence, FittableEstimator, TopK
+
+BASELINES = ("loss", "margin", "cleanlab")
 
 
 @dataclass
 class ScoreResult:
     """Everything the app stores per training item after a scoring run.
 
-    ``suspicion`` is higher for items more likely mislabelled: ``-dev_influence`` when a gold
-    dev set was given (harmful items first), else ``self_influence``. ``rank`` 1 is the most
-    suspicious item. ``top`` holds, for every training item as target (at its own label), the
-    training items that most support and most oppose it, itself excluded. ``head`` is the fitted
-    classifier, kept so callers can evaluate it on held-out data.
+    ``suspicion`` is higher for items more likely mislabelled. For an influence estimator it is
+    ``-dev_influence`` when a gold dev set was given (harmful items first), else
+    ``self_influence``; for a baseline (loss, margin, cleanlab) it is the baseline's score.
+    ``rank`` 1 is the most suspicious item. ``top`` holds, for every training item as target
+    (at its own label), the training items that most support and most oppose it, itself
+    excluded. ``estimator`` names what produced ``suspicion``; influence and evidence come from
+    that estimator, or from exact_head for a baseline. ``head`` is the model that made
+    ``probs`` (a ``LogisticHead`` for every built-in estimator), kept so callers can evaluate it
+    on held-out data. ``diagnostics`` is what the estimator chose on its own (e.g. damping).
     """
 
     probs: np.ndarray
@@ -31,7 +37,9 @@ class ScoreResult:
     rank: np.ndarray
     top: TopK
     l2: float
-    head: LogisticHead
+    head: Classifier
+    estimator: str
+    diagnostics: dict[str, float]
 
 
 def rank_descending(scores: np.ndarray) -> np.ndarray:
@@ -40,6 +48,26 @@ def rank_descending(scores: np.ndarray) -> np.ndarray:
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(1, len(order) + 1)
     return rank
+
+
+def _baseline_suspicion(
+    name: str,
+    X: np.ndarray,
+    y: np.ndarray,
+    n_classes: int,
+    probs: np.ndarray,
+    *,
+    seed: int,
+    device: str | None,
+) -> np.ndarray:
+    # Imported here: the baselines pull in cleanlab and scikit-learn, which influence runs skip.
+    from . import baselines
+
+    if name == "loss":
+        return baselines.loss_scores(probs, y)
+    if name == "margin":
+        return baselines.margin_scores(probs, y)
+    return baselines.cleanlab_scores(X, y, n_classes, seed=seed, device=device)
 
 
 def score_training_set(
@@ -51,10 +79,23 @@ def score_training_set(
     y_dev: np.ndarray | None = None,
     l2: float,
     k: int = 3,
+    estimator: str = "exact_head",
+    ids: np.ndarray | None = None,
+    seed: int = 0,
+    options: Mapping[str, Any] | None = None,
     device: str | None = None,
     progress: Callable[[float, str], None] | None = None,
 ) -> ScoreResult:
-    """Fit the head on (X_train, y_train) and compute influence-based suspicion and evidence."""
+    """Fit ``estimator``'s model on (X_train, y_train); compute suspicion and evidence with it.
+
+    ``estimator`` is a name in ``ESTIMATORS`` or one of ``BASELINES``. ``ids`` are stable item
+    ids (turnover_dropout derives each item's dropout mask from them; default: row numbers).
+    ``seed`` drives every random choice (SGD batches, projections, masks, cleanlab's folds), and
+    ``options`` go to the estimator's ``fit`` (e.g. ``{"epochs": 10}`` for tracin).
+    """
+    if estimator not in ESTIMATORS and estimator not in BASELINES:
+        known = ", ".join([*ESTIMATORS, *BASELINES])
+        raise ValueError(f"unknown estimator '{estimator}' (known: {known})")
 
     def report(frac: float, stage: str) -> None:
         if progress is not None:
@@ -62,18 +103,25 @@ def score_training_set(
 
     y_train = np.asarray(y_train, dtype=np.int64)
     report(0.0, "fit")
-    head = fit_logistic_head(X_train, y_train, n_classes, l2=l2, device=device)
-    probs = head.predict_proba(X_train)
-    loss = head.log_loss(X_train, y_train)
-    report(0.15, "hessian")
-    inf = ExactHeadInfluence(head, X_train, y_train, l2=l2, device=device)
+    cls: type[FittableEstimator] = ESTIMATORS.get(estimator, ExactHeadInfluence)
+    inf = cls.fit(
+        X_train, y_train, n_classes, l2=l2, ids=ids, seed=seed, device=device, **(options or {})
+    )
+    probs = inf.model.predict_proba(X_train)
+    loss = inf.model.log_loss(X_train, y_train)
     report(0.25, "self_influence")
     self_inf = inf.self_influence()
     dev_inf = None
     if X_dev is not None and y_dev is not None and len(X_dev):
         report(0.3, "dev_influence")
         dev_inf = inf.dev_influence(X_dev, y_dev)
-    suspicion = -dev_inf if dev_inf is not None else self_inf.copy()
+    if estimator in BASELINES:
+        report(0.32, estimator)
+        suspicion = _baseline_suspicion(
+            estimator, X_train, y_train, n_classes, probs, seed=seed, device=device
+        )
+    else:
+        suspicion = -dev_inf if dev_inf is not None else self_inf.copy()
     report(0.35, "top_k")
     top = inf.top_k(
         X_train,
@@ -93,5 +141,7 @@ def score_training_set(
         rank=rank_descending(suspicion),
         top=top,
         l2=float(l2),
-        head=head,
+        head=inf.model,
+        estimator=estimator,
+        diagnostics=dict(inf.diagnostics),
     )
