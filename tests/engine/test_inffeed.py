@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy.special import softmax
+from scipy.stats import spearmanr
 from sklearn.metrics import f1_score
 
 from workers.engine.embeddings import cached_embeddings
@@ -323,3 +324,28 @@ def test_real_extension_triage_and_adjustment(real_extension):
     )
     assert sel.dev_f1_after >= sel.dev_f1_before
     assert macro_f1(yt, sug.predicted) == pytest.approx(silver_test)
+
+
+def test_binary_dev_influence_is_expected_gain_of_relabelling(noisy_extension):
+    """-dev influence / p(other) predicts the dev-loss drop of flipping the label (checked by
+    retraining with each label flipped), which is what influence_ranker relies on."""
+    X, y, _, ext, Xd, yd = noisy_extension
+    est = ExactHeadInfluence.fit(X, y, 2, l2=L2)
+    head = est.model
+    gain = influence_ranker(Xd, yd, 2, l2=L2)(X, y, np.zeros(len(y), bool))
+    np.testing.assert_allclose(gain, -est.dev_influence(Xd, yd))
+    p_other = 1 - head.predict_proba(X)[np.arange(len(y)), y]
+    items = np.nonzero(ext)[0][:40]
+    base = head.log_loss(Xd, yd).mean()
+    actual = []
+    for j in items:
+        flipped = y.copy()
+        flipped[j] = 1 - y[j]
+        h = fit_logistic_head(X, flipped, 2, l2=L2, init=head)
+        actual.append(base - h.log_loss(Xd, yd).mean())
+    predicted = gain[items] / p_other[items]
+    rho = spearmanr(predicted, actual)[0]
+    print(f"\nspearman(predicted, actual relabel gain) = {rho:.4f}")
+    assert rho > 0.95
+    clear = np.abs(predicted) >= np.median(np.abs(predicted))
+    np.testing.assert_array_equal(np.sign(predicted[clear]), np.sign(np.array(actual)[clear]))

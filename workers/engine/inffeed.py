@@ -218,7 +218,13 @@ def influence_ranker(
     estimator: str = "exact_head",
     device: str | None = None,
 ) -> Ranker:
-    """Suspicion = -dev influence of the estimator's model trained on the current labels."""
+    """Suspicion = -dev influence of the estimator's model trained on the current labels.
+
+    Why it suits re-annotation: with two classes the removal gradient of an item labelled y is
+    p(other) times the gradient change of flipping its label, so -dev influence equals
+    p(other) x the dev-loss drop predicted for correcting the label, i.e. the expected gain
+    of re-annotating it when the model's p(other) is the chance that the label is wrong.
+    """
 
     def rank(X: np.ndarray, y: np.ndarray, reviewed: np.ndarray) -> np.ndarray:
         est = ESTIMATORS[estimator].fit(X, y, n_classes, l2=l2, device=device)
@@ -308,7 +314,8 @@ def triage_rounds(
     ext = np.asarray(extension_mask, dtype=bool)
     y = np.asarray(y_silver, dtype=np.int64).copy()
     y_gold = np.asarray(y_gold, dtype=np.int64)
-    C = int(n_classes if n_classes is not None else max(y.max(), y_gold.max(), y_dev.max()) + 1)
+    if n_classes is None:
+        n_classes = int(np.concatenate([y, y_gold, np.asarray(y_dev)]).max()) + 1
     reviewed = np.zeros(len(y), dtype=bool)
     steps: list[TriageStep] = []
     for size in _round_sizes(round(budget_fraction * ext.sum()), rounds):
@@ -319,7 +326,7 @@ def triage_rounds(
             chosen = eligible[np.argsort(-suspicion[eligible], kind="stable")[:size]]
             y[chosen] = y_gold[chosen]
             reviewed[chosen] = True
-        f = _fit_f1(X, y, X_dev, y_dev, C, l2, device=device)
+        f = _fit_f1(X, y, X_dev, y_dev, n_classes, l2, device=device)
         steps.append(TriageStep(int(reviewed.sum()), y.copy(), chosen, f))
     return steps
 
