@@ -73,10 +73,12 @@ def fit_turnover_head(
     )
 
 
-def _cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """CE at labels ``y`` (T,) for logits (T, C, n): result (T, n)."""
-    own = logits.gather(1, y[:, None, None].expand(-1, 1, logits.shape[2]))[:, 0]
-    return torch.logsumexp(logits, dim=1) - own
+def _cross_entropy_from_margins(a: torch.Tensor) -> torch.Tensor:
+    """CE from a = logits of the other classes minus the label's, (T, C-1, n): result (T, n).
+
+    CE = log(1 + Σ_c exp a_c) = softplus(logsumexp_c a_c); for two classes that is softplus(a).
+    """
+    return torch.nn.functional.softplus(a[:, 0] if a.shape[1] == 1 else torch.logsumexp(a, 1))
 
 
 class TurnoverDropoutInfluence(BlockedEstimator):
@@ -161,11 +163,16 @@ class TurnoverDropoutInfluence(BlockedEstimator):
     def _blocks(self, X_t: np.ndarray, y_t: np.ndarray) -> Iterator[tuple[slice, torch.Tensor]]:
         X_t = to_tensor(X_t, torch.float64, self.device)
         y_t = to_tensor(y_t, torch.int64, self.device)
-        C = self._W.shape[0]
-        b = self._b[None, :, None]
-        for sl in self._target_slices(len(X_t), width=4 * C):
+        C, d = self._W.shape
+        for sl in self._target_slices(len(X_t), width=3 * (C - 1)):
             x, y = X_t[sl], y_t[sl]
-            U = (x[:, None, :] * self._W[None]).reshape(-1, x.shape[1])  # (T·C, d)
-            own = 2.0 * (U @ self._M.T).reshape(len(x), C, self.n)  # 2 (W ⊙ m_i) x_t
-            full = 2.0 * (x @ self._W.T)[:, :, None]
-            yield sl, _cross_entropy(full - own + b, y) - _cross_entropy(own + b, y)
+            # Only logits relative to the label's matter: rows W_c - W_y for the C-1 others.
+            others = torch.arange(C - 1, device=self.device)[None, :]
+            others = others + (others >= y[:, None]).long()
+            Wd = self._W[others] - self._W[y][:, None, :]  # (T, C-1, d)
+            bd = (self._b[others] - self._b[y][:, None])[:, :, None]
+            U = (Wd * x[:, None, :]).reshape(-1, d)
+            own = 2.0 * (U @ self._M.T).reshape(len(x), C - 1, self.n)  # with m_i
+            full = 2.0 * (Wd @ x[:, :, None])  # (T, C-1, 1): own + flipped
+            with_i = _cross_entropy_from_margins(own + bd)
+            yield sl, _cross_entropy_from_margins(full - own + bd) - with_i
