@@ -81,7 +81,9 @@ class ExactHeadInfluence(BlockedEstimator):
         self.n = int(Z.shape[0])
         probs = torch.softmax(Z @ self._theta.T, dim=1)
         self.train_probs = probs.cpu().numpy()
-        self._G = self._grads_from(Z, self._y)
+        self._Z = Z
+        self._R = softmax_residuals(Z, self._theta, to_tensor(self._y, torch.int64, self.device))
+        self._G = (self._R[:, :, None] * Z[:, None, :]).reshape(self.n, self.n_params)
         self._H = self._build_hessian(Z, probs)
         eig = torch.linalg.eigvalsh(self._H).cpu().numpy()
         lam = auto_damping(eig, max_condition) if damping == "auto" else float(damping)
@@ -189,5 +191,9 @@ class ExactHeadInfluence(BlockedEstimator):
         y_t = np.asarray(y_t)
         for sl in self._target_slices(len(X_t)):
             Gt = self._grads_from(augmented(X_t[sl], self.device), y_t[sl])
-            At = self._solve(Gt.T).T / self.n
-            yield sl, At @ self._G.T
+            At = (self._solve(Gt.T).T / self.n).reshape(-1, self.n_classes, self.dim)
+            # At·g_j = Σ_c r_jc (At_c·z_j), and Σ_c r_jc = 0 lets the last class be folded into
+            # the others: one class fewer in the largest matmul (half of it for two classes).
+            Dt = (At[:, :-1] - At[:, -1:]).reshape(-1, self.dim)
+            K = (Dt @ self._Z.T).reshape(len(Gt), self.n_classes - 1, self.n)
+            yield sl, (K * self._R[:, :-1].T[None]).sum(dim=1)
