@@ -208,6 +208,8 @@ class Prediction(Base):
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
     label: Mapped[str] = mapped_column(String(200))
     confidence: Mapped[float] = mapped_column(Float)
+    # InfFeed: the label the item's proponents vote for where the model is unsure
+    suggested_label: Mapped[str | None] = mapped_column(String(200))
     suspicion_rank: Mapped[int | None] = mapped_column(Integer)
 
 
@@ -234,7 +236,7 @@ class Influencer(Base):
     )
     target_item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
     train_item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
-    role: Mapped[str] = mapped_column(String(10))  # supporter | opposer
+    role: Mapped[str] = mapped_column(String(10))  # supporter | opposer | proponent
     rank: Mapped[int] = mapped_column(Integer)
     value: Mapped[float] = mapped_column(Float)
 

@@ -91,6 +91,9 @@ class ItemOut(BaseModel):
     current_label: str | None
     status: str
     predicted_label: str | None = None
+    suggested_label: str | None = Field(
+        default=None, description="InfFeed: the vote of the item's proponents where unsure"
+    )
     confidence: float | None = None
     suspicion_rank: int | None = None
     scores: dict[str, float] = Field(default_factory=dict)

@@ -20,7 +20,7 @@ from tests.support import (
     wait_until,
 )
 
-N_TRAIN, N_DEV = 120, 60
+N_TRAIN, N_DEV, N_TEST = 120, 60, 30
 JOB_TIMEOUT_S = 300
 
 
@@ -57,6 +57,7 @@ def test_worker_trains_scores_and_reports_progress(live_env, tmp_path):
         for rows, kind in (
             (demo_rows(N_TRAIN), "silver"),
             (demo_rows(N_DEV, offset=N_TRAIN, silver=False), "gold_dev"),
+            (demo_rows(N_TEST, offset=N_TRAIN + N_DEV, silver=False), "test"),
         ):
             response = client.post(
                 f"/api/v1/projects/{project['id']}/datasets",
@@ -94,17 +95,23 @@ def test_worker_trains_scores_and_reports_progress(live_env, tmp_path):
             def count(model, *where):
                 return session.scalar(select(func.count()).select_from(model).where(*where))
 
-            assert count(Prediction) == N_TRAIN
+            assert count(Prediction) == N_TRAIN + N_TEST
+            assert count(Prediction, Prediction.suspicion_rank.is_not(None)) == N_TRAIN
+            assert count(Prediction, Prediction.suggested_label.is_not(None)) == N_TRAIN + N_TEST
             assert count(Score, Score.kind == "dev_influence") == N_TRAIN
             assert count(Score, Score.kind == "self_influence") == N_TRAIN
-            assert count(Influencer) == N_TRAIN * 2 * 3
-            assert count(Item) == N_TRAIN + N_DEV
+            assert count(Influencer, Influencer.role != "proponent") == N_TRAIN * 2 * 3
+            k = session.scalar(select(ModelVersion)).metrics["inffeed_k"]
+            assert count(Influencer, Influencer.role == "proponent") == (N_TRAIN + N_TEST) * k
+            assert count(Item) == N_TRAIN + N_DEV + N_TEST
             assert count(Score, Score.kind == "suspicion_cleanlab") == N_TRAIN
             version = session.scalar(select(ModelVersion))
             compared = {row["b"] for row in version.metrics["agreement"]}
             assert compared == {"self_influence", "loss", "margin", "cleanlab"}
             assert all(-1 <= row["spearman"] <= 1 for row in version.metrics["agreement"])
             assert 0 < version.metrics["dev_macro_f1"] <= 1
+            assert version.metrics["dev_macro_f1_inffeed"] >= version.metrics["dev_macro_f1"]
+            assert 0 < version.metrics["test_macro_f1_inffeed"] <= 1
 
         page = client.get(
             f"/api/v1/projects/{project['id']}/items?order=suspicion&limit=200", headers=headers

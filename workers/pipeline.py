@@ -11,6 +11,7 @@ import numpy as np
 from app.config import Settings
 from workers.engine import ScoreResult, cached_embeddings, score_training_set
 from workers.engine.agreement import comparison_rankings, ranking_agreement
+from workers.engine.suggestions import InfFeedReport, inffeed_suggestions
 
 Progress = Callable[[float, str], None]
 EMBED_SHARE = 0.6  # of the progress bar; scoring takes most of the rest
@@ -22,6 +23,8 @@ class PipelineOutput:
     dev_metrics: dict[str, Any]
     # the project's ranking beside the baselines (suspicion per training item, by name)
     comparisons: dict[str, np.ndarray]
+    inffeed: InfFeedReport | None  # suggestions, when a gold dev set was given
+    test_probs: np.ndarray | None  # the model's probabilities for the test items
 
 
 def _scaled(progress: Progress | None, start: float, share: float, stage: str | None = None):
@@ -30,16 +33,6 @@ def _scaled(progress: Progress | None, start: float, share: float, stage: str | 
             progress(start + share * fraction, stage or inner_stage)
 
     return report
-
-
-def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
-    scores = []
-    for c in range(n_classes):
-        tp = np.sum((y_pred == c) & (y_true == c))
-        fp = np.sum((y_pred == c) & (y_true != c))
-        fn = np.sum((y_pred != c) & (y_true == c))
-        scores.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
-    return float(np.mean(scores))
 
 
 def score_texts(
@@ -52,40 +45,42 @@ def score_texts(
     train_ids: Sequence[int] | None = None,
     dev_texts: Sequence[str] = (),
     dev_y: Sequence[int] = (),
+    test_texts: Sequence[str] = (),
+    test_y: Sequence[int] = (),
     progress: Progress | None = None,
 ) -> PipelineOutput:
-    """Embed (cached by text), train the head, and compute influence and evidence."""
-    encoder = settings.encoder_path()
-    cache = settings.artifacts_dir / "embeddings"
-    texts = list(train_texts) + list(dev_texts)
+    """Embed (cached by text), train, rank, gather evidence; with a gold dev set also choose
+    and apply InfFeed's label adjustment (to the training items and the test set)."""
+    texts = [*train_texts, *dev_texts, *test_texts]
     embeddings = cached_embeddings(
         texts,
-        encoder,
-        cache,
+        settings.encoder_path(),
+        settings.artifacts_dir / "embeddings",
         device=settings.device,
         batch_size=settings.embed_batch_size,
         max_length=settings.embed_max_length,
         progress=_scaled(progress, 0.0, EMBED_SHARE, "embedding"),
     )
-    n_train = len(train_texts)
-    x_train, x_dev = embeddings[:n_train], embeddings[n_train:]
+    n_train, n_dev = len(train_texts), len(dev_texts)
+    x_train = embeddings[:n_train]
+    x_dev = embeddings[n_train : n_train + n_dev]
+    x_test = embeddings[n_train + n_dev :]
     y_train = np.asarray(train_y, dtype=np.int64)
-    y_dev = np.asarray(dev_y, dtype=np.int64) if len(dev_y) else None
+    y_dev = np.asarray(dev_y, dtype=np.int64) if n_dev else None
     result = score_training_set(
         x_train,
         y_train,
         n_classes,
-        X_dev=x_dev if y_dev is not None else None,
+        X_dev=x_dev if n_dev else None,
         y_dev=y_dev,
         l2=settings.head_l2,
         k=settings.evidence_k,
         estimator=estimator or settings.default_estimator,
         ids=None if train_ids is None else np.asarray(train_ids, dtype=np.int64),
         device=settings.device,
-        progress=_scaled(progress, EMBED_SHARE, 0.97 - EMBED_SHARE),
+        progress=_scaled(progress, EMBED_SHARE, 0.9 - EMBED_SHARE),
     )
-    report = _scaled(progress, 0.97, 0.02, "comparing")
-    report(0.0)
+    _scaled(progress, 0.9, 0.05, "comparing")(0.0)
     comparisons = comparison_rankings(
         result.estimator,
         result.suspicion,
@@ -101,14 +96,32 @@ def score_texts(
             row for row in ranking_agreement(comparisons) if row["a"] == result.estimator
         ],
         "train_accuracy": float(np.mean(result.predicted == y_train)),
-        "n_train": float(n_train),
+        "n_train": n_train,
         **{f"estimator_{name}": float(value) for name, value in result.diagnostics.items()},
     }
-    if y_dev is not None:
-        dev_pred = np.asarray(result.head.predict_proba(x_dev)).argmax(axis=1)
-        metrics.update(
-            dev_accuracy=float(np.mean(dev_pred == y_dev)),
-            dev_macro_f1=macro_f1(y_dev, dev_pred, n_classes),
-            n_dev=float(len(y_dev)),
+    inffeed = None
+    if n_dev:
+        _scaled(progress, 0.95, 0.04, "suggesting")(0.0)
+        inffeed = inffeed_suggestions(
+            result.influence,
+            x_train,
+            y_train,
+            x_dev,
+            y_dev,
+            x_test if len(test_texts) else None,
+            np.asarray(test_y, dtype=np.int64) if len(test_y) else None,
         )
-    return PipelineOutput(result, metrics, comparisons)
+        metrics.update(
+            n_dev=n_dev,
+            dev_macro_f1=inffeed.dev_f1_before,
+            dev_macro_f1_inffeed=inffeed.dev_f1_after,
+            inffeed_k=inffeed.config.k,
+            inffeed_weighting=inffeed.config.weighting,
+            inffeed_threshold=inffeed.config.threshold,
+        )
+        if inffeed.test_f1_before is not None:
+            metrics.update(
+                test_macro_f1=inffeed.test_f1_before, test_macro_f1_inffeed=inffeed.test_f1_after
+            )
+    test_probs = result.head.predict_proba(x_test) if len(test_texts) else None
+    return PipelineOutput(result, metrics, comparisons, inffeed, test_probs)

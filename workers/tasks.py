@@ -11,8 +11,8 @@ from app.db import session_scope
 from app.models import Job, JobState, Project
 from app.services.jobs import progress_reporter, set_state
 from app.services.projects import estimator_of
-from app.services.results import ItemResults, store_model_version
-from app.services.training_data import NotEnoughData, load_training_data
+from app.services.results import ItemResults, PredictionRow, store_model_version
+from app.services.training_data import NotEnoughData, TrainingData, load_training_data
 from workers.celery_app import TRAIN_AND_SCORE, celery_app
 from workers.pipeline import PipelineOutput, score_texts
 
@@ -46,6 +46,8 @@ def train_and_score(job_id: int) -> None:
             train_ids=data.train_ids,
             dev_texts=data.dev_texts,
             dev_y=data.dev_y,
+            test_texts=data.test_texts,
+            test_y=data.test_y,
             progress=report,
         )
         report(0.99, "storing")
@@ -68,7 +70,7 @@ def train_and_score(job_id: int) -> None:
                 estimator=result.estimator,
                 metrics=output.dev_metrics,
                 label_event_watermark=data.label_event_watermark,
-                results=_item_results(data.train_ids, data.labels, output),
+                results=_item_results(data, output),
             )
     except Exception as err:
         log.exception("job %s failed", job_id)
@@ -77,36 +79,79 @@ def train_and_score(job_id: int) -> None:
     set_state(job_id, JobState.succeeded, stage="done", progress=1.0)
 
 
-def _item_results(item_ids: list[int], labels: list[str], output: PipelineOutput) -> ItemResults:
-    result = output.result
-    scores = {
+def _item_results(data: TrainingData, output: PipelineOutput) -> ItemResults:
+    """Engine arrays to rows: predictions (train and test), scores, evidence, suggestions."""
+    result, labels, ids = output.result, data.labels, data.train_ids
+    suggested = output.inffeed.train.label if output.inffeed else None
+    predictions = [
+        PredictionRow(
+            item_id,
+            labels[result.predicted[i]],
+            float(result.probs[i].max()),
+            labels[suggested[i]] if suggested is not None else None,
+            int(result.rank[i]),
+        )
+        for i, item_id in enumerate(ids)
+    ]
+    if output.test_probs is not None:
+        test_suggested = output.inffeed.test.label if output.inffeed else None
+        predictions += [
+            PredictionRow(
+                item_id,
+                labels[output.test_probs[i].argmax()],
+                float(output.test_probs[i].max()),
+                labels[test_suggested[i]] if test_suggested is not None else None,
+                None,
+            )
+            for i, item_id in enumerate(data.test_ids)
+        ]
+    kinds = {
         "loss": result.loss,
         "self_influence": result.self_influence,
         "suspicion": result.suspicion,
-        **{
+    }
+    if result.dev_influence is not None:
+        kinds["dev_influence"] = result.dev_influence
+    kinds.update(
+        {
             f"suspicion_{name}": value
             for name, value in output.comparisons.items()
             if name not in (result.estimator, "loss", "self_influence")
-        },
-    }
-    if result.dev_influence is not None:
-        scores["dev_influence"] = result.dev_influence
-    top = result.top
-    evidence = []
-    for role, idx, val in (
-        ("supporter", top.supporters_idx, top.supporters_val),
-        ("opposer", top.opposers_idx, top.opposers_val),
-    ):
-        for target in range(idx.shape[0]):
-            for rank in range(idx.shape[1]):
-                evidence.append(
-                    (target, int(idx[target, rank]), role, rank + 1, float(val[target, rank]))
-                )
-    return ItemResults(
-        item_ids=item_ids,
-        predicted=[labels[i] for i in result.predicted],
-        confidence=result.probs.max(axis=1).tolist(),
-        rank=result.rank.tolist(),
-        scores={k: np.asarray(v).tolist() for k, v in scores.items()},
-        evidence=evidence,
+        }
     )
+    scores = [
+        (item_id, kind, float(values[i]))
+        for kind, values in kinds.items()
+        for i, item_id in enumerate(ids)
+    ]
+    evidence = _evidence(
+        ids, ids, "supporter", result.top.supporters_idx, result.top.supporters_val
+    )
+    evidence += _evidence(ids, ids, "opposer", result.top.opposers_idx, result.top.opposers_val)
+    if output.inffeed is not None:
+        evidence += _evidence(
+            ids,
+            ids,
+            "proponent",
+            output.inffeed.train.proponents_idx,
+            output.inffeed.train.proponents_val,
+        )
+        if output.inffeed.test is not None:
+            evidence += _evidence(
+                data.test_ids,
+                ids,
+                "proponent",
+                output.inffeed.test.proponents_idx,
+                output.inffeed.test.proponents_val,
+            )
+    return ItemResults(predictions, scores, evidence)
+
+
+def _evidence(
+    target_ids: list[int], train_ids: list[int], role: str, idx: np.ndarray, val: np.ndarray
+) -> list[tuple[int, int, str, int, float]]:
+    return [
+        (target_ids[t], train_ids[int(idx[t, r])], role, r + 1, float(val[t, r]))
+        for t in range(idx.shape[0])
+        for r in range(idx.shape[1])
+    ]

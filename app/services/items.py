@@ -37,6 +37,7 @@ class ItemView:
             "current_label": item.current_label,
             "status": item.status,
             "predicted_label": pred.label if pred else None,
+            "suggested_label": pred.suggested_label if pred else None,
             "confidence": pred.confidence if pred else None,
             "suspicion_rank": pred.suspicion_rank if pred else None,
             "scores": self.scores,
@@ -64,7 +65,7 @@ def list_items(
                 Prediction,
                 and_(Prediction.item_id == Item.id, Prediction.model_version_id == version.id),
             )
-            .where(Item.project_id == project.id)
+            .where(Item.project_id == project.id, Prediction.suspicion_rank.is_not(None))
             .order_by(Prediction.suspicion_rank)
         )
         if after is not None:

@@ -15,16 +15,21 @@ INSERT_CHUNK = 5000
 
 
 @dataclass
-class ItemResults:
-    """Per training item, aligned with ``item_ids``; plain lists so this module needs no numpy."""
+class PredictionRow:
+    item_id: int
+    label: str
+    confidence: float
+    suggested_label: str | None
+    suspicion_rank: int | None  # None for held-out items, which are not ranked
 
-    item_ids: Sequence[int]
-    predicted: Sequence[str]
-    confidence: Sequence[float]
-    rank: Sequence[int]
-    scores: dict[str, Sequence[float]]
-    # (target position, train position, role, rank, value), positions into item_ids
-    evidence: Sequence[tuple[int, int, str, int, float]]
+
+@dataclass
+class ItemResults:
+    """Rows of one model version; plain Python values so this module needs no numpy."""
+
+    predictions: Sequence[PredictionRow]
+    scores: Sequence[tuple[int, str, float]]  # (item id, kind, value)
+    evidence: Sequence[tuple[int, int, str, int, float]]  # (target id, train id, role, rank, value)
 
 
 def _bulk(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
@@ -67,28 +72,17 @@ def store_model_version(
     )
     session.add(version)
     session.flush()
-    ids = results.item_ids
     _bulk(
         session,
         Prediction,
-        [
-            {
-                "model_version_id": version.id,
-                "item_id": ids[i],
-                "label": results.predicted[i],
-                "confidence": float(results.confidence[i]),
-                "suspicion_rank": int(results.rank[i]),
-            }
-            for i in range(len(ids))
-        ],
+        [{"model_version_id": version.id, **row.__dict__} for row in results.predictions],
     )
     _bulk(
         session,
         Score,
         [
-            {"model_version_id": version.id, "item_id": ids[i], "kind": kind, "value": float(v[i])}
-            for kind, v in results.scores.items()
-            for i in range(len(ids))
+            {"model_version_id": version.id, "item_id": item_id, "kind": kind, "value": value}
+            for item_id, kind, value in results.scores
         ],
     )
     _bulk(
@@ -97,13 +91,13 @@ def store_model_version(
         [
             {
                 "model_version_id": version.id,
-                "target_item_id": ids[t],
-                "train_item_id": ids[j],
+                "target_item_id": target,
+                "train_item_id": train,
                 "role": role,
                 "rank": rank,
-                "value": float(value),
+                "value": value,
             }
-            for t, j, role, rank, value in results.evidence
+            for target, train, role, rank, value in results.evidence
         ],
     )
     return version

@@ -19,6 +19,9 @@ class TrainingData:
     dev_ids: list[int]
     dev_texts: list[str]
     dev_y: list[int]
+    test_ids: list[int]
+    test_texts: list[str]
+    test_y: list[int]
     label_event_watermark: int
 
 
@@ -43,15 +46,18 @@ def load_training_data(session: Session, project: Project) -> TrainingData:
         )
         .order_by(Item.id)
     ).all()
-    dev = session.execute(
-        select(Item.id, Item.text, Item.gold_label)
-        .where(
-            Item.project_id == project.id,
-            Item.dataset_kind == DatasetKind.gold_dev.value,
-            Item.gold_label.is_not(None),
-        )
-        .order_by(Item.id)
-    ).all()
+    dev, test = (
+        session.execute(
+            select(Item.id, Item.text, Item.gold_label)
+            .where(
+                Item.project_id == project.id,
+                Item.dataset_kind == kind.value,
+                Item.gold_label.is_not(None),
+            )
+            .order_by(Item.id)
+        ).all()
+        for kind in (DatasetKind.gold_dev, DatasetKind.test)
+    )
     present = {row.current_label for row in train}
     if len(present) < 2:
         raise NotEnoughData("training needs items of at least two labels; upload a dataset first")
@@ -63,5 +69,8 @@ def load_training_data(session: Session, project: Project) -> TrainingData:
         dev_ids=[row.id for row in dev],
         dev_texts=[row.text for row in dev],
         dev_y=[index[row.gold_label] for row in dev],
+        test_ids=[row.id for row in test],
+        test_texts=[row.text for row in test],
+        test_y=[index[row.gold_label] for row in test],
         label_event_watermark=int(watermark or 0),
     )

@@ -37,6 +37,7 @@ def _queue_context(db: Session, project: Project, user: User, error: str | None 
         "view": view,
         "supporters": [e for e in evidence if e.role == "supporter"],
         "opposers": [e for e in evidence if e.role == "opposer"],
+        "proponents": [e for e in evidence if e.role == "proponent"],
         "idempotency_key": uuid.uuid4().hex,
         "error": error,
     }

@@ -26,6 +26,7 @@ class ScoreResult:
     that estimator, or from exact_head for a baseline. ``head`` is the model that made
     ``probs`` (a ``LogisticHead`` for every built-in estimator), kept so callers can evaluate it
     on held-out data. ``diagnostics`` is what the estimator chose on its own (e.g. damping).
+    ``influence`` is the fitted estimator behind the evidence, for further queries (InfFeed).
     """
 
     probs: np.ndarray
@@ -40,6 +41,7 @@ class ScoreResult:
     head: Classifier
     estimator: str
     diagnostics: dict[str, float]
+    influence: FittableEstimator
 
 
 def rank_descending(scores: np.ndarray) -> np.ndarray:
@@ -144,4 +146,5 @@ def score_training_set(
         head=inf.model,
         estimator=estimator,
         diagnostics=dict(inf.diagnostics),
+        influence=inf,
     )

@@ -1,0 +1,86 @@
+"""InfFeed objective 1 inside a scoring run: suggested labels with their evidence.
+
+The adjustment (k, weighting, confidence threshold) is chosen on the gold dev set only, then
+applied to the training items (their own row never votes for them) and to held-out items.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .estimators import FittableEstimator
+from .inffeed import AdjustConfig, adjust_labels, macro_f1, select_adjustment
+
+K_GRID = (1, 3, 5, 10, 25)
+
+
+@dataclass
+class SuggestedLabels:
+    label: np.ndarray  # (m,) suggested label per target
+    proponents_idx: np.ndarray  # (m, k) training rows that voted
+    proponents_val: np.ndarray
+
+
+@dataclass
+class InfFeedReport:
+    config: AdjustConfig
+    dev_f1_before: float
+    dev_f1_after: float
+    train: SuggestedLabels
+    test: SuggestedLabels | None
+    test_f1_before: float | None
+    test_f1_after: float | None
+
+
+def _suggest(
+    influence: FittableEstimator,
+    X_t: np.ndarray,
+    y_train: np.ndarray,
+    config: AdjustConfig,
+    exclude_self: np.ndarray | None,
+) -> SuggestedLabels:
+    probs = influence.model.predict_proba(X_t)
+    top = influence.top_k(X_t, probs.argmax(axis=1), config.k, exclude_self=exclude_self)
+    label = adjust_labels(
+        probs,
+        top.supporters_idx,
+        top.supporters_val,
+        y_train,
+        k=config.k,
+        weighting=config.weighting,
+        threshold=config.threshold,
+    )
+    return SuggestedLabels(label, top.supporters_idx, top.supporters_val)
+
+
+def inffeed_suggestions(
+    influence: FittableEstimator,
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_dev: np.ndarray,
+    y_dev: np.ndarray,
+    X_test: np.ndarray | None = None,
+    y_test: np.ndarray | None = None,
+) -> InfFeedReport:
+    """Choose the adjustment on dev; suggest labels for training (and test) items."""
+    probs_dev = influence.model.predict_proba(X_dev)
+    top_dev = influence.top_k(X_dev, probs_dev.argmax(axis=1), max(K_GRID))
+    chosen = select_adjustment(probs_dev, top_dev, y_train, y_dev, k_grid=K_GRID)
+    train = _suggest(influence, X_train, y_train, chosen.config, np.arange(len(y_train)))
+    test = test_before = test_after = None
+    if X_test is not None and len(X_test):
+        test = _suggest(influence, X_test, y_train, chosen.config, None)
+        if y_test is not None:
+            test_before = macro_f1(y_test, influence.model.predict_proba(X_test).argmax(axis=1))
+            test_after = macro_f1(y_test, test.label)
+    return InfFeedReport(
+        chosen.config,
+        chosen.dev_f1_before,
+        chosen.dev_f1_after,
+        train,
+        test,
+        test_before,
+        test_after,
+    )
