@@ -36,6 +36,13 @@ ESTIMATORS: dict[str, EstimatorInfo] = {
             "Each item trains its own dropout sub-network; influence without "
             "gradients or Hessians afterwards.",
         ),
+        EstimatorInfo(
+            "ihvp",
+            "Fine-tuned encoder, inverse-HVP influence",
+            "influence",
+            "Fine-tunes the encoder's top layers with the head; exact Gauss-Newton "
+            "inverse over them. Slow on CPU; about a thousand items per run.",
+        ),
         EstimatorInfo("loss", "Training loss", "baseline", "Items the model fits worst first."),
         EstimatorInfo(
             "margin",

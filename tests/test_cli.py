@@ -93,3 +93,18 @@ def test_score_with_a_chosen_estimator(tmp_path):
         {"ASSAY_DATA_DIR": str(tmp_path / "data")},
     )
     assert bad.returncode == 2 and "astrology" in bad.stderr
+
+
+def test_score_with_the_fine_tuned_encoder(tmp_path):
+    train, dev, out = tmp_path / "train.csv", tmp_path / "dev.csv", tmp_path / "scores.csv"
+    train.write_bytes(to_csv(demo_rows(40)))
+    dev.write_bytes(to_csv(demo_rows(20, offset=40, silver=False)))
+    result = run(
+        ["score", str(train), "--dev", str(dev), "--out", str(out), "--estimator", "ihvp"],
+        {"ASSAY_DATA_DIR": str(tmp_path / "data")},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    scored = list(csv.DictReader(out.open()))
+    assert {r["estimator"] for r in scored} == {"ihvp"}
+    assert sorted(int(r["suspicion_rank"]) for r in scored) == list(range(1, 41))
+    assert all(float(r["self_influence"]) > 0 for r in scored)

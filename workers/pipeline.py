@@ -11,6 +11,7 @@ import numpy as np
 from app.config import Settings
 from workers.engine import ScoreResult, cached_embeddings, score_training_set
 from workers.engine.agreement import comparison_rankings, ranking_agreement
+from workers.engine.estimators import TEXT_ESTIMATORS
 from workers.engine.suggestions import InfFeedReport, inffeed_suggestions
 
 Progress = Callable[[float, str], None]
@@ -67,16 +68,24 @@ def score_texts(
     x_test = embeddings[n_train + n_dev :]
     y_train = np.asarray(train_y, dtype=np.int64)
     y_dev = np.asarray(dev_y, dtype=np.int64) if n_dev else None
+    estimator = estimator or settings.default_estimator
+    # the fine-tuned mode reads texts; the frozen-encoder estimators read their embeddings
+    if estimator in TEXT_ESTIMATORS:
+        inputs = [np.asarray(list(t), dtype=object) for t in (train_texts, dev_texts, test_texts)]
+        options = {"encoder_path": settings.encoder_path(), "max_length": settings.embed_max_length}
+    else:
+        inputs, options = [x_train, x_dev, x_test], None
     result = score_training_set(
-        x_train,
+        inputs[0],
         y_train,
         n_classes,
-        X_dev=x_dev if n_dev else None,
+        X_dev=inputs[1] if n_dev else None,
         y_dev=y_dev,
         l2=settings.head_l2,
         k=settings.evidence_k,
-        estimator=estimator or settings.default_estimator,
+        estimator=estimator,
         ids=None if train_ids is None else np.asarray(train_ids, dtype=np.int64),
+        options=options,
         device=settings.device,
         progress=_scaled(progress, EMBED_SHARE, 0.9 - EMBED_SHARE),
     )
@@ -104,11 +113,11 @@ def score_texts(
         _scaled(progress, 0.95, 0.04, "suggesting")(0.0)
         inffeed = inffeed_suggestions(
             result.influence,
-            x_train,
+            inputs[0],
             y_train,
-            x_dev,
+            inputs[1],
             y_dev,
-            x_test if len(test_texts) else None,
+            inputs[2] if len(test_texts) else None,
             np.asarray(test_y, dtype=np.int64) if len(test_y) else None,
         )
         metrics.update(
@@ -123,5 +132,5 @@ def score_texts(
             metrics.update(
                 test_macro_f1=inffeed.test_f1_before, test_macro_f1_inffeed=inffeed.test_f1_after
             )
-    test_probs = result.head.predict_proba(x_test) if len(test_texts) else None
+    test_probs = result.head.predict_proba(inputs[2]) if len(test_texts) else None
     return PipelineOutput(result, metrics, comparisons, inffeed, test_probs)

@@ -14,6 +14,7 @@ from app.services.projects import estimator_of
 from app.services.results import ItemResults, PredictionRow, store_model_version
 from app.services.training_data import NotEnoughData, TrainingData, load_training_data
 from workers.celery_app import TRAIN_AND_SCORE, celery_app
+from workers.engine.artifacts import model_arrays
 from workers.pipeline import PipelineOutput, score_texts
 
 log = logging.getLogger(__name__)
@@ -56,8 +57,7 @@ def train_and_score(job_id: int) -> None:
         artifact.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(
             artifact,
-            weight=result.head.weight,
-            bias=result.head.bias,
+            **model_arrays(result.head),
             item_ids=np.asarray(data.train_ids),
             probs=result.probs,
         )
