@@ -34,7 +34,8 @@ def main() -> None:
         with Timer() as timer:
             inf = ExactHeadInfluence.fit(X, y, 2, l2=L2)
             report = inffeed_suggestions(inf, X, y, Xd, yd, Xt, yt)
-        before = macro_f1(yt, inf.model.predict_proba(Xt).argmax(axis=1))
+        predicted = inf.model.predict_proba(Xt).argmax(axis=1)
+        before = macro_f1(yt, predicted)
         cfg = report.config
         rows.append(
             [
@@ -45,7 +46,7 @@ def main() -> None:
                 report.test_f1_after,
                 f"{report.test_f1_after - before:+.3f}",
                 f"k={cfg.k}, {cfg.weighting}, below {cfg.threshold:.2f}",
-                int(report.test.label.__ne__(inf.model.predict_proba(Xt).argmax(1)).sum()),
+                int((report.test.label != predicted).sum()),
                 timer.seconds,
             ]
         )
