@@ -35,7 +35,8 @@ Ranker = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 DEFAULT_K_GRID = (1, 3, 5, 10, 25, 50)
 DEFAULT_THRESHOLDS = (0.0, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0)
-DEFAULT_DROP_FRACTIONS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+# 1.0 leaves every candidate out: the "do not trust the silver labels at all" option.
+DEFAULT_DROP_FRACTIONS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 
 def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
