@@ -133,16 +133,16 @@ def _item_results(data: TrainingData, output: PipelineOutput) -> ItemResults:
             ids,
             ids,
             "proponent",
-            output.inffeed.train.proponents_idx,
-            output.inffeed.train.proponents_val,
+            output.inffeed.train.influencer_idx,
+            output.inffeed.train.influencer_val,
         )
         if output.inffeed.test is not None:
             evidence += _evidence(
                 data.test_ids,
                 ids,
                 "proponent",
-                output.inffeed.test.proponents_idx,
-                output.inffeed.test.proponents_val,
+                output.inffeed.test.influencer_idx,
+                output.inffeed.test.influencer_val,
             )
     return ItemResults(predictions, scores, evidence)
 

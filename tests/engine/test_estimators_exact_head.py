@@ -137,7 +137,11 @@ def test_sign_convention_against_leave_one_out(tiny):
 def test_auto_damping_is_zero_and_reported_for_a_well_posed_head(tiny):
     eig = np.linalg.eigvalsh(_autograd_hessian(tiny))
     assert tiny["inf"].diagnostics["damping"] == 0.0
-    assert tiny["inf"].diagnostics["condition_number"] == pytest.approx(eig.max() / eig.min())
+    # reported as the Gershgorin bound (no eigendecomposition needed): above the true value,
+    # and within the bound's usual slack
+    reported = tiny["inf"].diagnostics["condition_number"]
+    assert eig.max() / eig.min() <= reported * (1 + 1e-9)
+    assert reported <= 10 * eig.max() / eig.min()
 
 
 def test_auto_damping_bounds_the_condition_number_of_a_near_singular_hessian():

@@ -18,7 +18,7 @@ def test_suggestions_follow_the_dev_chosen_vote(real_subset):
     )
     assert report.dev_f1_after >= report.dev_f1_before
     train = report.train
-    assert not (train.proponents_idx == np.arange(len(y))[:, None]).any(), "no self-votes"
+    assert not (train.influencer_idx == np.arange(len(y))[:, None]).any(), "no self-votes"
 
     # brute force: the full influence matrix at the predicted labels, own column masked
     probs = inf.model.predict_proba(X)

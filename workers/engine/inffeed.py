@@ -56,10 +56,15 @@ class AdjustConfig:
     threshold: float
 
 
-def proponents(estimator: FittableEstimator, X_t: np.ndarray, k: int) -> TopK:
-    """Top-k training items supporting each target's predicted label (gold is unknown there)."""
+def proponents(
+    estimator: FittableEstimator, X_t: np.ndarray, k: int, exclude_self: np.ndarray | None = None
+) -> TopK:
+    """Top-k training items supporting each target's predicted label (gold is unknown there).
+
+    ``exclude_self[t]`` is target t's own training row (or -1): a training item never votes
+    for itself."""
     predicted = estimator.model.predict_proba(X_t).argmax(axis=1)
-    return estimator.top_k(X_t, predicted, k)
+    return estimator.top_k(X_t, predicted, k, exclude_self=exclude_self)
 
 
 def adjust_labels(
@@ -171,10 +176,12 @@ def suggest_labels(
     X_t: np.ndarray,
     y_train: np.ndarray,
     config: AdjustConfig,
+    exclude_self: np.ndarray | None = None,
 ) -> Suggestions:
-    """Apply a dev-chosen ``config`` to new (test or unlabelled) items, with the evidence."""
+    """Apply a dev-chosen ``config`` to targets (test, unlabelled, or training items with
+    ``exclude_self``), with the evidence."""
     probs = estimator.model.predict_proba(X_t)
-    top = proponents(estimator, X_t, config.k)
+    top = proponents(estimator, X_t, config.k, exclude_self)
     label = adjust_labels(
         probs,
         top.supporters_idx,

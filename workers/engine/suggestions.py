@@ -11,16 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .estimators import FittableEstimator
-from .inffeed import AdjustConfig, adjust_labels, macro_f1, select_adjustment
+from .inffeed import AdjustConfig, Suggestions, macro_f1, select_adjustment, suggest_labels
 
 K_GRID = (1, 3, 5, 10, 25)
-
-
-@dataclass
-class SuggestedLabels:
-    label: np.ndarray  # (m,) suggested label per target
-    proponents_idx: np.ndarray  # (m, k) training rows that voted
-    proponents_val: np.ndarray
 
 
 @dataclass
@@ -28,31 +21,10 @@ class InfFeedReport:
     config: AdjustConfig
     dev_f1_before: float
     dev_f1_after: float
-    train: SuggestedLabels
-    test: SuggestedLabels | None
+    train: Suggestions
+    test: Suggestions | None
     test_f1_before: float | None
     test_f1_after: float | None
-
-
-def _suggest(
-    influence: FittableEstimator,
-    X_t: np.ndarray,
-    y_train: np.ndarray,
-    config: AdjustConfig,
-    exclude_self: np.ndarray | None,
-) -> SuggestedLabels:
-    probs = influence.model.predict_proba(X_t)
-    top = influence.top_k(X_t, probs.argmax(axis=1), config.k, exclude_self=exclude_self)
-    label = adjust_labels(
-        probs,
-        top.supporters_idx,
-        top.supporters_val,
-        y_train,
-        k=config.k,
-        weighting=config.weighting,
-        threshold=config.threshold,
-    )
-    return SuggestedLabels(label, top.supporters_idx, top.supporters_val)
 
 
 def inffeed_suggestions(
@@ -68,10 +40,10 @@ def inffeed_suggestions(
     probs_dev = influence.model.predict_proba(X_dev)
     top_dev = influence.top_k(X_dev, probs_dev.argmax(axis=1), max(K_GRID))
     chosen = select_adjustment(probs_dev, top_dev, y_train, y_dev, k_grid=K_GRID)
-    train = _suggest(influence, X_train, y_train, chosen.config, np.arange(len(y_train)))
+    train = suggest_labels(influence, X_train, y_train, chosen.config, np.arange(len(y_train)))
     test = test_before = test_after = None
     if X_test is not None and len(X_test):
-        test = _suggest(influence, X_test, y_train, chosen.config, None)
+        test = suggest_labels(influence, X_test, y_train, chosen.config)
         if y_test is not None:
             test_before = macro_f1(y_test, influence.model.predict_proba(X_test).argmax(axis=1))
             test_after = macro_f1(y_test, test.label)
