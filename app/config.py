@@ -64,6 +64,15 @@ class Settings(BaseSettings):
     static_dir: Path = REPO_ROOT / "static"
     htmx_js: Path = REPO_ROOT / "node_modules" / "htmx.org" / "dist" / "htmx.min.js"
 
+    @field_validator("default_estimator")
+    @classmethod
+    def known_estimator(cls, value: str) -> str:
+        from app.estimators import ESTIMATORS
+
+        if value not in ESTIMATORS:
+            raise ValueError(f"unknown estimator '{value}' (known: {', '.join(ESTIMATORS)})")
+        return value
+
     @field_validator("data_dir")
     @classmethod
     def absolute_data_dir(cls, value: Path) -> Path:

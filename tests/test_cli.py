@@ -108,3 +108,11 @@ def test_score_with_the_fine_tuned_encoder(tmp_path):
     assert {r["estimator"] for r in scored} == {"ihvp"}
     assert sorted(int(r["suspicion_rank"]) for r in scored) == list(range(1, 41))
     assert all(float(r["self_influence"]) > 0 for r in scored)
+
+
+def test_unknown_default_estimator_is_a_clear_configuration_error(tmp_path):
+    result = run(
+        ["migrate"], {"ASSAY_DATA_DIR": str(tmp_path), "ASSAY_DEFAULT_ESTIMATOR": "astrology"}
+    )
+    assert result.returncode != 0
+    assert "unknown estimator 'astrology'" in result.stderr
