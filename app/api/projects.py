@@ -2,7 +2,6 @@
 
 from fastapi import APIRouter, Depends, File, Form, UploadFile, status
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.api.deps import get_project
@@ -44,7 +43,7 @@ def update_project(
 
 @router.get("/projects", response_model=list[ProjectOut])
 def list_projects(db: Session = Depends(get_db), _: User = Depends(api_user)) -> list[Project]:
-    return list(db.scalars(select(Project).order_by(Project.id)))
+    return project_service.list_projects(db)
 
 
 @router.get("/projects/{project_id}", response_model=ProjectOut)
@@ -58,7 +57,7 @@ def list_datasets(
     db: Session = Depends(get_db),
     _: User = Depends(api_user),
 ) -> list[Dataset]:
-    return list(db.scalars(select(Dataset).where(Dataset.project_id == project.id)))
+    return project_service.list_datasets(db, project)
 
 
 @router.post(

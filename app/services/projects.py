@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
 from app.estimators import ESTIMATORS
-from app.models import Project
+from app.models import Dataset, Item, ItemStatus, Job, Project
 
 
 class UnknownEstimator(ValueError):
@@ -39,3 +40,31 @@ def set_estimator(project: Project, estimator: str) -> None:
 
 def estimator_of(project: Project) -> str:
     return project.settings.get("estimator") or get_settings().default_estimator
+
+
+def list_projects(session: Session) -> list[Project]:
+    return list(session.scalars(select(Project).order_by(Project.id)))
+
+
+def list_datasets(session: Session, project: Project) -> list[Dataset]:
+    return list(
+        session.scalars(
+            select(Dataset).where(Dataset.project_id == project.id).order_by(Dataset.id)
+        )
+    )
+
+
+def recent_jobs(session: Session, project: Project, limit: int) -> list[Job]:
+    return list(
+        session.scalars(
+            select(Job).where(Job.project_id == project.id).order_by(Job.id.desc()).limit(limit)
+        )
+    )
+
+
+def pending_count(session: Session, project: Project) -> int:
+    return session.scalar(
+        select(func.count())
+        .select_from(Item)
+        .where(Item.project_id == project.id, Item.status == ItemStatus.pending)
+    )

@@ -2,14 +2,13 @@
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile, status
 from fastapi.responses import RedirectResponse
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.auth import page_admin, page_user, verify_csrf
 from app.config import get_settings
 from app.db import get_db
 from app.estimators import ESTIMATORS
-from app.models import ACTIVE_JOB_STATES, Dataset, DatasetKind, Item, Job, Project, User
+from app.models import ACTIVE_JOB_STATES, DatasetKind, Job, Project, User
 from app.services import projects as project_service
 from app.services.datasets import import_dataset
 from app.services.ingest import IngestError
@@ -33,7 +32,7 @@ def _project(db: Session, project_id: int) -> Project:
 
 @router.get("/")
 def home(request: Request, db: Session = Depends(get_db), user: User = Depends(page_user)):
-    projects = list(db.scalars(select(Project).order_by(Project.id)))
+    projects = project_service.list_projects(db)
     return render(request, "projects.html", user=user, projects=projects, error=None)
 
 
@@ -47,7 +46,7 @@ def create_project(
 ):
     label_list = [label.strip() for label in labels.split(",") if label.strip()]
     if not name.strip() or len(set(label_list)) < 2 or len(set(label_list)) != len(label_list):
-        projects = list(db.scalars(select(Project).order_by(Project.id)))
+        projects = project_service.list_projects(db)
         return render(
             request,
             "projects.html",
@@ -70,22 +69,9 @@ def _project_page(
     settings_error: str | None = None,
     status_code: int = 200,
 ):
-    datasets = list(
-        db.scalars(select(Dataset).where(Dataset.project_id == project.id).order_by(Dataset.id))
-    )
-    jobs = list(
-        db.scalars(
-            select(Job)
-            .where(Job.project_id == project.id)
-            .order_by(Job.id.desc())
-            .limit(RECENT_JOBS)
-        )
-    )
-    pending = db.scalar(
-        select(func.count())
-        .select_from(Item)
-        .where(Item.project_id == project.id, Item.status == "pending")
-    )
+    datasets = project_service.list_datasets(db, project)
+    jobs = project_service.recent_jobs(db, project, RECENT_JOBS)
+    pending = project_service.pending_count(db, project)
     top, _ = list_items(db, project, order="suspicion", limit=TOP_ITEMS, cursor=None)
     return render(
         request,
