@@ -54,6 +54,14 @@ class Settings(BaseSettings):
     lease_ttl_s: int = 600
     job_progress_interval_s: float = 0.5
     page_limit_max: int = 500
+    export_batch_rows: int = Field(
+        default=2000, description="rows fetched per round trip while streaming an export"
+    )
+    static_max_age_s: int = Field(default=3600, description="Cache-Control max-age of /static")
+    dashboard_refresh_s: int = Field(default=30, description="how often the dashboard refreshes")
+    dashboard_idle_gap_s: int = Field(
+        default=300, description="a longer pause between decisions counts as a break"
+    )
 
     demo_gold_train: int = Field(default=500, description="demo: gold training rows")
     demo_extension: int = Field(default=8000, description="demo: VADER-silver extension rows")

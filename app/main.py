@@ -7,7 +7,6 @@ from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, RedirectResponse
-from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from starlette.middleware.sessions import SessionMiddleware
 
@@ -15,8 +14,7 @@ from app import api, web
 from app.auth import LoginRequired
 from app.config import Settings, get_settings
 from app.db import get_engine, migrate
-
-STATIC_CACHE = "public, max-age=3600"
+from app.web.static import CachedStaticFiles, cache_control
 
 
 def create_app(settings: Settings | None = None, *, run_migrations: bool = True) -> FastAPI:
@@ -47,13 +45,17 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     )
     app.include_router(api.router)
     app.include_router(web.router)
-    app.mount("/static", StaticFiles(directory=settings.static_dir), name="static")
+    app.mount(
+        "/static", CachedStaticFiles(settings.static_dir, settings.static_max_age_s), name="static"
+    )
 
     @app.get("/vendor/htmx.min.js", include_in_schema=False)
     def htmx_js() -> FileResponse:
         """htmx from its installed npm package (package.json), not a committed copy."""
         return FileResponse(
-            settings.htmx_js, media_type="text/javascript", headers={"Cache-Control": STATIC_CACHE}
+            settings.htmx_js,
+            media_type="text/javascript",
+            headers={"Cache-Control": cache_control(settings.static_max_age_s)},
         )
 
     @app.get("/healthz", include_in_schema=False)
