@@ -2,8 +2,8 @@
 
 from fastapi import APIRouter
 
-from app.api import auth, items, jobs, projects
+from app.api import auth, export, items, jobs, projects
 
 router = APIRouter(prefix="/api/v1")
-for module in (auth, projects, jobs, items):
+for module in (auth, projects, jobs, items, export):
     router.include_router(module.router)

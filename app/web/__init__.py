@@ -2,8 +2,8 @@
 
 from fastapi import APIRouter
 
-from app.web import account, projects, review
+from app.web import account, downloads, projects, review
 
 router = APIRouter(include_in_schema=False)
-for module in (account, projects, review):
+for module in (account, projects, review, downloads):
     router.include_router(module.router)

@@ -1,0 +1,47 @@
+"""Download a project's items with provenance as CSV or JSONL (streamed, any size)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import StreamingResponse
+
+from app.api.deps import get_project
+from app.auth import api_admin
+from app.config import get_settings
+from app.models import DatasetKind, Project, User
+from app.services.export import COLUMNS, MEDIA_TYPES, ExportFormat, stream_export
+
+router = APIRouter(tags=["export"])
+
+
+def export_response(
+    project: Project, fmt: ExportFormat, kinds: list[DatasetKind] | None
+) -> StreamingResponse:
+    """The streamed file as an attachment; shared by the API and the project page."""
+    body = stream_export(project.id, fmt, kinds, get_settings().export_batch_rows)
+    filename = f"assay-project-{project.id}.{fmt.value}"
+    return StreamingResponse(
+        body,
+        media_type=MEDIA_TYPES[fmt],
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.get(
+    "/projects/{project_id}/export",
+    response_class=StreamingResponse,
+    responses={200: {"content": {m: {} for m in MEDIA_TYPES.values()}}},
+    description="One row per item, in id order, with columns: " + ", ".join(COLUMNS) + ".",
+)
+def export_project(
+    format: ExportFormat = Query(ExportFormat.csv, description="csv or jsonl"),
+    kind: list[DatasetKind] | None = Query(None, description="only these dataset kinds"),
+    project: Project = Depends(get_project),
+    _: User = Depends(api_admin),
+) -> StreamingResponse:
+    """The project's items with silver, final and reference labels, who decided and when, and
+    the newest model's prediction, suspicion rank, scores and suggested label."""
+    return export_response(project, format, kind)

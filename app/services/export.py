@@ -1,0 +1,164 @@
+"""A project's items with their provenance, as CSV or JSONL, streamed in batches.
+
+One SELECT feeds the whole file (a consistent snapshot on PostgreSQL) and is read through a
+server-side cursor ``batch`` rows at a time, so memory stays flat however large the project.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Row, Select, and_, func, select
+from sqlalchemy.orm import aliased
+
+from app.db import new_session
+from app.models import DatasetKind, Item, LabelEvent, ModelVersion, Prediction, Score, User
+from app.services.results import latest_model_version
+
+
+class ExportFormat(StrEnum):
+    csv = "csv"
+    jsonl = "jsonl"
+
+
+MEDIA_TYPES = {
+    ExportFormat.csv: "text/csv; charset=utf-8",
+    ExportFormat.jsonl: "application/x-ndjson",
+}
+SCORE_KINDS = ("suspicion", "self_influence", "dev_influence", "loss")
+COLUMNS = (
+    "id",
+    "external_id",
+    "dataset",
+    "text",
+    "silver_label",
+    "final_label",
+    "reference_label",
+    "status",
+    "decided_by",
+    "decided_at",
+    "model_version",
+    "estimator",
+    "predicted_label",
+    "confidence",
+    "suggested_label",
+    "suspicion_rank",
+    *(f"score_{kind}" for kind in SCORE_KINDS),
+)
+
+
+def export_query(
+    project_id: int, version: ModelVersion | None, kinds: Sequence[DatasetKind] | None
+) -> Select:
+    """Items in id order, each with its latest label event and the newest model's results."""
+    latest_event = (
+        select(LabelEvent.item_id, func.max(LabelEvent.id).label("event_id"))
+        .join(Item, Item.id == LabelEvent.item_id)
+        .where(Item.project_id == project_id)
+        .group_by(LabelEvent.item_id)
+        .subquery()
+    )
+    version_id = version.id if version is not None else -1
+    scores = {kind: aliased(Score, name=f"score_{kind}") for kind in SCORE_KINDS}
+    query = (
+        select(
+            Item.id.label("id"),
+            Item.external_id.label("external_id"),
+            Item.dataset_kind.label("dataset"),
+            Item.text.label("text"),
+            Item.silver_label.label("silver_label"),
+            Item.current_label.label("final_label"),
+            Item.reference_label.label("reference_label"),
+            Item.status.label("status"),
+            func.coalesce(User.username, LabelEvent.source).label("decided_by"),
+            LabelEvent.created_at.label("decided_at"),
+            Prediction.id.label("prediction_id"),
+            Prediction.label.label("predicted_label"),
+            Prediction.confidence.label("confidence"),
+            Prediction.suggested_label.label("suggested_label"),
+            Prediction.suspicion_rank.label("suspicion_rank"),
+            *(alias.value.label(f"score_{kind}") for kind, alias in scores.items()),
+        )
+        .outerjoin(latest_event, latest_event.c.item_id == Item.id)
+        .outerjoin(LabelEvent, LabelEvent.id == latest_event.c.event_id)
+        .outerjoin(User, User.id == LabelEvent.user_id)
+        .outerjoin(
+            Prediction,
+            and_(Prediction.item_id == Item.id, Prediction.model_version_id == version_id),
+        )
+        .where(Item.project_id == project_id)
+        .order_by(Item.id)
+    )
+    for kind, alias in scores.items():
+        query = query.outerjoin(
+            alias,
+            and_(
+                alias.item_id == Item.id,
+                alias.model_version_id == version_id,
+                alias.kind == kind,
+            ),
+        )
+    if kinds:
+        query = query.where(Item.dataset_kind.in_([k.value for k in kinds]))
+    return query
+
+
+def export_records(
+    project_id: int, kinds: Sequence[DatasetKind] | None, batch: int
+) -> Iterator[list[dict[str, Any]]]:
+    """Batches of rows as dicts keyed by ``COLUMNS``; owns its session (it outlives the request)."""
+    session = new_session()
+    try:
+        version = latest_model_version(session, project_id)
+        result = session.execute(
+            export_query(project_id, version, kinds), execution_options={"yield_per": batch}
+        )
+        for rows in result.partitions():
+            yield [_record(row, version) for row in rows]
+    finally:
+        session.close()
+
+
+def _record(row: Row, version: ModelVersion | None) -> dict[str, Any]:
+    values = row._asdict()
+    on_model = values.pop("prediction_id") is not None and version is not None
+    values["model_version"] = version.version if on_model else None
+    values["estimator"] = version.estimator if on_model else None
+    if isinstance(values["decided_at"], datetime):
+        values["decided_at"] = values["decided_at"].isoformat()
+    return {column: values[column] for column in COLUMNS}
+
+
+def encode_csv(batches: Iterable[list[dict[str, Any]]]) -> Iterator[bytes]:
+    """A header, then one chunk per batch; empty values are empty cells."""
+    buffer = io.StringIO(newline="")
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\r\n")
+    writer.writeheader()
+    for records in batches:
+        writer.writerows(records)
+        yield buffer.getvalue().encode("utf-8")
+        buffer.seek(0)
+        buffer.truncate()
+    if buffer.tell():
+        yield buffer.getvalue().encode("utf-8")
+
+
+def encode_jsonl(batches: Iterable[list[dict[str, Any]]]) -> Iterator[bytes]:
+    """One JSON object per line; empty values are null."""
+    for records in batches:
+        yield "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
+
+
+ENCODERS = {ExportFormat.csv: encode_csv, ExportFormat.jsonl: encode_jsonl}
+
+
+def stream_export(
+    project_id: int, fmt: ExportFormat, kinds: Sequence[DatasetKind] | None, batch: int
+) -> Iterator[bytes]:
+    return ENCODERS[fmt](export_records(project_id, kinds, batch))

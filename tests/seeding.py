@@ -1,0 +1,72 @@
+"""Test data written through the real storage code: model versions and page logins."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+PASSWORD = "correct horse battery"  # conftest's users
+
+
+def seed_model_version(
+    project_id: int,
+    ranked_item_ids: Sequence[int],
+    labels: Sequence[str],
+    metrics: dict[str, Any] | None = None,
+    estimator: str = "exact_head",
+):
+    """A model version stored as a worker stores one: item i gets rank i+1 and score -i."""
+    from app.db import session_scope
+    from app.models import Job, JobState
+    from app.services.results import ItemResults, PredictionRow, store_model_version
+
+    with session_scope() as session:
+        job = Job(project_id=project_id, kind="train_score", state=JobState.succeeded)
+        session.add(job)
+        session.flush()
+        results = ItemResults(
+            predictions=[
+                PredictionRow(item_id, labels[rank % 2], 0.5 + rank / 1000, labels[0], rank + 1)
+                for rank, item_id in enumerate(ranked_item_ids)
+            ],
+            scores=[
+                (item_id, kind, value)
+                for rank, item_id in enumerate(ranked_item_ids)
+                for kind, value in (("suspicion", -float(rank)), ("self_influence", rank / 10))
+            ],
+            evidence=[],
+        )
+        version = store_model_version(
+            session,
+            project_id=project_id,
+            job_id=job.id,
+            artifact_path="unused.npz",
+            estimator=estimator,
+            metrics=metrics or {},
+            label_event_watermark=0,
+            results=results,
+        )
+        return version.version
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html) or re.search(
+        r'"X-CSRF-Token": "([^"]+)"', html
+    )
+    assert match, "no CSRF token on the page"
+    return match[1]
+
+
+def page_login(client: TestClient, username: str, password: str = PASSWORD) -> str:
+    """Log in through the form like a browser; returns the CSRF token for later forms."""
+    page = client.get("/login")
+    response = client.post(
+        "/login",
+        data={"username": username, "password": password, "csrf_token": csrf_of(page.text)},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    return csrf_of(client.get("/").text)

@@ -1,0 +1,147 @@
+"""Exports on SQLite and PostgreSQL: every item once, with the provenance of a correction."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import uuid
+from datetime import datetime
+
+import pytest
+
+from tests.seeding import page_login, seed_model_version
+from tests.support import demo_rows, to_csv
+from tests.test_api import upload
+
+COLUMNS = ("id", "text", "label", "reference_label")
+
+
+@pytest.fixture
+def corrected(client, admin_headers, annotator_headers, project):
+    """30 silver rows and 5 dev rows, a model version, and one silver label corrected by ann."""
+    pid = project["id"]
+    assert upload(client, admin_headers, pid, to_csv(demo_rows(30), COLUMNS)).status_code == 201
+    dev = to_csv(demo_rows(5, offset=30, silver=False), COLUMNS)
+    assert upload(client, admin_headers, pid, dev, kind="gold_dev").status_code == 201
+    items = client.get(
+        f"/api/v1/projects/{pid}/items?order=id&limit=100", headers=admin_headers
+    ).json()["items"]
+    silver_ids = [i["id"] for i in items if i["dataset_kind"] == "silver"]
+    ranking = list(reversed(silver_ids))
+    seed_model_version(pid, ranking, project["labels"])
+    target = items[3]
+    new = "rotten" if target["silver_label"] == "fresh" else "fresh"
+    decision = client.post(
+        f"/api/v1/items/{target['id']}/label",
+        headers=annotator_headers,
+        json={"label": new, "idempotency_key": uuid.uuid4().hex},
+    )
+    assert decision.status_code == 200, decision.text
+    event = decision.json()["history"][-1]
+    return {"items": items, "target": target, "new": new, "event": event, "ranking": ranking}
+
+
+def _export(client, headers, project_id, fmt, **params):
+    response = client.get(
+        f"/api/v1/projects/{project_id}/export", headers=headers, params={"format": fmt, **params}
+    )
+    assert response.status_code == 200, response.text
+    return response
+
+
+def test_csv_export_holds_every_item_and_the_correction_with_provenance(
+    client, admin_headers, project, corrected
+):
+    response = _export(client, admin_headers, project["id"], "csv")
+    assert response.headers["content-type"].startswith("text/csv")
+    assert "attachment" in response.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert [int(r["id"]) for r in rows] == [i["id"] for i in corrected["items"]]
+
+    target = corrected["target"]
+    row = next(r for r in rows if int(r["id"]) == target["id"])
+    source = demo_rows(30)[3]
+    assert row["text"] == source["text"] and row["external_id"] == source["id"]
+    assert row["silver_label"] == target["silver_label"] == source["label"]
+    assert row["reference_label"] == source["reference_label"]
+    assert row["final_label"] == corrected["new"] and row["status"] == "reviewed"
+    assert row["decided_by"] == "ann"
+    assert datetime.fromisoformat(row["decided_at"]) == datetime.fromisoformat(
+        corrected["event"]["created_at"]
+    )
+    rank = corrected["ranking"].index(target["id"]) + 1
+    assert row["model_version"] == "1" and row["estimator"] == "exact_head"
+    assert int(row["suspicion_rank"]) == rank
+    assert float(row["score_suspicion"]) == -(rank - 1)
+    assert row["score_dev_influence"] == ""
+
+    untouched = [r for r in rows if int(r["id"]) != target["id"]]
+    assert all(r["decided_by"] == "" and r["decided_at"] == "" for r in untouched)
+    assert {r["status"] for r in untouched if r["dataset"] == "silver"} == {"pending"}
+    dev = [r for r in rows if r["dataset"] == "gold_dev"]
+    assert len(dev) == 5 and all(r["model_version"] == "" for r in dev)
+    assert all(r["final_label"] == r["silver_label"] for r in untouched if r["dataset"] == "silver")
+
+
+def test_jsonl_export_matches_the_csv(client, admin_headers, project, corrected):
+    jsonl = _export(client, admin_headers, project["id"], "jsonl")
+    assert jsonl.headers["content-type"].startswith("application/x-ndjson")
+    records = [json.loads(line) for line in jsonl.text.splitlines()]
+    rows = list(
+        csv.DictReader(io.StringIO(_export(client, admin_headers, project["id"], "csv").text))
+    )
+    assert len(records) == len(rows) == 35
+    for record, row in zip(records, rows, strict=True):
+        assert list(record) == list(row)
+        assert {k: "" if v is None else str(v) for k, v in record.items()} == row
+    target = next(r for r in records if r["id"] == corrected["target"]["id"])
+    assert target["decided_by"] == "ann" and isinstance(target["suspicion_rank"], int)
+
+
+def test_export_filters_by_kind_and_names_a_bad_parameter(
+    client, admin_headers, annotator_headers, project, corrected
+):
+    dev = _export(client, admin_headers, project["id"], "jsonl", kind="gold_dev").text
+    assert [json.loads(line)["dataset"] for line in dev.splitlines()] == ["gold_dev"] * 5
+    bad = client.get(f"/api/v1/projects/{project['id']}/export?format=xlsx", headers=admin_headers)
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "format"]
+    bad_kind = client.get(
+        f"/api/v1/projects/{project['id']}/export?kind=gold", headers=admin_headers
+    )
+    assert bad_kind.status_code == 422 and bad_kind.json()["detail"][0]["loc"][:2] == [
+        "query",
+        "kind",
+    ]
+    url = f"/api/v1/projects/{project['id']}/export"
+    assert client.get(url, headers=annotator_headers).status_code == 403
+    assert client.get(url).status_code == 401
+    assert client.get("/api/v1/projects/999/export", headers=admin_headers).status_code == 404
+
+
+def test_empty_project_exports_a_header(client, admin_headers, project):
+    text = _export(client, admin_headers, project["id"], "csv").text
+    assert text.strip().split(",")[:3] == ["id", "external_id", "dataset"]
+    assert _export(client, admin_headers, project["id"], "jsonl").text == ""
+
+
+def test_records_come_in_batches(client, project, corrected):
+    from app.services.export import export_records
+
+    batches = [len(b) for b in export_records(project["id"], None, batch=8)]
+    assert batches == [8, 8, 8, 8, 3]
+
+
+def test_the_project_page_offers_the_export_to_admins_only(
+    client, admin_headers, annotator_headers, project, corrected
+):
+    url = f"/projects/{project['id']}/export?format=csv"
+    anonymous = client.get(url, follow_redirects=False)
+    assert anonymous.status_code == 303 and anonymous.headers["location"].startswith("/login")
+    page_login(client, "ann")
+    assert client.get(url).status_code == 403
+    page_login(client, "ada")
+    assert f'href="{url}"' in client.get(f"/projects/{project['id']}").text.replace("&amp;", "&")
+    download = client.get(url)
+    assert download.status_code == 200
+    assert download.text == _export(client, admin_headers, project["id"], "csv").text
