@@ -21,10 +21,17 @@ SESSION_USER = "user_id"
 SESSION_CSRF = "csrf"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
+# A deactivated user's password hash starts with this (as a locked account in /etc/shadow):
+# no hash begins with it, so nothing verifies, and reactivation restores the old password.
+LOCKED = "!"
 
 
 class UserExists(ValueError):
     pass
+
+
+def is_active(user: User) -> bool:
+    return not user.password_hash.startswith(LOCKED)
 
 
 def create_user(session: Session, username: str, password: str, role: Role) -> User:
@@ -38,7 +45,7 @@ def create_user(session: Session, username: str, password: str, role: Role) -> U
 
 def authenticate(session: Session, username: str, password: str) -> User | None:
     user = session.scalar(select(User).where(User.username == username))
-    if user is None:
+    if user is None or not is_active(user):
         password_hash.hash(password)  # same work either way: no user enumeration by timing
         return None
     return user if password_hash.verify(password, user.password_hash) else None
@@ -69,7 +76,7 @@ def api_user(
     token = db.scalar(
         select(ApiToken).where(ApiToken.token_hash == hash_token(credentials.credentials))
     )
-    if token is None:
+    if token is None or not is_active(token.user):
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "invalid token", headers={"WWW-Authenticate": "Bearer"}
         )
@@ -89,7 +96,7 @@ class LoginRequired(Exception):
 def page_user(request: Request, db: Session = Depends(get_db)) -> User:
     user_id = request.session.get(SESSION_USER)
     user = db.get(User, user_id) if user_id is not None else None
-    if user is None:
+    if user is None or not is_active(user):
         raise LoginRequired()
     return user
 
