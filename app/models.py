@@ -53,6 +53,7 @@ class Base(DeclarativeBase):
 class Role(StrEnum):
     admin = "admin"
     annotator = "annotator"
+    reviewer = "reviewer"  # approves or overrides the annotators' decisions
 
 
 class DatasetKind(StrEnum):
@@ -81,6 +82,7 @@ ACTIVE_JOB_STATES = (JobState.queued, JobState.running)
 class ItemStatus(StrEnum):
     pending = "pending"
     reviewed = "reviewed"
+    disputed = "disputed"  # its annotators tied: a reviewer decides
 
 
 class User(Base):
@@ -142,6 +144,13 @@ class Item(Base):
     current_label: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(20), default=ItemStatus.pending)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # The queue's lease lives on the item row: one holder at most, claimed by a conditional
+    # UPDATE that is atomic on SQLite and PostgreSQL alike (app/services/queue.py).
+    leased_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    lease_expires_at: Mapped[datetime | None] = mapped_column()
+    approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
 
 class LabelEvent(Base):
@@ -242,13 +251,20 @@ class Influencer(Base):
 
 
 class Assignment(Base):
-    """An annotator's hold on an item: a lease keeps others off it; a skip sends it back."""
+    """One annotator's standing with one item: skipped (back of my queue), passed (not for me),
+    done (my vote in ``label``), open (undone). The lease itself is on the item."""
 
     __tablename__ = "assignments"
-    __table_args__ = (UniqueConstraint("item_id", "user_id"),)
+    __table_args__ = (
+        UniqueConstraint("item_id", "user_id"),
+        UniqueConstraint("idempotency_key", name="uq_assignments_idempotency_key"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    state: Mapped[str] = mapped_column(String(20))  # leased | skipped | done
-    lease_expires_at: Mapped[datetime] = mapped_column()
+    state: Mapped[str] = mapped_column(String(20))
+    label: Mapped[str | None] = mapped_column(String(200))
+    # the last skip's key: the same skip sent twice finds it and changes nothing
+    idempotency_key: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

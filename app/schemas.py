@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.estimators import ESTIMATORS
+from app.services.queue import OVERLAP_MAX
 
 
 def _known_estimator(name: str | None) -> str | None:
@@ -34,6 +35,9 @@ class ProjectCreate(BaseModel):
 
 class ProjectUpdate(BaseModel):
     estimator: str | None = None
+    overlap: int | None = Field(
+        default=None, ge=1, le=OVERLAP_MAX, description="distinct annotators who label each item"
+    )
 
     _estimator = field_validator("estimator")(_known_estimator)
 

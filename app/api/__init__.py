@@ -2,8 +2,8 @@
 
 from fastapi import APIRouter
 
-from app.api import auth, export, items, jobs, projects
+from app.api import auth, export, items, jobs, projects, queue
 
 router = APIRouter(prefix="/api/v1")
-for module in (auth, projects, jobs, items, export):
+for module in (auth, projects, jobs, items, queue, export):
     router.include_router(module.router)

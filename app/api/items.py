@@ -1,5 +1,6 @@
 """Items with scores, page by page; one item with its evidence; label decisions."""
 
+from collections.abc import Callable
 from typing import Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
@@ -10,11 +11,13 @@ from app.api.deps import get_item, get_project
 from app.auth import api_user
 from app.config import get_settings
 from app.db import get_db
-from app.models import Item, Project, User
+from app.models import Item, ItemStatus, Project, User
 from app.schemas import ItemDetail, ItemPage, LabelDecision, LabelEventOut
+from app.services.decisions import decide, history
 from app.services.items import BadCursor, item_view, list_items
-from app.services.queue import DecisionError, decide, history
+from app.services.queue import DecisionError, StaleAction
 from app.services.results import evidence_for
+from app.services.reviews import can_review, review
 
 router = APIRouter(tags=["items"])
 
@@ -37,7 +40,7 @@ def read_items(
     return ItemPage(items=[v.as_dict() for v in views], next_cursor=next_cursor)
 
 
-def _detail(db: Session, item: Item) -> ItemDetail:
+def item_detail(db: Session, item: Item) -> ItemDetail:
     view = item_view(db, item)
     evidence = evidence_for(db, view.version.id, item.id) if view.version else []
     return ItemDetail(
@@ -47,11 +50,26 @@ def _detail(db: Session, item: Item) -> ItemDetail:
     )
 
 
+def commit_action(db: Session, action: Callable[[], object]) -> None:
+    """Commit ``action``; bad input is a 422 naming the problem, a stale one a 409."""
+    try:
+        action()
+        db.commit()
+    except StaleAction as err:
+        db.rollback()
+        raise HTTPException(status.HTTP_409_CONFLICT, str(err)) from None
+    except DecisionError as err:
+        db.rollback()
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(err)) from None
+    except IntegrityError:
+        db.rollback()  # the same key committed concurrently: that request won
+
+
 @router.get("/items/{item_id}", response_model=ItemDetail)
 def read_item(
     item: Item = Depends(get_item), db: Session = Depends(get_db), _: User = Depends(api_user)
 ) -> ItemDetail:
-    return _detail(db, item)
+    return item_detail(db, item)
 
 
 @router.post("/items/{item_id}/label", response_model=ItemDetail)
@@ -61,15 +79,16 @@ def label_item(
     db: Session = Depends(get_db),
     user: User = Depends(api_user),
 ) -> ItemDetail:
-    """Set the gold label; repeating the same idempotency key changes nothing."""
+    """Label a pending item (a vote when the project's overlap is above 1); on a decided
+    item reviewers and admins override. Repeating the same idempotency key changes nothing."""
     project = db.get(Project, item.project_id)
-    try:
-        decide(db, project, item, user, body.label, body.idempotency_key)
-        db.commit()
-    except DecisionError as err:
-        db.rollback()
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(err)) from None
-    except IntegrityError:
-        db.rollback()  # the same key committed concurrently: that submission won
+
+    def act() -> None:
+        if item.status != ItemStatus.pending and can_review(user):
+            review(db, project, item, user, body.idempotency_key, body.label)
+        else:
+            decide(db, project, item, user, body.label, body.idempotency_key)
+
+    commit_action(db, act)
     db.refresh(item)
-    return _detail(db, item)
+    return item_detail(db, item)

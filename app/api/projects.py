@@ -13,6 +13,7 @@ from app.schemas import DatasetOut, ProjectCreate, ProjectOut, ProjectUpdate, Up
 from app.services import projects as project_service
 from app.services.datasets import import_dataset
 from app.services.ingest import IngestError
+from app.services.queue import set_overlap
 from app.services.uploads import UploadTooLarge, read_upload
 
 router = APIRouter(tags=["projects"])
@@ -34,9 +35,11 @@ def update_project(
     db: Session = Depends(get_db),
     _: User = Depends(api_admin),
 ) -> Project:
-    """Change the ranking; it applies from the next training job on."""
+    """Change the ranking (from the next training job on) or the queue's overlap."""
     if body.estimator is not None:
         project_service.set_estimator(project, body.estimator)
+    if body.overlap is not None:
+        set_overlap(project, body.overlap)
     db.commit()
     return project
 

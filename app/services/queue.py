@@ -1,11 +1,18 @@
-"""The review queue: who gets which item next, and what a decision does to the labels."""
+"""The shared queue: who gets which item next, under a lease, and the two kinds of skip.
+
+The lease is two columns on the item row (holder and expiry), claimed by a conditional UPDATE
+that only succeeds while the item is free. PostgreSQL re-checks that condition after waiting
+for the row lock and SQLite runs writers one at a time, so two annotators can never both win
+the same item; ``SELECT ... FOR UPDATE SKIP LOCKED`` only keeps PostgreSQL callers from
+queueing behind each other.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Literal
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import ColumnElement, and_, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.models import (
@@ -13,7 +20,6 @@ from app.models import (
     Assignment,
     Item,
     ItemStatus,
-    LabelEvent,
     Prediction,
     Project,
     User,
@@ -21,135 +27,199 @@ from app.models import (
 )
 from app.services.results import latest_model_version
 
+OVERLAP_MAX = 20
+CLAIM_ATTEMPTS = 100  # each lost claim means another annotator got an item: progress overall
+SkipMode = Literal["later", "pass"]
+SKIP_STATES: dict[str, str] = {"later": "skipped", "pass": "passed"}
+
 
 class DecisionError(ValueError):
+    """The request cannot apply as sent (bad label, wrong project...): a 422."""
+
+
+class StaleAction(DecisionError):
+    """The item moved on since the page was drawn (decided by others, nothing to undo): a 409."""
+
+
+class QueueBusy(RuntimeError):
     pass
 
 
-def _held_by_other_or_skipped(user: User):
-    """Items another annotator holds a live lease on, or that this user skipped."""
-    now = utcnow()
+def overlap_of(project: Project) -> int:
+    """How many distinct annotators label each item (project setting, default 1)."""
+    return int(project.settings.get("overlap") or 1)
+
+
+def set_overlap(project: Project, overlap: int) -> None:
+    if isinstance(overlap, bool) or not isinstance(overlap, int) or not 1 <= overlap <= OVERLAP_MAX:
+        raise DecisionError(f"overlap must be a whole number from 1 to {OVERLAP_MAX}")
+    project.settings = {**project.settings, "overlap": overlap}
+
+
+def assignment(session: Session, item: Item, user: User) -> Assignment | None:
+    return session.scalar(
+        select(Assignment).where(Assignment.item_id == item.id, Assignment.user_id == user.id)
+    )
+
+
+def _free_for(user: User, now: datetime) -> ColumnElement[bool]:
+    return or_(
+        Item.leased_by_id.is_(None), Item.leased_by_id == user.id, Item.lease_expires_at <= now
+    )
+
+
+def _mine(user: User, states: tuple[str, ...]) -> ColumnElement[bool]:
     return exists().where(
-        Assignment.item_id == Item.id,
-        or_(
-            and_(
-                Assignment.user_id != user.id,
-                Assignment.state == "leased",
-                Assignment.lease_expires_at > now,
-            ),
-            and_(Assignment.user_id == user.id, Assignment.state == "skipped"),
+        Assignment.item_id == Item.id, Assignment.user_id == user.id, Assignment.state.in_(states)
+    )
+
+
+def _queued(project: Project) -> ColumnElement[bool]:
+    return and_(
+        Item.project_id == project.id,
+        Item.dataset_kind.in_([k.value for k in REVIEWABLE_KINDS]),
+        Item.status == ItemStatus.pending,
+    )
+
+
+def _candidate(session: Session, project: Project, user: User, now: datetime) -> int | None:
+    """The best free item for ``user``: fresh ones by suspicion, then the ones they deferred."""
+    version = latest_model_version(session, project.id)
+    base = select(Item.id).where(_queued(project), _free_for(user, now))
+    if version is not None:
+        base = base.join(
+            Prediction,
+            and_(Prediction.item_id == Item.id, Prediction.model_version_id == version.id),
+        )
+        by_rank = (Prediction.suspicion_rank, Item.id)
+    else:
+        by_rank = (Item.id,)
+    fresh = base.where(~_mine(user, ("skipped", "passed", "done"))).order_by(*by_rank)
+    deferred = base.join(
+        Assignment,
+        and_(
+            Assignment.item_id == Item.id,
+            Assignment.user_id == user.id,
+            Assignment.state == "skipped",
         ),
+    ).order_by(Assignment.updated_at, *by_rank)
+    for query in (fresh, deferred):
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True, of=Item)
+        found = session.scalar(query.limit(1))
+        if found is not None:
+            return found
+    return None
+
+
+def claim(session: Session, item_id: int, user: User, lease_ttl_s: int) -> bool:
+    """Lease the item to ``user`` if it is pending and free; False when someone else won it."""
+    now = utcnow()
+    result = session.execute(
+        update(Item)
+        .where(Item.id == item_id, Item.status == ItemStatus.pending, _free_for(user, now))
+        .values(
+            leased_by_id=user.id,
+            lease_expires_at=now + timedelta(seconds=lease_ttl_s),
+            updated_at=Item.updated_at,  # a lease is not a change to the item
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def release(session: Session, project: Project, user: User, keep: int | None = None) -> None:
+    """Give back every lease ``user`` holds in the project (but ``keep``)."""
+    query = update(Item).where(Item.project_id == project.id, Item.leased_by_id == user.id)
+    if keep is not None:
+        query = query.where(Item.id != keep)
+    session.execute(
+        query.values(
+            leased_by_id=None, lease_expires_at=None, updated_at=Item.updated_at
+        ).execution_options(synchronize_session=False)
+    )
+
+
+def held_item(session: Session, project: Project, user: User) -> Item | None:
+    """The item ``user`` holds a live lease on, if it still needs them (a reload shows it)."""
+    return session.scalar(
+        select(Item)
+        .where(
+            _queued(project),
+            Item.leased_by_id == user.id,
+            Item.lease_expires_at > utcnow(),
+            ~_mine(user, ("skipped", "passed", "done")),
+        )
+        .limit(1)
     )
 
 
 def next_item(session: Session, project: Project, user: User, lease_ttl_s: int) -> Item | None:
-    """The most suspicious pending item nobody else holds, leased to ``user``.
+    """The item ``user`` works on now, leased to them: the one they hold, else the most
+    suspicious free one they have not labelled or passed. Without a model yet the queue
+    falls back to upload order. The caller commits."""
+    held = held_item(session, project, user)
+    if held is not None and claim(session, held.id, user, lease_ttl_s):  # renew
+        return session.get(Item, held.id, populate_existing=True)
+    release(session, project, user)
+    for _ in range(CLAIM_ATTEMPTS):
+        item_id = _candidate(session, project, user, utcnow())
+        if item_id is None:
+            return None
+        if claim(session, item_id, user, lease_ttl_s):
+            return session.get(Item, item_id, populate_existing=True)
+    raise QueueBusy(f"no free item after {CLAIM_ATTEMPTS} attempts; try again")
 
-    Without a model yet the queue falls back to upload order. The caller commits.
-    """
-    version = latest_model_version(session, project.id)
-    query = select(Item).where(
-        Item.project_id == project.id,
-        Item.dataset_kind.in_([k.value for k in REVIEWABLE_KINDS]),
-        Item.status == ItemStatus.pending,
-        ~_held_by_other_or_skipped(user),
+
+def lock_item(session: Session, item: Item) -> None:
+    """Take the item's row lock (PostgreSQL) or the write lock (SQLite) and reload it, so the
+    checks that follow see the latest state and no other decision interleaves."""
+    session.execute(
+        update(Item)
+        .where(Item.id == item.id)
+        .values(updated_at=Item.updated_at)
+        .execution_options(synchronize_session=False)
     )
-    if version is not None:
-        query = query.join(
-            Prediction,
-            and_(Prediction.item_id == Item.id, Prediction.model_version_id == version.id),
-        ).order_by(Prediction.suspicion_rank, Item.id)
-    else:
-        query = query.order_by(Item.id)
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True, of=Item)
-    item = session.scalar(query.limit(1))
-    if item is not None:
-        lease(session, item, user, lease_ttl_s)
-    return item
+    session.refresh(item)
 
 
-def lease(session: Session, item: Item, user: User, lease_ttl_s: int) -> None:
-    expires = utcnow() + timedelta(seconds=lease_ttl_s)
-    held = session.scalar(
-        select(Assignment).where(Assignment.item_id == item.id, Assignment.user_id == user.id)
-    )
-    if held is None:
-        session.add(
-            Assignment(item_id=item.id, user_id=user.id, state="leased", lease_expires_at=expires)
-        )
-    else:
-        held.state, held.lease_expires_at = "leased", expires
-    session.flush()
-
-
-def skip(session: Session, item: Item, user: User) -> None:
-    held = session.scalar(
-        select(Assignment).where(Assignment.item_id == item.id, Assignment.user_id == user.id)
-    )
-    if held is None:
-        session.add(
-            Assignment(item_id=item.id, user_id=user.id, state="skipped", lease_expires_at=utcnow())
-        )
-    else:
-        held.state = "skipped"
-    session.flush()
-
-
-@dataclass
-class DecisionOutcome:
-    event: LabelEvent
-    duplicate: bool
-
-
-def decide(
+def set_standing(
     session: Session,
-    project: Project,
     item: Item,
     user: User,
-    label: str,
-    idempotency_key: str,
-    reason: str | None = None,
-) -> DecisionOutcome:
-    """Set an item's gold label and append the event; the same key again changes nothing."""
-    earlier = session.scalar(
-        select(LabelEvent).where(LabelEvent.idempotency_key == idempotency_key)
-    )
-    if earlier is not None:
-        if earlier.item_id != item.id:
-            raise DecisionError("this idempotency key was already used for another item")
-        return DecisionOutcome(earlier, duplicate=True)
-    if label not in project.labels:
-        raise DecisionError(
-            f"unknown label '{label}' (project labels: {', '.join(project.labels)})"
-        )
-    if item.project_id != project.id:
-        raise DecisionError("item belongs to another project")
-    event = LabelEvent(
-        item_id=item.id,
-        user_id=user.id,
-        source="annotator",
-        old_label=item.current_label,
-        new_label=label,
-        reason=reason,
-        idempotency_key=idempotency_key,
-    )
-    session.add(event)
-    item.gold_label = label
-    item.current_label = label
-    item.status = ItemStatus.reviewed
-    held = session.scalar(
-        select(Assignment).where(Assignment.item_id == item.id, Assignment.user_id == user.id)
-    )
-    if held is not None:
-        held.state = "done"
+    state: str,
+    label: str | None = None,
+    key: str | None = None,
+) -> Assignment:
+    """Create or update this annotator's standing with the item."""
+    held = assignment(session, item, user)
+    if held is None:
+        held = Assignment(item_id=item.id, user_id=user.id, state=state)
+        session.add(held)
+    held.state, held.label, held.updated_at = state, label, utcnow()
+    if key is not None:
+        held.idempotency_key = key
+    if item.leased_by_id == user.id:
+        item.leased_by_id, item.lease_expires_at = None, None
     session.flush()
-    return DecisionOutcome(event, duplicate=False)
+    return held
 
 
-def history(session: Session, item: Item) -> list[LabelEvent]:
-    return list(
-        session.scalars(
-            select(LabelEvent).where(LabelEvent.item_id == item.id).order_by(LabelEvent.id)
-        )
-    )
+def skip(session: Session, item: Item, user: User, mode: SkipMode, idempotency_key: str) -> bool:
+    """``later``: back of my queue; ``pass``: never to me again. Others keep it either way.
+
+    Returns False when this key was already used for this skip (nothing changes)."""
+    if mode not in SKIP_STATES:
+        raise DecisionError(f"unknown skip mode '{mode}' (known: {', '.join(SKIP_STATES)})")
+    same_key = Assignment.idempotency_key == idempotency_key
+    earlier = session.scalar(select(Assignment).where(same_key))
+    if earlier is not None:
+        if (earlier.item_id, earlier.user_id) != (item.id, user.id):
+            raise DecisionError("this idempotency key was already used for another item")
+        return False
+    lock_item(session, item)
+    held = assignment(session, item, user)
+    if held is not None and held.state == "done":
+        raise StaleAction(f"you already labelled item {item.id}; undo it first")
+    set_standing(session, item, user, SKIP_STATES[mode], key=idempotency_key)
+    return True

@@ -10,12 +10,14 @@ from app.auth import page_user, verify_csrf
 from app.config import get_settings
 from app.db import get_db
 from app.models import Item, Project, User
+from app.services.decisions import decide, history, last_decision, undo
 from app.services.items import item_view
-from app.services.queue import DecisionError, decide, history, next_item, skip
+from app.services.queue import DecisionError, next_item, overlap_of, skip
 from app.services.results import evidence_for
 from app.web.templating import render
 
 router = APIRouter()
+NOTE_MAX = 2000
 
 
 def _get(db: Session, model, key: int, what: str):
@@ -25,22 +27,45 @@ def _get(db: Session, model, key: int, what: str):
     return row
 
 
-def _queue_context(db: Session, project: Project, user: User, error: str | None = None) -> dict:
+def _queue_context(
+    db: Session, project: Project, user: User, error: str | None = None, notice: str | None = None
+) -> dict:
     item = next_item(db, project, user, get_settings().lease_ttl_s)
     db.commit()
+    context = {
+        "project": project,
+        "view": None,
+        "error": error,
+        "notice": notice,
+        "overlap": overlap_of(project),
+        "can_undo": last_decision(db, project, user) is not None,
+        "undo_key": uuid.uuid4().hex,
+    }
     if item is None:
-        return {"project": project, "view": None, "evidence": [], "error": error}
+        return context
     view = item_view(db, item)
     evidence = evidence_for(db, view.version.id, item.id) if view.version else []
     return {
-        "project": project,
+        **context,
         "view": view,
         "supporters": [e for e in evidence if e.role == "supporter"],
         "opposers": [e for e in evidence if e.role == "opposer"],
         "proponents": [e for e in evidence if e.role == "proponent"],
         "idempotency_key": uuid.uuid4().hex,
-        "error": error,
     }
+
+
+def _apply(db: Session, action) -> str | None:
+    """Commit the action; a refusal becomes the message shown above the next item."""
+    try:
+        action()
+        db.commit()
+    except DecisionError as err:
+        db.rollback()
+        return str(err)
+    except IntegrityError:
+        db.rollback()  # the same submission arrived twice at once: the first one counts
+    return None
 
 
 @router.get("/projects/{project_id}/queue")
@@ -55,6 +80,22 @@ def queue_page(
     return render(request, "queue.html", user=user, **_queue_context(db, project, user))
 
 
+@router.post("/projects/{project_id}/queue/undo", dependencies=[Depends(verify_csrf)])
+def queue_undo(
+    request: Request,
+    project_id: int,
+    idempotency_key: str = Form(..., min_length=8, max_length=100),
+    db: Session = Depends(get_db),
+    user: User = Depends(page_user),
+):
+    """Take back my last decision; the item comes back to me."""
+    project = _get(db, Project, project_id, "project")
+    ttl = get_settings().lease_ttl_s
+    error = _apply(db, lambda: undo(db, project, user, idempotency_key, ttl))
+    notice = None if error else "Your last decision was undone."
+    return render(request, "_queue_item.html", **_queue_context(db, project, user, error, notice))
+
+
 @router.post("/projects/{project_id}/queue/{item_id}", dependencies=[Depends(verify_csrf)])
 def queue_decision(
     request: Request,
@@ -62,28 +103,27 @@ def queue_decision(
     item_id: int,
     action: str = Form(...),
     label: str = Form(""),
-    idempotency_key: str = Form(...),
+    note: str = Form("", max_length=NOTE_MAX),
+    idempotency_key: str = Form(..., min_length=8, max_length=100),
     db: Session = Depends(get_db),
     user: User = Depends(page_user),
 ):
-    """Confirm or correct (``action=label``) or skip; answers with the next item."""
-
+    """Confirm or correct (``action=label``), skip for later, or pass to others; answers with
+    the next item."""
     project = _get(db, Project, project_id, "project")
     item = _get(db, Item, item_id, "item")
-    error = None
-    try:
-        if action == "skip":
-            skip(db, item, user)
+
+    def act() -> None:
+        if action in ("skip", "pass"):
+            skip(db, item, user, "later" if action == "skip" else "pass", idempotency_key)
         elif action == "label":
-            decide(db, project, item, user, label, idempotency_key)
+            if not label:
+                raise DecisionError("label: pick one of the project's labels first")
+            decide(db, project, item, user, label, idempotency_key, note.strip() or None)
         else:
-            raise DecisionError(f"unknown action '{action}'")
-        db.commit()
-    except DecisionError as err:
-        db.rollback()
-        error = str(err)
-    except IntegrityError:
-        db.rollback()  # the same submission arrived twice at once: the first one counts
+            raise DecisionError(f"action: unknown action '{action}' (label, skip, pass)")
+
+    error = _apply(db, act)
     return render(request, "_queue_item.html", **_queue_context(db, project, user, error))
 
 

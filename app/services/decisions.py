@@ -1,0 +1,211 @@
+"""Annotators' decisions: votes, the final label by majority, and undo.
+
+Every change is appended to ``label_events`` (nothing is deleted): ``annotator`` (a vote; with
+overlap 1 it sets the label itself), ``consensus`` (the majority of n votes), ``undo``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.models import Assignment, Item, ItemStatus, LabelEvent, Project, User
+from app.services.queue import (
+    DecisionError,
+    StaleAction,
+    assignment,
+    claim,
+    lock_item,
+    overlap_of,
+    release,
+    set_standing,
+)
+
+
+@dataclass
+class DecisionOutcome:
+    event: LabelEvent
+    duplicate: bool
+
+
+def earlier_event(session: Session, key: str, item: Item | None, user: User) -> LabelEvent | None:
+    """The event this idempotency key already made, if any: a repeated request is a no-op."""
+    event = session.scalar(select(LabelEvent).where(LabelEvent.idempotency_key == key))
+    if event is not None and (
+        event.user_id != user.id or (item is not None and event.item_id != item.id)
+    ):
+        raise DecisionError("this idempotency key was already used for another request")
+    return event
+
+
+def check_label(project: Project, label: str) -> None:
+    if label not in project.labels:
+        raise DecisionError(
+            f"unknown label '{label}' (project labels: {', '.join(project.labels)})"
+        )
+
+
+def set_final(item: Item, label: str | None, status: ItemStatus) -> None:
+    item.gold_label = label
+    if label is not None:
+        item.current_label = label
+    item.status = status
+    item.leased_by_id, item.lease_expires_at = None, None
+
+
+def votes(session: Session, item: Item) -> list[str]:
+    return list(
+        session.scalars(
+            select(Assignment.label).where(
+                Assignment.item_id == item.id, Assignment.state == "done"
+            )
+        )
+    )
+
+
+def _settle(session: Session, project: Project, item: Item) -> None:
+    """Once n distinct annotators voted: the majority becomes the label; a tie goes to review."""
+    n = overlap_of(project)
+    cast = votes(session, item)
+    if len(cast) < n:
+        return
+    if n == 1:
+        set_final(item, cast[0], ItemStatus.reviewed)
+        return
+    counts = Counter(cast).most_common()
+    if len(counts) > 1 and counts[0][1] == counts[1][1]:
+        set_final(item, None, ItemStatus.disputed)
+        return
+    winner, count = counts[0]
+    session.add(
+        LabelEvent(
+            item_id=item.id,
+            source="consensus",
+            old_label=item.current_label,
+            new_label=winner,
+            reason=f"majority: {count} of {len(cast)} annotators",
+        )
+    )
+    set_final(item, winner, ItemStatus.reviewed)
+
+
+def decide(
+    session: Session,
+    project: Project,
+    item: Item,
+    user: User,
+    label: str,
+    idempotency_key: str,
+    reason: str | None = None,
+) -> DecisionOutcome:
+    """Record ``user``'s label for a pending item; the same key again changes nothing.
+
+    The first decision to arrive counts, lease or not (work done is not thrown away); a later
+    one for an item already decided, or a second vote by the same annotator, is stale."""
+    earlier = earlier_event(session, idempotency_key, item, user)
+    if earlier is not None:
+        return DecisionOutcome(earlier, duplicate=True)
+    check_label(project, label)
+    if item.project_id != project.id:
+        raise DecisionError("item belongs to another project")
+    lock_item(session, item)
+    if item.status != ItemStatus.pending:
+        raise StaleAction(
+            f"item {item.id} was already decided ({item.status}); your label was not recorded"
+        )
+    mine = assignment(session, item, user)
+    if mine is not None and mine.state == "done":
+        raise StaleAction(f"you already labelled item {item.id}")
+    event = LabelEvent(
+        item_id=item.id,
+        user_id=user.id,
+        source="annotator",
+        old_label=item.current_label,
+        new_label=label,
+        reason=reason or None,
+        idempotency_key=idempotency_key,
+    )
+    session.add(event)
+    set_standing(session, item, user, "done", label=label)
+    _settle(session, project, item)
+    session.flush()
+    return DecisionOutcome(event, duplicate=False)
+
+
+def last_decision(session: Session, project: Project, user: User) -> LabelEvent | None:
+    """``user``'s newest vote in the project that still stands (not undone)."""
+    return session.scalar(
+        select(LabelEvent)
+        .join(Item, Item.id == LabelEvent.item_id)
+        .join(
+            Assignment,
+            (Assignment.item_id == LabelEvent.item_id) & (Assignment.user_id == user.id),
+        )
+        .where(
+            Item.project_id == project.id,
+            LabelEvent.user_id == user.id,
+            LabelEvent.source == "annotator",
+            Assignment.state == "done",
+        )
+        .order_by(LabelEvent.id.desc())
+        .limit(1)
+    )
+
+
+def undo(
+    session: Session, project: Project, user: User, idempotency_key: str, lease_ttl_s: int
+) -> DecisionOutcome:
+    """Take back ``user``'s last decision: the item returns to its earlier label and status and
+    to this annotator's hands; an ``undo`` event is appended. Refused once anybody else acted
+    on the item after it (a later vote or a review)."""
+    earlier = earlier_event(session, idempotency_key, None, user)
+    if earlier is not None:
+        return DecisionOutcome(earlier, duplicate=True)
+    target = last_decision(session, project, user)
+    if target is None:
+        raise StaleAction("nothing to undo: you have no decision left in this project")
+    item = session.get(Item, target.item_id)
+    lock_item(session, item)
+    later = session.scalar(
+        select(LabelEvent)
+        .where(
+            LabelEvent.item_id == item.id,
+            LabelEvent.id > target.id,
+            LabelEvent.source != "consensus",
+        )
+        .limit(1)
+    )
+    if later is not None:
+        who = later.user.username if later.user else later.source
+        raise StaleAction(f"cannot undo: {who} acted on item {item.id} after you")
+    before = item.current_label
+    if item.status != ItemStatus.pending:
+        item.current_label = target.old_label
+        item.approved_by_id = None
+        set_final(item, None, ItemStatus.pending)
+    set_standing(session, item, user, "open")
+    event = LabelEvent(
+        item_id=item.id,
+        user_id=user.id,
+        source="undo",
+        old_label=before,
+        new_label=item.current_label,
+        reason=f"undo of decision #{target.id} ({target.new_label})",
+        idempotency_key=idempotency_key,
+    )
+    session.add(event)
+    session.flush()
+    release(session, project, user, keep=item.id)
+    claim(session, item.id, user, lease_ttl_s)  # back in my hands, unless another holds it
+    return DecisionOutcome(event, duplicate=False)
+
+
+def history(session: Session, item: Item) -> list[LabelEvent]:
+    return list(
+        session.scalars(
+            select(LabelEvent).where(LabelEvent.item_id == item.id).order_by(LabelEvent.id)
+        )
+    )

@@ -1,0 +1,103 @@
+"""The reviewer's pass over decided items: approve a decision, override it, or settle a tie."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import case, select
+from sqlalchemy.orm import Session
+
+from app.models import (
+    REVIEWABLE_KINDS,
+    Assignment,
+    Item,
+    ItemStatus,
+    LabelEvent,
+    Project,
+    Role,
+    User,
+)
+from app.services.decisions import DecisionOutcome, check_label, earlier_event, set_final
+from app.services.queue import DecisionError, StaleAction, lock_item
+
+REVIEWABLE_STATUSES = (ItemStatus.reviewed, ItemStatus.disputed)
+REVIEW_ROLES = (Role.reviewer, Role.admin)
+
+
+def can_review(user: User) -> bool:
+    return user.role in REVIEW_ROLES
+
+
+@dataclass
+class ReviewRow:
+    item: Item
+    votes: list[tuple[str, str]] = field(default_factory=list)  # (annotator, label)
+
+
+def awaiting_review(session: Session, project: Project, limit: int) -> list[ReviewRow]:
+    """Decided items no reviewer has seen yet, ties first."""
+    items = list(
+        session.scalars(
+            select(Item)
+            .where(
+                Item.project_id == project.id,
+                Item.dataset_kind.in_([k.value for k in REVIEWABLE_KINDS]),
+                Item.status.in_([s.value for s in REVIEWABLE_STATUSES]),
+                Item.approved_by_id.is_(None),
+            )
+            .order_by(case((Item.status == ItemStatus.disputed, 0), else_=1), Item.id)
+            .limit(limit)
+        )
+    )
+    rows = {item.id: ReviewRow(item) for item in items}
+    cast = session.execute(
+        select(Assignment.item_id, User.username, Assignment.label)
+        .join(User, User.id == Assignment.user_id)
+        .where(Assignment.item_id.in_(rows), Assignment.state == "done")
+        .order_by(Assignment.item_id, User.username)
+    )
+    for item_id, username, label in cast:
+        rows[item_id].votes.append((username, label))
+    return list(rows.values())
+
+
+def review(
+    session: Session,
+    project: Project,
+    item: Item,
+    reviewer: User,
+    idempotency_key: str,
+    label: str | None = None,
+) -> DecisionOutcome:
+    """Approve the item's decision (no ``label``) or override it; the reviewer authors the
+    ``review`` event, and the item leaves the review list."""
+    earlier = earlier_event(session, idempotency_key, item, reviewer)
+    if earlier is not None:
+        return DecisionOutcome(earlier, duplicate=True)
+    if item.project_id != project.id:
+        raise DecisionError("item belongs to another project")
+    if label is not None:
+        check_label(project, label)
+    lock_item(session, item)
+    if item.status not in REVIEWABLE_STATUSES:
+        raise StaleAction(f"item {item.id} is not decided yet: the annotators still have it")
+    tie = item.status == ItemStatus.disputed
+    if label is None:
+        if tie:
+            raise DecisionError(f"item {item.id} is a tie: choose a label to settle it")
+        label = item.current_label
+    same = label == item.current_label
+    event = LabelEvent(
+        item_id=item.id,
+        user_id=reviewer.id,
+        source="review",
+        old_label=item.current_label,
+        new_label=label,
+        reason="settled a tie" if tie else ("approved" if same else "overridden"),
+        idempotency_key=idempotency_key,
+    )
+    session.add(event)
+    set_final(item, label, ItemStatus.reviewed)
+    item.approved_by_id = reviewer.id
+    session.flush()
+    return DecisionOutcome(event, duplicate=False)
