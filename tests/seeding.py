@@ -17,8 +17,10 @@ def seed_model_version(
     labels: Sequence[str],
     metrics: dict[str, Any] | None = None,
     estimator: str = "exact_head",
+    watermark: int = 0,
 ):
-    """A model version stored as a worker stores one: item i gets rank i+1 and score -i."""
+    """A model version stored as a worker stores one: item i gets rank i+1 and score -i;
+    ``watermark`` is the newest label event its training labels include."""
     from app.db import session_scope
     from app.models import Job, JobState
     from app.services.results import ItemResults, PredictionRow, store_model_version
@@ -46,7 +48,7 @@ def seed_model_version(
             artifact_path="unused.npz",
             estimator=estimator,
             metrics=metrics or {},
-            label_event_watermark=0,
+            label_event_watermark=watermark,
             results=results,
         )
         return version.version
