@@ -9,6 +9,7 @@ import uuid
 from datetime import datetime
 
 import pytest
+from sqlalchemy import select
 
 from tests.seeding import page_login, seed_model_version
 from tests.support import demo_rows, to_csv
@@ -145,3 +146,27 @@ def test_the_project_page_offers_the_export_to_admins_only(
     download = client.get(url)
     assert download.status_code == 200
     assert download.text == _export(client, admin_headers, project["id"], "csv").text
+
+
+def test_only_a_final_decision_is_attributed(client, admin_headers, project, corrected):
+    """A vote still waiting for other annotators (overlap > 1) or an undone decision leaves
+    the item pending: the export names nobody as its decider; an undo never counts."""
+    from app.db import session_scope
+    from app.models import Item, LabelEvent, User
+
+    waiting, target = corrected["items"][5], corrected["target"]
+    with session_scope() as session:
+        ann = session.scalar(select(User).where(User.username == "ann"))
+        session.add(
+            LabelEvent(item_id=waiting["id"], user_id=ann.id, source="annotator", new_label="fresh")
+        )
+        session.add(LabelEvent(item_id=target["id"], user_id=None, source="undo", new_label="x"))
+        session.get(Item, target["id"]).status = "reviewed"
+    rows = {
+        int(r["id"]): r
+        for r in csv.DictReader(
+            io.StringIO(_export(client, admin_headers, project["id"], "csv").text)
+        )
+    }
+    assert rows[waiting["id"]]["status"] == "pending" and rows[waiting["id"]]["decided_by"] == ""
+    assert rows[target["id"]]["decided_by"] == "ann"

@@ -18,7 +18,16 @@ from sqlalchemy import Row, Select, and_, func, select
 from sqlalchemy.orm import aliased
 
 from app.db import new_session
-from app.models import DatasetKind, Item, LabelEvent, ModelVersion, Prediction, Score, User
+from app.models import (
+    DatasetKind,
+    Item,
+    ItemStatus,
+    LabelEvent,
+    ModelVersion,
+    Prediction,
+    Score,
+    User,
+)
 from app.services.results import latest_model_version
 
 
@@ -56,11 +65,12 @@ COLUMNS = (
 def export_query(
     project_id: int, version: ModelVersion | None, kinds: Sequence[DatasetKind] | None
 ) -> Select:
-    """Items in id order, each with its latest label event and the newest model's results."""
+    """Items in id order, each with the event that set its final label (the latest one that
+    is not an undo) and the newest model's results."""
     latest_event = (
         select(LabelEvent.item_id, func.max(LabelEvent.id).label("event_id"))
         .join(Item, Item.id == LabelEvent.item_id)
-        .where(Item.project_id == project_id)
+        .where(Item.project_id == project_id, LabelEvent.source != "undo")
         .group_by(LabelEvent.item_id)
         .subquery()
     )
@@ -130,7 +140,9 @@ def _record(row: Row, version: ModelVersion | None) -> dict[str, Any]:
     on_model = values.pop("prediction_id") is not None and version is not None
     values["model_version"] = version.version if on_model else None
     values["estimator"] = version.estimator if on_model else None
-    if isinstance(values["decided_at"], datetime):
+    if values["status"] != ItemStatus.reviewed:  # a vote awaiting others, or undone: no decision
+        values["decided_by"] = values["decided_at"] = None
+    elif isinstance(values["decided_at"], datetime):
         values["decided_at"] = values["decided_at"].isoformat()
     return {column: values[column] for column in COLUMNS}
 
