@@ -8,7 +8,7 @@ from functools import lru_cache
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import REPO_ROOT, get_settings
@@ -84,3 +84,17 @@ def migrate(url: str | None = None) -> None:
     if (url or settings.sqlalchemy_url).startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(url), "head")
+
+
+def refresh_planner_stats(session: Session) -> None:
+    """Fresh planner statistics after a bulk write (a model version's predictions).
+
+    Without them SQLite (which never analyzes by itself) walks every queued item to find the
+    next one instead of following the suspicion-rank index; PostgreSQL's autovacuum would get
+    there, but only later. ``analysis_limit`` keeps SQLite's pass to a sample.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("PRAGMA analysis_limit=1000"))
+        session.execute(text("ANALYZE"))
+    else:
+        session.execute(text("ANALYZE items, predictions"))

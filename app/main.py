@@ -14,12 +14,14 @@ from app import api, web
 from app.auth import LoginRequired
 from app.config import Settings, get_settings
 from app.db import get_engine, migrate
+from app.services.retraining import install_retrain_hook
 from app.web.static import CachedStaticFiles, cache_control
 
 
 def create_app(settings: Settings | None = None, *, run_migrations: bool = True) -> FastAPI:
     settings = settings or get_settings()
     secret = settings.resolved_secret_key()  # production refuses to start without one
+    install_retrain_hook()  # every N corrections, whichever route made them, start retraining
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -169,8 +170,22 @@ class LabelEvent(Base):
     user: Mapped[User | None] = relationship()
 
 
+_ACTIVE_JOB = "state IN ('queued', 'running')"
+
+
 class Job(Base):
     __tablename__ = "jobs"
+    # One queued or running job per project and kind, enforced by the database (migration 0004).
+    __table_args__ = (
+        Index(
+            "uq_jobs_one_active",
+            "project_id",
+            "kind",
+            unique=True,
+            postgresql_where=text(_ACTIVE_JOB),
+            sqlite_where=text(_ACTIVE_JOB),
+        ),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(40))

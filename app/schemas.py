@@ -38,6 +38,12 @@ class ProjectUpdate(BaseModel):
     overlap: int | None = Field(
         default=None, ge=1, le=OVERLAP_MAX, description="distinct annotators who label each item"
     )
+    retrain_every: int | None = Field(
+        default=None,
+        ge=1,
+        description="retrain after this many corrections since the last model version; "
+        "null: by hand only (leave the field out to keep the current policy)",
+    )
 
     _estimator = field_validator("estimator")(_known_estimator)
 
@@ -50,6 +56,22 @@ class ProjectOut(BaseModel):
     labels: list[str]
     settings: dict
     created_at: datetime
+
+
+class ModelVersionOut(BaseModel):
+    """A model version beside the one before it (the ``None`` fields: the first version)."""
+
+    version: int
+    created_at: datetime
+    estimator: str
+    n_train: int | None
+    dev_macro_f1: float | None = Field(description="on the gold dev set, when there is one")
+    test_macro_f1: float | None = Field(description="on the test set, when it has labels")
+    corrections: int | None = Field(description="labels corrected since the previous version")
+    queue_moved: int | None = Field(description="pending items whose queue position changed")
+    queue_compared: int | None = Field(description="pending items ranked by both versions")
+    new_in_top: int | None = Field(description="items in the queue's top that were not before")
+    top: int | None
 
 
 class DatasetOut(BaseModel):

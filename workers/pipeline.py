@@ -12,6 +12,7 @@ from app.config import Settings
 from workers.engine import ScoreResult, cached_embeddings, score_training_set
 from workers.engine.agreement import comparison_rankings, ranking_agreement
 from workers.engine.estimators import TEXT_ESTIMATORS
+from workers.engine.inffeed import macro_f1
 from workers.engine.suggestions import InfFeedReport, inffeed_suggestions
 
 Progress = Callable[[float, str], None]
@@ -133,4 +134,7 @@ def score_texts(
                 test_macro_f1=inffeed.test_f1_before, test_macro_f1_inffeed=inffeed.test_f1_after
             )
     test_probs = result.head.predict_proba(inputs[2]) if len(test_texts) else None
+    if test_probs is not None and len(test_y) and "test_macro_f1" not in metrics:
+        # without a dev set there is no InfFeed report, but test F1 still compares versions
+        metrics["test_macro_f1"] = macro_f1(np.asarray(test_y), test_probs.argmax(axis=1))
     return PipelineOutput(result, metrics, comparisons, inffeed, test_probs)

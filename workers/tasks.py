@@ -7,9 +7,10 @@ import logging
 import numpy as np
 
 from app.config import get_settings
-from app.db import session_scope
+from app.db import refresh_planner_stats, session_scope
 from app.models import Job, JobState, Project
 from app.services.jobs import progress_reporter, set_state
+from app.services.model_versions import record_comparison
 from app.services.projects import estimator_of
 from app.services.results import ItemResults, PredictionRow, store_model_version
 from app.services.training_data import NotEnoughData, TrainingData, load_training_data
@@ -62,7 +63,7 @@ def train_and_score(job_id: int) -> None:
             probs=result.probs,
         )
         with session_scope() as session:
-            store_model_version(
+            version = store_model_version(
                 session,
                 project_id=job.project_id,
                 job_id=job_id,
@@ -72,6 +73,9 @@ def train_and_score(job_id: int) -> None:
                 label_event_watermark=data.label_event_watermark,
                 results=_item_results(data, output),
             )
+            record_comparison(session, version)
+        with session_scope() as session:
+            refresh_planner_stats(session)
     except Exception as err:
         log.exception("job %s failed", job_id)
         set_state(job_id, JobState.failed, stage="failed", error=f"{type(err).__name__}: {err}")

@@ -9,11 +9,20 @@ from app.auth import api_admin, api_user
 from app.config import get_settings
 from app.db import get_db
 from app.models import Dataset, DatasetKind, Project, User
-from app.schemas import DatasetOut, ProjectCreate, ProjectOut, ProjectUpdate, UploadError
+from app.schemas import (
+    DatasetOut,
+    ModelVersionOut,
+    ProjectCreate,
+    ProjectOut,
+    ProjectUpdate,
+    UploadError,
+)
 from app.services import projects as project_service
 from app.services.datasets import import_dataset
 from app.services.ingest import IngestError
+from app.services.model_versions import version_history
 from app.services.queue import set_overlap
+from app.services.retraining import set_retrain_every
 from app.services.uploads import UploadTooLarge, read_upload
 
 router = APIRouter(tags=["projects"])
@@ -35,9 +44,12 @@ def update_project(
     db: Session = Depends(get_db),
     _: User = Depends(api_admin),
 ) -> Project:
-    """Change the ranking (from the next training job on) or the queue's overlap."""
+    """Change the ranking (from the next training job on), the queue's overlap or the
+    retraining policy."""
     if body.estimator is not None:
         project_service.set_estimator(project, body.estimator)
+    if "retrain_every" in body.model_fields_set:
+        set_retrain_every(project, body.retrain_every)
     if body.overlap is not None:
         set_overlap(project, body.overlap)
     db.commit()
@@ -52,6 +64,16 @@ def list_projects(db: Session = Depends(get_db), _: User = Depends(api_user)) ->
 @router.get("/projects/{project_id}", response_model=ProjectOut)
 def read_project(project: Project = Depends(get_project), _: User = Depends(api_user)) -> Project:
     return project
+
+
+@router.get("/projects/{project_id}/model-versions", response_model=list[ModelVersionOut])
+def list_model_versions(
+    project: Project = Depends(get_project),
+    db: Session = Depends(get_db),
+    _: User = Depends(api_user),
+) -> list[dict]:
+    """Newest first, each with its metrics and what changed since the version before."""
+    return [v.as_dict() for v in version_history(db, project.id)]
 
 
 @router.get("/projects/{project_id}/datasets", response_model=list[DatasetOut])

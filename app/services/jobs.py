@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.db import session_scope
@@ -18,18 +19,34 @@ class JobConflict(RuntimeError):
         super().__init__(f"job {job.id} ({job.kind}) is already {job.state} for this project")
 
 
-def create_job(session: Session, project: Project, kind: str, params: dict | None = None) -> Job:
-    """A queued job row; refuses a second active job of the same kind (a double submission)."""
-    active = session.scalar(
+def _active_job(session: Session, project: Project, kind: str) -> Job | None:
+    return session.scalar(
         select(Job).where(
             Job.project_id == project.id, Job.kind == kind, Job.state.in_(ACTIVE_JOB_STATES)
         )
     )
+
+
+def create_job(session: Session, project: Project, kind: str, params: dict | None = None) -> Job:
+    """A queued job row; refuses a second active job of the same kind (a double submission).
+
+    The check answers the common case; two racing callers are told apart by the partial
+    unique index ``uq_jobs_one_active`` (one queued or running job per project and kind);
+    the loser's session is rolled back, so call this before other changes or after a commit.
+    """
+    active = _active_job(session, project, kind)
     if active is not None:
         raise JobConflict(active)
     job = Job(project_id=project.id, kind=kind, params=params or {})
     session.add(job)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        active = _active_job(session, project, kind)
+        if active is None:
+            raise
+        raise JobConflict(active) from None
     return job
 
 

@@ -14,7 +14,14 @@ from app.services.datasets import import_dataset
 from app.services.ingest import IngestError
 from app.services.items import list_items
 from app.services.jobs import JobConflict, start_train_score
+from app.services.model_versions import version_history
 from app.services.results import latest_model_version
+from app.services.retraining import (
+    BadPolicy,
+    corrections_since_latest,
+    retrain_every_of,
+    set_retrain_every,
+)
 from app.services.uploads import UploadTooLarge, read_upload
 from app.web.templating import render
 
@@ -68,6 +75,7 @@ def _project_page(
     upload_error: str | None = None,
     settings_error: str | None = None,
     status_code: int = 200,
+    policy_error: str | None = None,
 ):
     datasets = project_service.list_datasets(db, project)
     jobs = project_service.recent_jobs(db, project, RECENT_JOBS)
@@ -89,6 +97,10 @@ def _project_page(
         dataset_kinds=list(DatasetKind),
         estimators=ESTIMATORS.values(),
         estimator=project_service.estimator_of(project),
+        versions=version_history(db, project.id),
+        retrain_every=retrain_every_of(project),
+        corrections_pending=corrections_since_latest(db, project.id),
+        policy_error=policy_error,
     )
 
 
@@ -155,6 +167,25 @@ def update_settings(
         return _project_page(request, db, user, project, settings_error=str(err), status_code=422)
     db.commit()
     return RedirectResponse(f"/projects/{project.id}", status_code=303)
+
+
+@router.post("/projects/{project_id}/retraining", dependencies=[Depends(verify_csrf)])
+def update_retraining(
+    request: Request,
+    project_id: int,
+    retrain_every: str = Form(""),
+    db: Session = Depends(get_db),
+    user: User = Depends(page_admin),
+):
+    """The retraining policy: every N corrections, or (empty) by hand only."""
+    project = _project(db, project_id)
+    try:
+        set_retrain_every(project, int(retrain_every) if retrain_every.strip() else None)
+    except ValueError as err:  # not a number, or below 1
+        message = str(err) if isinstance(err, BadPolicy) else "N must be a whole number"
+        return _project_page(request, db, user, project, policy_error=message, status_code=422)
+    db.commit()
+    return RedirectResponse(f"/projects/{project.id}#model-versions", status_code=303)
 
 
 @router.get("/jobs/{job_id}/progress")
