@@ -175,3 +175,91 @@ def test_pages_need_a_login(server, browser):
     page.goto(f"{server['base']}/projects/{server['project']['id']}/queue")
     expect(page).to_have_url(re.compile(r"/login\?next="))
     page.close()
+
+
+def _anna_token() -> str:
+    """An API token for anna, so the test can label as her without the queue page."""
+    from sqlalchemy import select
+
+    from app.auth import issue_token
+    from app.db import session_scope
+    from app.models import User
+
+    with session_scope() as session:
+        anna = session.scalar(select(User).where(User.username == "anna"))
+        return issue_token(session, anna, "browser test")
+
+
+def test_export_downloaded_from_the_project_page_holds_the_correction(server, browser):
+    import csv
+    from datetime import datetime
+
+    api, project = server["api"], server["project"]
+    items = api.get(f"/api/v1/projects/{project['id']}/items?order=suspicion&limit=50").json()
+    item = next(i for i in items["items"] if i["status"] == "pending")
+    corrected = "rotten" if item["current_label"] == "fresh" else "fresh"
+    decision = httpx.post(
+        f"{server['base']}/api/v1/items/{item['id']}/label",
+        headers={"Authorization": f"Bearer {_anna_token()}"},
+        json={"label": corrected, "idempotency_key": f"export-{item['id']}"},
+    )
+    assert decision.status_code == 200, decision.text
+    when = decision.json()["history"][-1]["created_at"]
+
+    page = browser.new_page()
+    login(page, server["base"], "ada")
+    page.goto(f"{server['base']}/projects/{project['id']}")
+    with page.expect_download() as download:
+        page.locator("#admin-links").get_by_text("CSV", exact=True).click()
+    assert download.value.suggested_filename == f"assay-project-{project['id']}.csv"
+    with open(download.value.path(), newline="", encoding="utf-8") as handle:
+        rows = {int(r["id"]): r for r in csv.DictReader(handle)}
+    assert len(rows) == 120  # 80 silver and 40 dev items
+    row = rows[item["id"]]
+    assert row["silver_label"] == item["silver_label"] and row["final_label"] == corrected
+    assert row["status"] == "reviewed" and row["decided_by"] == "anna"
+    assert datetime.fromisoformat(row["decided_at"]) == datetime.fromisoformat(when)
+    assert row["model_version"] == str(item["model_version"]) and row["estimator"] == "exact_head"
+    assert int(row["suspicion_rank"]) == item["suspicion_rank"]
+    assert float(row["score_dev_influence"]) == pytest.approx(item["scores"]["dev_influence"])
+    page.close()
+
+
+def test_admin_adds_an_annotator_gives_a_token_then_revokes_and_deactivates(server, browser):
+    base = server["base"]
+    page = browser.new_page()
+    login(page, base, "ada")
+    page.click("header >> text=Users")
+    new_user = page.locator("form[action='/admin/users']")
+    new_user.locator("input[name=username]").fill("carol")
+    new_user.locator("input[name=password]").fill(PASSWORD)
+    new_user.locator("button[type=submit]").click()
+    carol = page.locator("tr[data-username=carol]")
+    expect(carol.locator(".status")).to_have_text("active")
+
+    page.click("header >> text=API tokens")
+    form = page.locator("form[action='/admin/tokens']")
+    form.locator("select[name=user_id]").select_option(label="carol (annotator)")
+    form.locator("input[name=name]").fill("labelling script")
+    form.locator("button[type=submit]").click()
+    token = page.locator("#new-token code.token").inner_text().strip()
+    headers = {"Authorization": f"Bearer {token}"}
+    assert httpx.get(f"{base}/api/v1/projects", headers=headers).status_code == 200
+    page.goto(f"{base}/admin/tokens")
+    expect(page.locator("#new-token")).to_have_count(0)  # shown once
+    row = page.locator("#tokens tr", has_text="labelling script")
+    row.get_by_role("button", name="Revoke").click()
+    expect(page.locator("#tokens")).not_to_contain_text("labelling script")
+    assert httpx.get(f"{base}/api/v1/projects", headers=headers).status_code == 401
+
+    page.goto(f"{base}/admin/users")
+    page.locator("tr[data-username=carol]").get_by_role("button", name="Deactivate").click()
+    expect(page.locator("tr[data-username=carol] .status")).to_have_text("deactivated")
+    other = browser.new_page()
+    other.goto(f"{base}/login")
+    other.fill("input[name=username]", "carol")
+    other.fill("input[name=password]", PASSWORD)
+    other.click("button[type=submit]")
+    expect(other.locator(".error")).to_contain_text("Wrong username or password")
+    other.close()
+    page.close()
