@@ -52,6 +52,15 @@
     if (button && !button.disabled) f.requestSubmit(button);
   }
 
+  // A key pressed right after a swap can beat htmx to the new form (it wires swapped content
+  // up a moment later): wire it now, so the form is never sent as a plain page load.
+  document.addEventListener("submit", function (event) {
+    const f = event.target;
+    if (!f.matches("#decision, #undo")) return;
+    if (window.htmx) window.htmx.process(f);
+    else event.preventDefault();
+  }, true);
+
   // Mouse clicks choose the action the same way the keys do.
   document.addEventListener("click", function (event) {
     const button = event.target.closest("#decision button[data-action]");

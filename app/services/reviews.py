@@ -49,16 +49,22 @@ def awaiting_review(session: Session, project: Project, limit: int) -> list[Revi
             .limit(limit)
         )
     )
-    rows = {item.id: ReviewRow(item) for item in items}
-    cast = session.execute(
+    cast = voters(session, [item.id for item in items])
+    return [ReviewRow(item, cast.get(item.id, [])) for item in items]
+
+
+def voters(session: Session, item_ids: list[int]) -> dict[int, list[tuple[str, str]]]:
+    """Who voted what on each item, by annotator name."""
+    found: dict[int, list[tuple[str, str]]] = {}
+    rows = session.execute(
         select(Assignment.item_id, User.username, Assignment.label)
         .join(User, User.id == Assignment.user_id)
-        .where(Assignment.item_id.in_(rows), Assignment.state == "done")
+        .where(Assignment.item_id.in_(item_ids), Assignment.state == "done")
         .order_by(Assignment.item_id, User.username)
     )
-    for item_id, username, label in cast:
-        rows[item_id].votes.append((username, label))
-    return list(rows.values())
+    for item_id, username, label in rows:
+        found.setdefault(item_id, []).append((username, label))
+    return found
 
 
 def review(

@@ -2,8 +2,8 @@
 
 from fastapi import APIRouter
 
-from app.web import account, admin, dashboard, downloads, projects, review
+from app.web import account, admin, dashboard, downloads, projects, review, reviewer
 
 router = APIRouter(include_in_schema=False)
-for module in (account, projects, review, downloads, admin, dashboard):
+for module in (account, projects, review, reviewer, downloads, admin, dashboard):
     router.include_router(module.router)

@@ -20,7 +20,7 @@ router = APIRouter()
 NOTE_MAX = 2000
 
 
-def _get(db: Session, model, key: int, what: str):
+def get_or_404(db: Session, model, key: int, what: str):
     row = db.get(model, key)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"{what} {key} not found")
@@ -55,7 +55,7 @@ def _queue_context(
     }
 
 
-def _apply(db: Session, action) -> str | None:
+def apply_action(db: Session, action) -> str | None:
     """Commit the action; a refusal becomes the message shown above the next item."""
     try:
         action()
@@ -75,7 +75,7 @@ def queue_page(
     db: Session = Depends(get_db),
     user: User = Depends(page_user),
 ):
-    project = _get(db, Project, project_id, "project")
+    project = get_or_404(db, Project, project_id, "project")
 
     return render(request, "queue.html", user=user, **_queue_context(db, project, user))
 
@@ -89,9 +89,9 @@ def queue_undo(
     user: User = Depends(page_user),
 ):
     """Take back my last decision; the item comes back to me."""
-    project = _get(db, Project, project_id, "project")
+    project = get_or_404(db, Project, project_id, "project")
     ttl = get_settings().lease_ttl_s
-    error = _apply(db, lambda: undo(db, project, user, idempotency_key, ttl))
+    error = apply_action(db, lambda: undo(db, project, user, idempotency_key, ttl))
     notice = None if error else "Your last decision was undone."
     return render(request, "_queue_item.html", **_queue_context(db, project, user, error, notice))
 
@@ -110,8 +110,8 @@ def queue_decision(
 ):
     """Confirm or correct (``action=label``), skip for later, or pass to others; answers with
     the next item."""
-    project = _get(db, Project, project_id, "project")
-    item = _get(db, Item, item_id, "item")
+    project = get_or_404(db, Project, project_id, "project")
+    item = get_or_404(db, Item, item_id, "item")
 
     def act() -> None:
         if action in ("skip", "pass"):
@@ -123,7 +123,7 @@ def queue_decision(
         else:
             raise DecisionError(f"action: unknown action '{action}' (label, skip, pass)")
 
-    error = _apply(db, act)
+    error = apply_action(db, act)
     return render(request, "_queue_item.html", **_queue_context(db, project, user, error))
 
 
@@ -132,7 +132,7 @@ def item_page(
     request: Request, item_id: int, db: Session = Depends(get_db), user: User = Depends(page_user)
 ):
 
-    item = _get(db, Item, item_id, "item")
+    item = get_or_404(db, Item, item_id, "item")
     view = item_view(db, item)
     evidence = evidence_for(db, view.version.id, item.id) if view.version else []
     return render(
