@@ -96,7 +96,10 @@ def user() -> None:
 @user.command("create")
 @click.argument("username")
 @click.option(
-    "--role", type=click.Choice(["admin", "annotator"]), default="annotator", show_default=True
+    "--role",
+    type=click.Choice(["admin", "annotator", "reviewer"]),
+    default="annotator",
+    show_default=True,
 )
 @click.password_option(help="prompted for when not given")
 def user_create(username: str, role: str, password: str) -> None:
