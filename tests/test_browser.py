@@ -4,25 +4,16 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 
 import httpx
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from tests.support import assay_env, demo_rows, free_port, to_csv, wait_until
+from tests.browser import launch_chromium, running_server
+from tests.browser import login as browser_login
+from tests.support import assay_env, demo_rows, to_csv, wait_until
 
 pytestmark = pytest.mark.browser
-CHROMIUM = os.environ.get("ASSAY_TEST_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PASSWORD = "annotate-all-day"
 
 
@@ -39,18 +30,12 @@ def server(tmp_path_factory):
         with session_scope() as session:
             create_user(session, "anna", PASSWORD, Role.annotator)
             token = issue_token(session, create_user(session, "ada", PASSWORD, Role.admin), "t")
-        port = free_port()
-        log = open(data_dir / "server.log", "wb")  # noqa: SIM115 (closed below)
-        process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=os.environ.copy(),
-        )
-        base = f"http://127.0.0.1:{port}"
-        api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30)
-        try:
-            wait_until(lambda: _up(base), 60, what="the server")
+        with (
+            running_server(data_dir) as base,
+            httpx.Client(
+                base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30
+            ) as api,
+        ):
             project = api.post(
                 "/api/v1/projects", json={"name": "Reviews", "labels": ["fresh", "rotten"]}
             ).json()
@@ -76,11 +61,6 @@ def server(tmp_path_factory):
                 data_dir / "worker.log"
             ).read_text()[-3000:]
             yield {"base": base, "project": project, "api": api}
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
-            log.close()
-            api.close()
         # The embedded worker must not outlive its server.
         worker_pid = int(
             re.search(r"worker started \(pid (\d+)", (data_dir / "server.log").read_text())[1]
@@ -97,27 +77,16 @@ def _alive(pid: int) -> bool:
         return stat.read().split()[2] != "Z"
 
 
-def _up(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/login", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def browser():
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        chromium = launch_chromium(playwright)
         yield chromium
         chromium.close()
 
 
 def login(page, base: str, username: str) -> None:
-    page.goto(f"{base}/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    expect(page.locator("header .who")).to_contain_text(username)
+    browser_login(page, base, username, PASSWORD)
 
 
 def test_correct_an_item_with_the_keyboard_and_see_it_in_its_history(server, browser):
