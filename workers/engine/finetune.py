@@ -182,6 +182,9 @@ class FineTunedClassifier:
         self.config = config
         self.n_classes = n_classes
         self.device = backbone.device
+        # Epoch-end snapshots (the last is this model), kept when training asked for them:
+        # TracIn sums over the trajectory, not just its end.
+        self.checkpoints: list[FineTunedClassifier] = []
 
     @property
     def l2(self) -> float:
@@ -209,11 +212,22 @@ class FineTunedClassifier:
 
     def logits(self, texts: Sequence[str]) -> torch.Tensor:
         """Raw class scores (n, C) on the model's device."""
+        return self.head_inputs_and_logits(texts)[1]
+
+    def head_inputs_and_logits(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sentence vectors (n, d) that the linear head reads, and its logits (n, C).
+
+        The head's per-example gradient is a function of these two alone (last-layer TracIn).
+        """
+        dim = self._top.head.in_features
+        vectors = torch.empty(len(texts), dim, device=self.device)
         out = torch.empty(len(texts), self.n_classes, device=self.device)
         with torch.inference_mode():
             for rows, (hidden, mask) in self.batches(texts):
-                out[torch.as_tensor(rows, device=self.device)] = self._top(hidden, mask)
-        return out
+                r = torch.as_tensor(rows, device=self.device)
+                vectors[r] = self._top.pooled(hidden, mask)
+                out[r] = self._top.head(vectors[r])
+        return vectors, out
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Class probabilities (n, C), float64."""
@@ -284,6 +298,7 @@ def _train(
     *,
     sample_weight: np.ndarray | None,
     progress: Callable[[float], None] | None,
+    keep_checkpoints: bool = False,
 ) -> FineTunedClassifier:
     dev = backbone.device
     n = len(texts)
@@ -317,7 +332,7 @@ def _train(
     rng = np.random.default_rng(config.seed)
     steps = config.epochs * -(-n // config.batch_size)
     done = 0
-    for _ in range(config.epochs):
+    for epoch in range(config.epochs):
         for rows in _epoch_batches(rng, feats.lengths, config.batch_size):
             r = torch.as_tensor(rows, device=dev)
             ce = nn.functional.cross_entropy(top(*feats.batch(rows)), yt[r], reduction="none")
@@ -328,7 +343,12 @@ def _train(
             done += 1
             if progress is not None:
                 progress(done / steps)
+        if keep_checkpoints and epoch < config.epochs - 1:
+            snapshot = copy.deepcopy(top).requires_grad_(False)
+            clf.checkpoints.append(FineTunedClassifier(backbone, snapshot, config, n_classes))
     top.requires_grad_(False)
+    if keep_checkpoints:
+        clf.checkpoints.append(clf)
     return clf
 
 
@@ -348,6 +368,7 @@ def fit_finetuned_classifier(
     sample_weight: np.ndarray | None = None,
     device: str | None = None,
     progress: Callable[[float], None] | None = None,
+    keep_checkpoints: bool = False,
 ) -> FineTunedClassifier:
     """Fine-tune the top ``train_layers`` layers ("all": every transformer layer, embeddings
     stay frozen; 0: head only) of ``encoder_path`` (default: the bundled all-MiniLM-L6-v2)
@@ -355,6 +376,7 @@ def fit_finetuned_classifier(
 
     The objective and procedure are in the module docstring; equal arguments give equal
     models. ``sample_weight`` 0 drops an item (``ihvp``'s leave-one-out ground truth).
+    ``keep_checkpoints`` keeps a snapshot at every epoch's end in ``.checkpoints``.
     """
     config = FineTuneConfig(
         encoder_path=encoder_path or default_encoder_path(),
@@ -368,5 +390,12 @@ def fit_finetuned_classifier(
     )
     backbone = _Backbone(config.encoder_path, train_layers, max_length, resolve_device(device))
     return _train(
-        backbone, texts, y, n_classes, config, sample_weight=sample_weight, progress=progress
+        backbone,
+        texts,
+        y,
+        n_classes,
+        config,
+        sample_weight=sample_weight,
+        progress=progress,
+        keep_checkpoints=keep_checkpoints,
     )
