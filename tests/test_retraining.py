@@ -87,6 +87,23 @@ def test_the_nth_correction_starts_one_training_job(
     assert len(_jobs(project["id"])) == 1
 
 
+def test_an_undo_is_not_a_correction(client, admin_headers, annotator_headers, project, items):
+    client.patch(
+        f"/api/v1/projects/{project['id']}", headers=admin_headers, json={"retrain_every": 2}
+    )
+    _label(client, annotator_headers, items[0], _flip(items[0], project["labels"]))
+    undone = client.post(
+        f"/api/v1/projects/{project['id']}/undo",
+        headers=annotator_headers,
+        json={"idempotency_key": uuid.uuid4().hex},
+    )
+    assert undone.status_code == 200, undone.text
+    assert undone.json()["current_label"] == items[0]["current_label"]
+    assert _jobs(project["id"]) == [], "a correction and its undo are not two corrections"
+    _label(client, annotator_headers, items[1], _flip(items[1], project["labels"]))
+    assert len(_jobs(project["id"])) == 1
+
+
 def test_by_hand_only_never_starts_a_job(client, admin_headers, annotator_headers, project, items):
     for item in items[:6]:
         _label(client, annotator_headers, item, _flip(item, project["labels"]))

@@ -43,8 +43,9 @@ def set_retrain_every(project: Project, every: int | None) -> None:
 
 def is_correction():
     """An annotator's event that changed the label: a confirmation leaves the training set as
-    it was, so retraining on it would only repeat the last model."""
-    return (LabelEvent.source != "import") & or_(
+    it was, so retraining on it would only repeat the last model. An undo takes a decision
+    back rather than adding one, so it does not count either."""
+    return LabelEvent.source.not_in(("import", "undo")) & or_(
         LabelEvent.old_label.is_(None), LabelEvent.old_label != LabelEvent.new_label
     )
 
