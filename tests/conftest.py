@@ -56,3 +56,16 @@ def project(client, admin_headers) -> dict:
     )
     assert response.status_code == 201, response.text
     return response.json()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Debian Chromium, one per test module (the browser tests share it)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import launch_chromium
+
+    with sync_playwright() as playwright:
+        chromium = launch_chromium(playwright)
+        yield chromium
+        chromium.close()

@@ -7,10 +7,10 @@ import re
 
 import httpx
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from tests.browser import launch_chromium, running_server
 from tests.browser import login as browser_login
+from tests.browser import running_server
 from tests.support import assay_env, demo_rows, to_csv, wait_until
 
 pytestmark = pytest.mark.browser
@@ -77,14 +77,6 @@ def _alive(pid: int) -> bool:
         return stat.read().split()[2] != "Z"
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        yield chromium
-        chromium.close()
-
-
 def login(page, base: str, username: str) -> None:
     browser_login(page, base, username, PASSWORD)
 
@@ -131,8 +123,11 @@ def test_admin_starts_a_job_and_watches_its_progress_bar(server, browser):
     page = browser.new_page()
     login(page, server["base"], "ada")
     page.goto(f"{server['base']}/projects/{server['project']['id']}")
+    jobs = page.locator("#jobs .job")
+    before = jobs.count()
     page.click("text=Train and score")
-    job = page.locator("#jobs .job").first
+    expect(jobs).to_have_count(before + 1)  # the new job is inserted first; pin it by its id
+    job = page.locator(f"#{jobs.first.get_attribute('id')}")
     expect(job.locator("progress")).to_be_visible()
     expect(job).to_have_attribute("data-state", "succeeded", timeout=300_000)
     expect(job.locator("progress")).to_have_attribute("value", "1.0")

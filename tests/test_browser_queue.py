@@ -8,9 +8,9 @@ import re
 
 import httpx
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from tests.browser import launch_chromium, login, running_server
+from tests.browser import login, running_server
 from tests.support import assay_env, demo_rows, to_csv
 
 pytestmark = pytest.mark.browser
@@ -55,14 +55,6 @@ def site(tmp_path_factory):
                 projects[name] = project["id"]
             yield {"base": base, "api": api, "tokens": tokens, "ids": ids, **projects}
             api.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        yield chromium
-        chromium.close()
 
 
 def queue_page(browser, site, username: str):
