@@ -133,4 +133,12 @@ def test_full_round_upload_train_review_retrain(tmp_path):
             assert after != expected_before, "rescoring reordered the queue"
             versions = api.get(f"/api/v1/projects/{project_id}/model-versions").json()
             assert versions[0]["corrections"] == REVIEWED and versions[0]["queue_moved"] > 0
+
+            # a corrected item's page: its correction, and what each model version said of it
+            admin.goto(f"{base}/items/{reviewed[0]}")
+            expect(admin.locator("#history tr.event .source")).to_have_text(["annotator"])
+            rows = admin.locator("#versions tr.version")
+            expect(rows).to_have_count(2)
+            expect(rows.nth(0).locator("td").first).to_have_text("v1")
+            expect(rows.nth(1).locator("td").first).to_have_text("v2")
             browser.close()

@@ -109,3 +109,15 @@ def item_view(session: Session, item: Item) -> ItemView:
         )
     )
     return ItemView(item, pred, version, item_scores(session, version.id, [item.id])[item.id])
+
+
+def prediction_history(session: Session, item: Item) -> list[tuple[ModelVersion, Prediction]]:
+    """What every model version said about the item, oldest first: how the prediction,
+    the suggestion and the suspicion rank moved as corrections came in."""
+    rows = session.execute(
+        select(ModelVersion, Prediction)
+        .join(Prediction, Prediction.model_version_id == ModelVersion.id)
+        .where(Prediction.item_id == item.id)
+        .order_by(ModelVersion.version)
+    )
+    return [(version, pred) for version, pred in rows]

@@ -11,7 +11,7 @@ from app.config import get_settings
 from app.db import get_db
 from app.models import Item, Project, User
 from app.services.decisions import decide, history, last_decision, undo
-from app.services.items import item_view
+from app.services.items import item_view, prediction_history
 from app.services.queue import DecisionError, next_item, overlap_of, skip
 from app.services.results import evidence_for
 from app.web.templating import render
@@ -143,4 +143,5 @@ def item_page(
         view=view,
         evidence=evidence,
         events=history(db, item),
+        versions=prediction_history(db, item),
     )
