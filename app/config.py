@@ -48,6 +48,13 @@ class Settings(BaseSettings):
     port: int = 8000
     secure_cookies: bool = Field(default=False, description="set behind HTTPS")
     session_max_age_s: int = 14 * 24 * 3600
+    login_max_failures: int = Field(
+        default=5, description="failed logins per username and address before 429"
+    )
+    login_window_s: int = Field(default=300, description="moving window of login_max_failures")
+    login_limit_storage: str = Field(
+        default="memory://", description="memory:// counts per process; redis://... shares it"
+    )
 
     max_upload_bytes: int = 200 * 1024 * 1024
     max_upload_rows: int = 2_000_000

@@ -14,6 +14,7 @@ from app import api, web
 from app.auth import LoginRequired
 from app.config import Settings, get_settings
 from app.db import get_engine, migrate
+from app.login_limit import LoginLimiter
 from app.services.retraining import install_retrain_hook
 from app.web.static import CachedStaticFiles, cache_control
 
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         redoc_url=None,
         lifespan=lifespan,
     )
+    app.state.login_limiter = LoginLimiter(settings)
     app.add_middleware(
         SessionMiddleware,
         secret_key=secret,

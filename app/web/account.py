@@ -6,6 +6,7 @@ from sqlalchemy.orm import Session
 
 from app.auth import SESSION_USER, authenticate, verify_csrf
 from app.db import get_db
+from app.login_limit import TooManyLogins, client_address, login_limiter
 from app.web.templating import render
 
 router = APIRouter()
@@ -28,8 +29,18 @@ def login(
     next: str = Form("/"),
     db: Session = Depends(get_db),
 ):
+    limiter, address = login_limiter(request), client_address(request)
+    try:
+        limiter.check(username, address)
+    except TooManyLogins as err:
+        response = render(
+            request, "login.html", status_code=429, next=_safe_next(next), error=str(err)
+        )
+        response.headers["Retry-After"] = str(err.retry_after_s)
+        return response
     user = authenticate(db, username, password)
     if user is None:
+        limiter.failed(username, address)
         return render(
             request,
             "login.html",
@@ -37,6 +48,7 @@ def login(
             next=_safe_next(next),
             error="Wrong username or password.",
         )
+    limiter.succeeded(username, address)
     request.session.clear()
     request.session[SESSION_USER] = user.id
     return RedirectResponse(_safe_next(next), status_code=303)
