@@ -8,7 +8,6 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, RedirectResponse
 from sqlalchemy import text
-from starlette.middleware.sessions import SessionMiddleware
 
 from app import api, web
 from app.auth import LoginRequired
@@ -16,6 +15,7 @@ from app.config import Settings, get_settings
 from app.db import get_engine, migrate
 from app.login_limit import LoginLimiter
 from app.services.retraining import install_retrain_hook
+from app.session_cookie import SessionCookieMiddleware
 from app.web.static import CachedStaticFiles, cache_control
 
 
@@ -40,7 +40,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     )
     app.state.login_limiter = LoginLimiter(settings)
     app.add_middleware(
-        SessionMiddleware,
+        SessionCookieMiddleware,  # HttpOnly, SameSite=lax; Secure on HTTPS or when configured
         secret_key=secret,
         session_cookie="assay_session",
         max_age=settings.session_max_age_s,
