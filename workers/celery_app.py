@@ -13,6 +13,7 @@ from celery import Celery
 from app.config import get_settings
 
 TRAIN_AND_SCORE = "assay.train_and_score"
+IMPORT_DATASET = "assay.import_dataset"  # streamed import of an uploaded file (light queue)
 
 
 @lru_cache
