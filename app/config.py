@@ -58,6 +58,13 @@ class Settings(BaseSettings):
 
     max_upload_bytes: int = 200 * 1024 * 1024
     max_upload_rows: int = 2_000_000
+    import_batch_rows: int = Field(
+        default=5000, description="rows per COPY/INSERT batch while streaming an import"
+    )
+    import_background_bytes: int = Field(
+        default=20 * 1024 * 1024,
+        description="API uploads larger than this import as a background job (202 + job)",
+    )
     lease_ttl_s: int = 600
     job_progress_interval_s: float = 0.5
     page_limit_max: int = 500
@@ -112,6 +119,11 @@ class Settings(BaseSettings):
     @property
     def artifacts_dir(self) -> Path:
         return self.data_dir.resolve() / "artifacts"
+
+    @property
+    def uploads_dir(self) -> Path:
+        """Uploads spooled to disk; a background import job reads its file from here."""
+        return self.data_dir.resolve() / "uploads"
 
     @property
     def celery_broker_url(self) -> str:

@@ -18,7 +18,7 @@ IMPORT_DATASET = "assay.import_dataset"  # streamed import of an uploaded file (
 
 @lru_cache
 def _celery(broker_url: str, broker_dir: Path) -> Celery:
-    celery = Celery("assay", broker=broker_url, include=["workers.tasks"])
+    celery = Celery("assay", broker=broker_url, include=["workers.tasks", "workers.import_tasks"])
     celery.conf.update(
         task_ignore_result=True,  # job state lives in the database, not a result backend
         task_acks_late=True,

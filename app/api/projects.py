@@ -1,6 +1,9 @@
 """Projects and their datasets."""
 
-from fastapi import APIRouter, Depends, File, Form, UploadFile, status
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, File, Form, HTTPException, UploadFile, status
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
@@ -11,6 +14,7 @@ from app.db import get_db
 from app.models import Dataset, DatasetKind, Project, User
 from app.schemas import (
     DatasetOut,
+    JobOut,
     ModelVersionOut,
     ProjectCreate,
     ProjectOut,
@@ -18,12 +22,13 @@ from app.schemas import (
     UploadError,
 )
 from app.services import projects as project_service
-from app.services.datasets import import_dataset
 from app.services.ingest import IngestError
+from app.services.ingest_jobs import start_import_job
+from app.services.jobs import JobConflict
 from app.services.model_versions import version_history
 from app.services.queue import set_overlap
 from app.services.retraining import set_retrain_every
-from app.services.uploads import UploadTooLarge, read_upload
+from app.services.uploads import UploadTooLarge, import_spooled, spool_upload
 
 router = APIRouter(tags=["projects"])
 
@@ -89,7 +94,12 @@ def list_datasets(
     "/projects/{project_id}/datasets",
     response_model=list[DatasetOut],
     status_code=status.HTTP_201_CREATED,
-    responses={422: {"model": UploadError}, 413: {"model": UploadError}},
+    responses={
+        202: {"model": JobOut, "description": "over ASSAY_IMPORT_BACKGROUND_BYTES: a job"},
+        409: {"description": "an import job is already running for this project"},
+        422: {"model": UploadError},
+        413: {"model": UploadError},
+    },
 )
 async def upload_dataset(
     file: UploadFile = File(...),
@@ -102,10 +112,7 @@ async def upload_dataset(
     settings = get_settings()
     filename = file.filename or "upload"
     try:
-        data = await read_upload(file, settings.max_upload_bytes)
-        datasets = import_dataset(
-            db, project, data, filename, kind, max_rows=settings.max_upload_rows
-        )
+        path = await spool_upload(file, settings.max_upload_bytes, settings.uploads_dir)
     except UploadTooLarge as err:
         return JSONResponse(
             status_code=413,
@@ -113,8 +120,29 @@ async def upload_dataset(
                 file=filename, line=None, field=None, message=str(err)
             ).model_dump(),
         )
+    if path.stat().st_size > settings.import_background_bytes:
+        return _import_in_background(db, project, path, filename, kind)
+    try:
+        datasets = await import_spooled(db, project, path, filename, kind)
     except IngestError as err:
         db.rollback()
         return JSONResponse(status_code=422, content=err.as_dict())
     db.commit()
     return datasets
+
+
+def _import_in_background(
+    db: Session, project: Project, path: Path, filename: str, kind: DatasetKind
+) -> JSONResponse:
+    """A file over ASSAY_IMPORT_BACKGROUND_BYTES: 202 with the import job to poll."""
+    try:
+        job = start_import_job(db, project, path, filename, kind)
+    except JobConflict as err:
+        path.unlink(missing_ok=True)
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, {"message": str(err), "job_id": err.job.id}
+        ) from None
+    return JSONResponse(
+        status_code=status.HTTP_202_ACCEPTED,
+        content=jsonable_encoder(JobOut.model_validate(job)),
+    )

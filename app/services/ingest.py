@@ -1,21 +1,27 @@
-"""Parse an uploaded dataset (CSV or JSONL) into validated rows, or say exactly what is wrong.
+"""Parse a dataset (CSV or JSONL) row by row into validated rows, or say exactly what is wrong.
 
-Validation happens before anything is written, so a bad file stores nothing.
+Rows come one at a time from a file on disk (or bytes), so a million-row upload never sits in
+memory whole; the caller stores them in one transaction, so a bad row stores nothing.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 TEXT_FIELD = "text"
 LABEL_FIELD = "label"
 OPTIONAL_FIELDS = ("id", "split", "reference_label")
 SPLITS = ("train", "dev", "test")
+JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
+PEEK_BYTES = 1 << 16
+BLANK = b" \t\r\n\x0b\x0c"
 
 
 class IngestError(ValueError):
@@ -48,19 +54,40 @@ class Row:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def decode(data: bytes, filename: str) -> str:
-    """Strict UTF-8 (a BOM is allowed); a bad byte is reported with its line."""
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = data[: err.start].count(b"\n") + 1
-        raise IngestError(
-            filename, line, None, f"not valid UTF-8 (byte 0x{data[err.start]:02x}); save as UTF-8"
-        ) from None
+def _bad_utf8_line(binary: IO[bytes], filename: str) -> IngestError:
+    """Find the first line that is not UTF-8 by decoding again from the start (error path only,
+    so the fast path can decode in large chunks)."""
+    binary.seek(0)
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    for number, raw in enumerate(binary, start=1):
+        try:
+            decoder.decode(raw)
+        except UnicodeDecodeError as err:
+            return IngestError(
+                filename,
+                number,
+                None,
+                f"not valid UTF-8 (byte 0x{raw[err.start]:02x}); save as UTF-8",
+            )
+    return IngestError(filename, None, None, "not valid UTF-8 (truncated at the end)")
 
 
-def _records_csv(text: str, filename: str) -> Iterable[tuple[int, dict[str, Any]]]:
-    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
+def _is_blank(binary: IO[bytes]) -> bool:
+    """Whether the file holds nothing but whitespace (a BOM allowed); reads only what it must."""
+    first = True
+    while chunk := binary.read(PEEK_BYTES):
+        if first and chunk.startswith(codecs.BOM_UTF8):
+            chunk = chunk[len(codecs.BOM_UTF8) :]
+        first = False
+        if chunk.strip(BLANK):
+            binary.seek(0)
+            return False
+    binary.seek(0)
+    return True
+
+
+def _records_csv(lines: Iterable[str], filename: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    reader = csv.DictReader(lines, strict=True)
     try:
         header = reader.fieldnames or []
         _check_header(header, filename)
@@ -78,8 +105,8 @@ def _records_csv(text: str, filename: str) -> Iterable[tuple[int, dict[str, Any]
         raise IngestError(filename, reader.line_num, None, f"malformed CSV: {err}") from None
 
 
-def _records_jsonl(text: str, filename: str) -> Iterable[tuple[int, dict[str, Any]]]:
-    for number, raw in enumerate(text.splitlines(), start=1):
+def _records_jsonl(lines: Iterable[str], filename: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    for number, raw in enumerate(lines, start=1):
         if not raw.strip():
             continue
         try:
@@ -112,6 +139,98 @@ def _as_text(value: Any, filename: str, line: int, name: str) -> str:
     raise IngestError(filename, line, name, f"expected a string, got {type(value).__name__}")
 
 
+def _optional(record: dict[str, Any], name: str, filename: str, line: int) -> str | None:
+    value = record.get(name)
+    if value is None:
+        return None
+    value = _as_text(value, filename, line, name)
+    return value or None
+
+
+class _RowChecker:
+    """Validates one record at a time; remembers only the ids seen (for duplicates), which the
+    row limit bounds."""
+
+    def __init__(self, filename: str, labels: Sequence[str] | None, require_label: bool):
+        self.filename, self.require_label = filename, require_label
+        self.allowed = set(labels) if labels is not None else None
+        self.seen_ids: dict[str, int] = {}
+
+    def row(self, line: int, record: dict[str, Any]) -> Row:
+        filename = self.filename
+        body = _as_text(record.get(TEXT_FIELD), filename, line, TEXT_FIELD)
+        if not body:
+            raise IngestError(filename, line, TEXT_FIELD, "empty text")
+        label = _optional(record, LABEL_FIELD, filename, line)
+        if label is None and self.require_label:
+            raise IngestError(filename, line, LABEL_FIELD, "empty label")
+        reference = _optional(record, "reference_label", filename, line)
+        for name, value in ((LABEL_FIELD, label), ("reference_label", reference)):
+            if value is not None and self.allowed is not None and value not in self.allowed:
+                raise IngestError(
+                    filename,
+                    line,
+                    name,
+                    f"unknown label '{value}' (project labels: {', '.join(sorted(self.allowed))})",
+                )
+        split = _optional(record, "split", filename, line)
+        if split is not None and split not in SPLITS:
+            raise IngestError(filename, line, "split", f"split must be one of {', '.join(SPLITS)}")
+        external_id = _optional(record, "id", filename, line) or str(len(self.seen_ids) + 1)
+        first = self.seen_ids.setdefault(external_id, line)
+        if first != line:
+            raise IngestError(
+                filename, line, "id", f"duplicate id '{external_id}' (first on line {first})"
+            )
+        extra = {
+            k: v for k, v in record.items() if k not in (TEXT_FIELD, LABEL_FIELD, *OPTIONAL_FIELDS)
+        }
+        return Row(line, external_id, body, label, split, reference, extra)
+
+
+def iter_rows(
+    binary: IO[bytes],
+    filename: str,
+    *,
+    labels: Sequence[str] | None,
+    require_label: bool = True,
+    max_rows: int | None = None,
+) -> Iterator[Row]:
+    """Validated rows of a seekable binary CSV or JSONL file (by extension: .jsonl/.json/.ndjson
+    or else CSV), one at a time.
+
+    ``labels`` is the project's label set: any other label is an error. Ids default to the
+    row number and must be unique within the file. Strict UTF-8 (a BOM is allowed).
+    """
+    if _is_blank(binary):
+        raise IngestError(filename, None, None, "the file is empty")
+    text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
+    is_jsonl = filename.lower().endswith(JSONL_SUFFIXES)
+    records = _records_jsonl(text, filename) if is_jsonl else _records_csv(text, filename)
+    checker = _RowChecker(filename, labels, require_label)
+    count = 0
+    try:
+        for line, record in records:
+            if max_rows is not None and count >= max_rows:
+                raise IngestError(
+                    filename, line, None, f"more than {max_rows} rows (the upload limit)"
+                )
+            count += 1
+            yield checker.row(line, record)
+    except UnicodeDecodeError:
+        raise _bad_utf8_line(binary, filename) from None
+    finally:
+        text.detach()  # the caller owns the binary file
+    if not count:
+        raise IngestError(filename, None, None, "the file has a header but no rows")
+
+
+def iter_file_rows(path: Path, filename: str | None = None, **options: Any) -> Iterator[Row]:
+    """``iter_rows`` over a file on disk; errors name ``filename`` (default: the file's name)."""
+    with path.open("rb") as binary:
+        yield from iter_rows(binary, filename or path.name, **options)
+
+
 def parse_dataset(
     data: bytes,
     filename: str,
@@ -120,61 +239,13 @@ def parse_dataset(
     require_label: bool = True,
     max_rows: int | None = None,
 ) -> list[Row]:
-    """Rows of a CSV or JSONL file (chosen by extension, .jsonl/.json or else CSV).
-
-    ``labels`` is the project's label set: any other label is an error. Ids default to the
-    line number and must be unique within the file.
-    """
-    text = decode(data, filename)
-    if not text.strip():
-        raise IngestError(filename, None, None, "the file is empty")
-    is_jsonl = filename.lower().endswith((".jsonl", ".json", ".ndjson"))
-    records = _records_jsonl(text, filename) if is_jsonl else _records_csv(text, filename)
-    allowed = set(labels) if labels is not None else None
-    rows: list[Row] = []
-    seen_ids: dict[str, int] = {}
-    for line, record in records:
-        if max_rows is not None and len(rows) >= max_rows:
-            raise IngestError(filename, line, None, f"more than {max_rows} rows (the upload limit)")
-        body = _as_text(record.get(TEXT_FIELD), filename, line, TEXT_FIELD)
-        if not body:
-            raise IngestError(filename, line, TEXT_FIELD, "empty text")
-        label = _optional(record, LABEL_FIELD, filename, line)
-        if label is None and require_label:
-            raise IngestError(filename, line, LABEL_FIELD, "empty label")
-        reference = _optional(record, "reference_label", filename, line)
-        for name, value in ((LABEL_FIELD, label), ("reference_label", reference)):
-            if value is not None and allowed is not None and value not in allowed:
-                raise IngestError(
-                    filename,
-                    line,
-                    name,
-                    f"unknown label '{value}' (project labels: {', '.join(sorted(allowed))})",
-                )
-        split = _optional(record, "split", filename, line)
-        if split is not None and split not in SPLITS:
-            raise IngestError(filename, line, "split", f"split must be one of {', '.join(SPLITS)}")
-        external_id = _optional(record, "id", filename, line) or str(len(rows) + 1)
-        if external_id in seen_ids:
-            raise IngestError(
-                filename,
-                line,
-                "id",
-                f"duplicate id '{external_id}' (first on line {seen_ids[external_id]})",
-            )
-        seen_ids[external_id] = line
-        extra = {
-            k: v for k, v in record.items() if k not in (TEXT_FIELD, LABEL_FIELD, *OPTIONAL_FIELDS)
-        }
-        rows.append(Row(line, external_id, body, label, split, reference, extra))
-    if not rows:
-        raise IngestError(filename, None, None, "the file has a header but no rows")
-    return rows
-
-
-def _optional(record: dict[str, Any], name: str, filename: str, line: int) -> str | None:
-    value = record.get(name)
-    if value is None:
-        return None
-    value = _as_text(value, filename, line, name)
-    return value or None
+    """All rows of a small in-memory file (the scoring CLI's inputs); see ``iter_rows``."""
+    return list(
+        iter_rows(
+            io.BytesIO(data),
+            filename,
+            labels=labels,
+            require_label=require_label,
+            max_rows=max_rows,
+        )
+    )

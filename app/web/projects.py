@@ -10,7 +10,6 @@ from app.db import get_db
 from app.estimators import ESTIMATORS
 from app.models import ACTIVE_JOB_STATES, DatasetKind, Job, Project, User
 from app.services import projects as project_service
-from app.services.datasets import import_dataset
 from app.services.ingest import IngestError
 from app.services.items import list_items
 from app.services.jobs import JobConflict, start_train_score
@@ -22,7 +21,7 @@ from app.services.retraining import (
     retrain_every_of,
     set_retrain_every,
 )
-from app.services.uploads import UploadTooLarge, read_upload
+from app.services.uploads import UploadTooLarge, import_spooled, spool_upload
 from app.web.templating import render
 
 router = APIRouter()
@@ -126,10 +125,8 @@ async def upload(
     project = _project(db, project_id)
     settings = get_settings()
     try:
-        data = await read_upload(file, settings.max_upload_bytes)
-        import_dataset(
-            db, project, data, file.filename or "upload", kind, max_rows=settings.max_upload_rows
-        )
+        path = await spool_upload(file, settings.max_upload_bytes, settings.uploads_dir)
+        await import_spooled(db, project, path, file.filename or "upload", kind)
     except (IngestError, UploadTooLarge) as err:
         db.rollback()
         return _project_page(request, db, user, project, upload_error=str(err), status_code=422)
