@@ -68,14 +68,23 @@ def _serve(host: str, port: int, with_worker: bool, worker_process=None) -> None
 @main.command(context_settings={"ignore_unknown_options": True})
 @click.option("--concurrency", default=1, show_default=True)
 @click.option("--pool", default="solo", show_default=True, help="solo | prefork | threads")
+@click.option(
+    "--queues",
+    default=None,
+    help="comma-separated queues to consume (default: ASSAY_HEAVY_QUEUE and ASSAY_LIGHT_QUEUE)",
+)
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
-def worker(concurrency: int, pool: str, celery_args: tuple[str, ...]) -> None:
-    """Run a Celery worker in the foreground (production: one per machine or GPU)."""
+def worker(concurrency: int, pool: str, queues: str | None, celery_args: tuple[str, ...]) -> None:
+    """Run a Celery worker in the foreground (production: one per machine or GPU).
+
+    Training and scoring go to the heavy queue, imports and merges to the light one: give GPU
+    machines ``--queues heavy`` and small ones ``--queues light``.
+    """
     import os
 
     from app.worker_process import worker_command
 
-    command = worker_command(concurrency=concurrency, pool=pool) + list(celery_args)
+    command = worker_command(concurrency=concurrency, pool=pool, queues=queues) + list(celery_args)
     os.execv(command[0], command)
 
 

@@ -43,6 +43,14 @@ class Settings(BaseSettings):
         default=True, description="also rank by cleanlab on every training job, to compare"
     )
     evidence_k: int = Field(default=3, description="supporters and opposers stored per item")
+    shard_size: int = Field(
+        default=0, ge=0, description="training sets over this many rows score in shards; 0: never"
+    )
+    heavy_queue: str = Field(default="heavy", description="Celery queue: training, scoring, shards")
+    light_queue: str = Field(default="light", description="Celery queue: import, export, merge")
+    result_backend: str | None = Field(
+        default=None, description="Celery result backend (chords); default: a Redis broker's URL"
+    )
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -128,6 +136,19 @@ class Settings(BaseSettings):
     @property
     def celery_broker_url(self) -> str:
         return self.broker_url or "filesystem://"
+
+    @property
+    def celery_result_backend(self) -> str | None:
+        """Where chords keep their shards' results: the setting, else a Redis broker itself.
+
+        None (the embedded filesystem broker) means no chords: shards run one after another
+        inside the task that planned them (see ``workers.sharding``).
+        """
+        if self.result_backend:
+            return self.result_backend
+        if self.broker_url and self.broker_url.startswith(("redis://", "rediss://")):
+            return self.broker_url
+        return None
 
     def encoder_path(self) -> str:
         """The configured encoder, or the all-MiniLM-L6-v2 copy shipped by a PyPI package."""

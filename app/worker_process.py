@@ -28,8 +28,10 @@ def worker_command(
         "--without-gossip",
         "--without-mingle",
     ]
-    if queues:
-        command.append(f"--queues={queues}")
+    if queues is None:  # both queues: one worker does everything (embedded mode, the demo)
+        settings = get_settings()
+        queues = f"{settings.heavy_queue},{settings.light_queue}"
+    command.append(f"--queues={queues}")
     return command
 
 

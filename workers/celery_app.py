@@ -10,10 +10,28 @@ from pathlib import Path
 
 from celery import Celery
 
-from app.config import get_settings
+from app.config import Settings, get_settings
 
 TRAIN_AND_SCORE = "assay.train_and_score"
 IMPORT_DATASET = "assay.import_dataset"  # streamed import of an uploaded file (light queue)
+EMBED_SHARD = "assay.embed_shard"
+FIT_SHARDED = "assay.fit_sharded"
+SCORE_SHARD = "assay.score_shard"
+MERGE_SHARDS = "assay.merge_shards"
+
+# Heavy tasks want the GPU workers; light ones (and any task not named here) the others.
+HEAVY_TASKS = (TRAIN_AND_SCORE, EMBED_SHARD, FIT_SHARDED, SCORE_SHARD)
+LIGHT_TASKS = (IMPORT_DATASET, MERGE_SHARDS)
+
+
+def routing(settings: Settings) -> dict:
+    """Queues by task name, and the result backend that chords need (when there is one)."""
+    routes = {name: {"queue": settings.heavy_queue} for name in HEAVY_TASKS}
+    routes.update({name: {"queue": settings.light_queue} for name in LIGHT_TASKS})
+    config: dict = {"task_routes": routes, "task_default_queue": settings.light_queue}
+    if settings.celery_result_backend:
+        config["result_backend"] = settings.celery_result_backend
+    return config
 
 
 @lru_cache
@@ -27,6 +45,7 @@ def _celery(broker_url: str, broker_dir: Path) -> Celery:
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
     )
+    celery.conf.update(routing(get_settings()))  # the cache is cleared when settings change
     if broker_url.startswith("filesystem"):
         folders = {name: broker_dir / name for name in ("queue", "control", "processed")}
         for folder in folders.values():
