@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import platform
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,6 +119,24 @@ def write_table(name: str, title: str, header: list[str], rows: list[list], note
     path.write_text("\n".join(lines) + "\n")
     print(path.read_text())
     return path
+
+
+@contextmanager
+def figure(name: str, title: str, **axes: object) -> Iterator:
+    """A Matplotlib axes (headless backend) saved as bench/results/NAME.png on exit."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    yield ax
+    ax.set(title=title, **axes)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    fig.savefig(RESULTS / f"{name}.png", dpi=110)
+    plt.close(fig)
 
 
 def _fmt(value) -> str:

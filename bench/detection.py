@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from bench.common import L2, RESULTS, Timer, load_corpus, machine, split, write_table
+from bench.common import L2, Timer, figure, load_corpus, machine, split, write_table
 from workers.engine import score_training_set
 from workers.engine.estimators import TEXT_ESTIMATORS
 from workers.engine.scoring import BASELINES
@@ -50,11 +50,6 @@ def found_at(suspicion: np.ndarray, flipped: np.ndarray, budget: float) -> float
 
 
 def main() -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     corpus = load_corpus()
     parts = split(len(corpus.gold), {"train": N_TRAIN, "dev": N_DEV}, seed=SEED)
     yd = corpus.gold[parts["dev"]]
@@ -104,20 +99,17 @@ def main() -> None:
         f"evidence) gives both of its rows; {machine()}. "
         "Reproduce: `python -m bench.detection`.",
     )
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    x = np.arange(1, N_TRAIN + 1) / N_TRAIN
-    for title, curve in curves.items():
-        ax.plot(x, curve, label=title)
-    ax.plot([0, NOISE, 1], [0, 1, 1], "k:", label="perfect")
-    ax.set(
+    with figure(
+        "detection",
+        "Detection curve: 10% flipped labels",
         xlabel="share of training items inspected",
         ylabel="share of flipped labels found",
         xlim=(0, 0.4),
-        title="Detection curve: 10% flipped labels",
-    )
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(RESULTS / "detection.png", dpi=110)
+    ) as ax:
+        x = np.arange(1, N_TRAIN + 1) / N_TRAIN
+        for title, curve in curves.items():
+            ax.plot(x, curve, label=title)
+        ax.plot([0, NOISE, 1], [0, 1, 1], "k:", label="perfect")
 
 
 if __name__ == "__main__":

@@ -213,8 +213,8 @@ def harmful_extension_items(
     Items that do not hurt the dev loss are never proposed, even if the budget allows more.
     """
     dev_influence = np.asarray(dev_influence)
-    cand = np.nonzero(np.asarray(extension_mask, dtype=bool) & (dev_influence < 0))[0]
-    return cand[np.argsort(dev_influence[cand], kind="stable")][: max(budget, 0)]
+    harmful = np.asarray(extension_mask, dtype=bool) & (dev_influence < 0)
+    return most_suspicious(-dev_influence, harmful, budget)
 
 
 def influence_ranker(
@@ -270,6 +270,12 @@ def random_ranker(seed: int = 0) -> Ranker:
     """Uniformly random order: what re-annotation achieves without any ranking."""
     rng = np.random.default_rng(seed)
     return lambda X, y, reviewed: rng.random(len(y))
+
+
+def most_suspicious(suspicion: np.ndarray, eligible_mask: np.ndarray, count: int) -> np.ndarray:
+    """Indices of the ``count`` most suspicious eligible items, most suspicious first."""
+    eligible = np.nonzero(np.asarray(eligible_mask, dtype=bool))[0]
+    return eligible[np.argsort(-np.asarray(suspicion)[eligible], kind="stable")[: max(count, 0)]]
 
 
 def _round_sizes(total: int, rounds: int) -> np.ndarray:
@@ -330,8 +336,7 @@ def triage_rounds(
         chosen = np.empty(0, dtype=np.int64)
         if size > 0:
             suspicion = np.asarray(ranker(X, y.copy(), reviewed.copy()), dtype=np.float64)
-            eligible = np.nonzero(ext & ~reviewed)[0]
-            chosen = eligible[np.argsort(-suspicion[eligible], kind="stable")[:size]]
+            chosen = most_suspicious(suspicion, ext & ~reviewed, size)
             y[chosen] = y_gold[chosen]
             reviewed[chosen] = True
         f = _fit_f1(X, y, X_dev, y_dev, n_classes, l2, device=device)
@@ -373,7 +378,7 @@ def prune_by_ranker(
     cand = np.nonzero(np.asarray(candidate_mask, dtype=bool))[0]
     reviewed = np.zeros(len(y), bool) if reviewed_mask is None else np.asarray(reviewed_mask)
     suspicion = np.asarray(ranker(X, y, reviewed), dtype=np.float64)
-    order = cand[np.argsort(-suspicion[cand], kind="stable")]
+    order = most_suspicious(suspicion, candidate_mask, len(cand))
     dev_f1: dict[float, float] = {}
     best: tuple[float, float, np.ndarray] | None = None
     for frac in sorted(set(fractions) | {0.0}):
