@@ -1,0 +1,19 @@
+"""The load test at CI size: ten annotators against a real `assay serve` on PostgreSQL, no think
+time, a third of the labels sent twice. Only correctness is asserted (no latency): nothing
+assigned twice, nothing lost, nothing stored twice, no errors."""
+
+from __future__ import annotations
+
+from bench.load import Options, run
+
+
+def test_small_load_keeps_queue_and_keys_intact():
+    result = run(
+        Options(annotators=10, duration_s=20, think_s=(0.0, 0.05), items=3000, retry_fraction=0.3)
+    )
+    assert result["errors"] == {}
+    assert result["stored"] > 50, result  # the annotators got through real work
+    assert result["retries"] > 0 and result["retries_ok"] == result["retries"], result
+    assert result["double_assigned"] == 0, result
+    assert result["lost"] == 0, result
+    assert result["duplicated"] == 0, result
