@@ -9,6 +9,7 @@ import click
 
 from app.config import ConfigError, get_settings
 from app.estimators import ESTIMATORS
+from app.models import DatasetKind
 
 
 @click.group()
@@ -172,6 +173,45 @@ def score(train: Path, dev: Path | None, out: Path, estimator: str | None) -> No
     except IngestError as err:
         raise click.ClickException(str(err)) from None
     click.echo(f"\nwrote {n} rows to {out}")
+
+
+@main.command("import")
+@click.argument("project")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--kind",
+    type=click.Choice([k.value for k in DatasetKind]),
+    default=DatasetKind.silver.value,
+    show_default=True,
+    help="rows with a split column of dev/test go to gold_dev/test",
+)
+def import_file(project: str, file: Path, kind: str) -> None:
+    """Import FILE (CSV/JSONL: text, label[, id, split, reference_label]) into PROJECT (id or
+    name), streamed from disk in one transaction: all rows or none, no upload size limit."""
+    from sqlalchemy import select
+
+    from app.db import migrate, session_scope
+    from app.models import Project
+    from app.services.datasets import import_dataset
+    from app.services.ingest import IngestError
+
+    migrate()
+    try:
+        with session_scope() as session:
+            where = Project.id == int(project) if project.isdigit() else Project.name == project
+            found = session.scalars(select(Project).where(where)).all()
+            if len(found) != 1:
+                raise click.ClickException(
+                    f"{'no' if not found else 'more than one'} project '{project}'"
+                )
+            datasets = import_dataset(
+                session, found[0], file, file.name, DatasetKind(kind), progress=_progress_printer()
+            )
+            counts = ", ".join(f"{d.kind}: {d.row_count}" for d in datasets)
+            project_id = found[0].id
+    except IngestError as err:
+        raise click.ClickException(f"{err} (nothing was imported)") from None
+    click.echo(f"\nimported {file.name} into project {project_id} ({counts})")
 
 
 def _progress_printer():

@@ -232,3 +232,29 @@ def test_large_upload_imports_as_a_background_job(worker_env, tmp_path):
     assert jobs["ok.csv"]["state"] == "succeeded" and jobs["ok.csv"]["progress"] == 1.0
     assert sorted(_stored(project["id"]), key=lambda r: (r[2], r[0])) == _expected(rows, "silver")
     assert not list((tmp_path / "uploads").iterdir()), "the spooled files are removed"
+
+
+def test_cli_import_streams_a_file_all_or_nothing(tmp_path):
+    from tests.test_cli import run
+
+    env = {"ASSAY_DATA_DIR": str(tmp_path), "ASSAY_IMPORT_BATCH_ROWS": str(BATCH)}
+    with assay_env(tmp_path):
+        from app.db import migrate, session_scope
+        from app.services.projects import create_project
+
+        migrate()
+        with session_scope() as session:
+            project_id = create_project(session, "Reviews", ["fresh", "rotten"]).id
+    rows = _rows()
+    bad, good = tmp_path / "bad.jsonl", tmp_path / "good.csv"
+    bad.write_bytes(_as_jsonl([*rows[:-1], {**rows[-1], "split": "later"}]))
+    good.write_bytes(to_csv(rows, COLUMNS))
+    failed = run(["import", "Reviews", str(bad), "--kind", "extension"], env)
+    assert failed.returncode == 1
+    assert f"bad.jsonl, line {ROWS}, field 'split'" in failed.stderr
+    done = run(["import", str(project_id), str(good), "--kind", "extension"], env)
+    assert done.returncode == 0, done.stderr
+    assert "extension: 150, gold_dev: 75, test: 75" in done.stdout
+    with assay_env(tmp_path):
+        stored = sorted(_stored(project_id), key=lambda r: (r[2], r[0]))
+    assert stored == _expected(rows, "extension")
