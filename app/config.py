@@ -11,7 +11,7 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -75,6 +75,21 @@ class Settings(BaseSettings):
     )
     lease_ttl_s: int = 600
     job_progress_interval_s: float = 0.5
+    job_heartbeat_interval_s: float = Field(
+        default=10.0, description="how often a running job's worker writes its heartbeat"
+    )
+    job_stale_after_s: float = Field(
+        default=120.0, description="a running job without a heartbeat this long lost its worker"
+    )
+    job_max_attempts: int = Field(
+        default=3, ge=1, description="runs a job gets (first + re-queues) before it fails"
+    )
+    job_reaper_interval_s: float = Field(
+        default=30.0, description="how often web and worker look for jobs that lost their worker"
+    )
+    broker_visibility_timeout_s: int = Field(
+        default=3600, description="Redis: an unacknowledged message is redelivered after this"
+    )
     page_limit_max: int = 500
     export_batch_rows: int = Field(
         default=2000, description="rows fetched per round trip while streaming an export"
@@ -102,6 +117,16 @@ class Settings(BaseSettings):
         if value not in ESTIMATORS:
             raise ValueError(f"unknown estimator '{value}' (known: {', '.join(ESTIMATORS)})")
         return value
+
+    @model_validator(mode="after")
+    def heartbeat_within_stale(self) -> Settings:
+        """A heartbeat slower than the staleness limit would get live jobs reaped."""
+        if self.job_stale_after_s <= 2 * self.job_heartbeat_interval_s:
+            raise ValueError(
+                f"ASSAY_JOB_STALE_AFTER_S ({self.job_stale_after_s}) must be more than twice "
+                f"ASSAY_JOB_HEARTBEAT_INTERVAL_S ({self.job_heartbeat_interval_s})"
+            )
+        return self
 
     @field_validator("data_dir")
     @classmethod

@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from sqlalchemy import text
 
 from app import api, web
@@ -14,6 +14,8 @@ from app.auth import LoginRequired
 from app.config import Settings, get_settings
 from app.db import get_engine, migrate
 from app.login_limit import LoginLimiter
+from app.services.job_reaper import start_reaper
+from app.services.jobs import BrokerUnavailable
 from app.services.retraining import install_retrain_hook
 from app.session_cookie import SessionCookieMiddleware
 from app.web.static import CachedStaticFiles, cache_control
@@ -28,7 +30,9 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     async def lifespan(_: FastAPI):
         if run_migrations:
             migrate()
+        stop_reaper = start_reaper()  # jobs whose worker died are re-queued or failed
         yield
+        stop_reaper.set()
 
     app = FastAPI(
         title="Assay",
@@ -68,6 +72,11 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         with get_engine().connect() as connection:
             connection.execute(text("SELECT 1"))
         return {"status": "ok"}
+
+    @app.exception_handler(BrokerUnavailable)
+    async def broker_down(_: Request, err: BrokerUnavailable) -> JSONResponse:
+        """The web process stays up without its broker; starting work says to try later."""
+        return JSONResponse({"detail": str(err)}, status_code=503, headers={"Retry-After": "5"})
 
     @app.exception_handler(LoginRequired)
     async def to_login(request: Request, _: LoginRequired) -> RedirectResponse:

@@ -38,18 +38,16 @@ def is_up(base: str) -> bool:
         return False
 
 
-@contextmanager
-def running_server(data_dir: Path, startup_s: float = 60) -> Iterator[str]:
-    """`assay serve` (web and its embedded worker) with this process's ASSAY_* settings;
-    yields the base URL and stops both afterwards. The log is ``data_dir/server.log``."""
-    port = free_port()
-    log = open(data_dir / "server.log", "wb")  # noqa: SIM115 (closed below)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=os.environ.copy(),
-    )
+def start_server(data_dir: Path, port: int, *args: str, startup_s: float = 60) -> subprocess.Popen:
+    """`assay serve --port PORT ARGS` with this process's ASSAY_* settings, once it answers.
+    Its output is appended to ``data_dir/server.log``."""
+    with open(data_dir / "server.log", "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve", "--port", str(port), *args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=os.environ.copy(),
+        )
     base = f"http://127.0.0.1:{port}"
 
     def up() -> bool:
@@ -61,11 +59,24 @@ def running_server(data_dir: Path, startup_s: float = 60) -> Iterator[str]:
 
     try:
         wait_until(up, startup_s, what="the server")
-        yield base
+    except BaseException:
+        process.kill()
+        process.wait(timeout=30)
+        raise
+    return process
+
+
+@contextmanager
+def running_server(data_dir: Path, startup_s: float = 60) -> Iterator[str]:
+    """`assay serve` (web and its embedded worker) with this process's ASSAY_* settings;
+    yields the base URL and stops both afterwards. The log is ``data_dir/server.log``."""
+    port = free_port()
+    process = start_server(data_dir, port, startup_s=startup_s)
+    try:
+        yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
         process.wait(timeout=30)
-        log.close()
 
 
 def login(page, base: str, username: str, password: str) -> None:

@@ -46,6 +46,11 @@ def _celery(broker_url: str, broker_dir: Path) -> Celery:
         worker_hijack_root_logger=False,
     )
     celery.conf.update(routing(get_settings()))  # the cache is cleared when settings change
+    if broker_url.startswith(("redis", "rediss")):
+        # a message whose worker died unacknowledged comes back after this (Redis default 1 h)
+        celery.conf.broker_transport_options = {
+            "visibility_timeout": get_settings().broker_visibility_timeout_s
+        }
     if broker_url.startswith("filesystem"):
         folders = {name: broker_dir / name for name in ("queue", "control", "processed")}
         for folder in folders.values():

@@ -5,11 +5,24 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+from kombu.exceptions import OperationalError as KombuOperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
-from app.config import get_settings
+import workers.recovery  # noqa: F401 (the reaper on worker start and on a timer)
+from app.config import Settings, get_settings
 from app.db import refresh_planner_stats, session_scope
-from app.models import Job, JobState, Project
-from app.services.jobs import progress_reporter, set_state
+from app.models import Job, Project
+from app.services.job_lease import (
+    Lease,
+    LeaseLost,
+    claim,
+    heartbeat,
+    hold_for_commit,
+    mark_failed,
+    mark_succeeded,
+    requeue_or_fail,
+)
+from app.services.jobs import progress_reporter
 from app.services.model_versions import record_comparison
 from app.services.projects import estimator_of
 from app.services.results import ItemResults, PredictionRow, store_model_version
@@ -23,64 +36,95 @@ log = logging.getLogger(__name__)
 
 @celery_app.task(name=TRAIN_AND_SCORE, acks_late=True)
 def train_and_score(job_id: int) -> None:
-    """Train the head on the project's current labels and score every training item."""
+    """Train the head on the project's current labels and score every training item.
+
+    Safe to deliver twice and to kill at any point: only the run that claims the job works on
+    it, a heartbeat shows it alive, and results and the succeeded state are committed together
+    by the run still holding the job (``app/services/job_lease.py``).
+    """
     settings = get_settings()
+    lease = claim(job_id, "loading", settings)
+    if lease is None:
+        return  # finished, or held by a live run: a redelivered message changes nothing
+    with heartbeat(lease, settings.job_heartbeat_interval_s):
+        try:
+            _train_and_score(lease, settings)
+        except LeaseLost as err:
+            log.warning("job %s: %s; this run stops without writing", job_id, err)
+        except (OperationalError, InterfaceError, KombuOperationalError) as err:
+            log.exception("job %s lost the database or broker", job_id)
+            reason = f"attempt {lease.attempt} lost the database or broker: {type(err).__name__}"
+            requeue_or_fail(job_id, "train_score", lease.attempt, reason, reaping=False)
+        except Exception as err:
+            log.exception("job %s failed", job_id)
+            mark_failed(lease, f"{type(err).__name__}: {err}")
+
+
+def _train_and_score(lease: Lease, settings: Settings) -> None:
+    job_id = lease.job_id
     with session_scope() as session:
         job = session.get(Job, job_id)
-        if job is None or job.state in (JobState.succeeded, JobState.cancelled):
-            return  # a redelivered message for a finished job changes nothing
         project = session.get(Project, job.project_id)
         estimator = estimator_of(project)
         try:
             data = load_training_data(session, project)
         except NotEnoughData as err:
-            set_state(job_id, JobState.failed, stage="failed", error=str(err))
+            mark_failed(lease, str(err))
             return
-    set_state(job_id, JobState.running, stage="embedding", progress=0.0)
-    report = progress_reporter(job_id, settings.job_progress_interval_s)
+    report = progress_reporter(job_id, settings.job_progress_interval_s, lease)
+    report(0.0, "embedding")
+    output = score_texts(
+        data.train_texts,
+        data.train_y,
+        len(data.labels),
+        settings,
+        estimator=estimator,
+        train_ids=data.train_ids,
+        dev_texts=data.dev_texts,
+        dev_y=data.dev_y,
+        test_texts=data.test_texts,
+        test_y=data.test_y,
+        progress=report,
+    )
+    report(0.99, "storing")
+    store_results(lease, settings, job.project_id, data, output)
+
+
+def store_results(
+    lease: Lease, settings: Settings, project_id: int, data: TrainingData, output: PipelineOutput
+) -> None:
+    """Save the model's arrays, then commit the model version with the job's success."""
+    job_id = lease.job_id
+    result = output.result
+    # one file per attempt: a superseded run never overwrites the file its successor stored
+    name = f"job_{job_id}_attempt_{lease.attempt}.npz"
+    artifact = settings.artifacts_dir / f"project_{project_id}" / name
+    artifact.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(
+        artifact,
+        **model_arrays(result.head),
+        item_ids=np.asarray(data.train_ids),
+        probs=result.probs,
+    )
+    with session_scope() as session:
+        hold_for_commit(session, lease)
+        version = store_model_version(
+            session,
+            project_id=project_id,
+            job_id=job_id,
+            artifact_path=str(artifact),
+            estimator=result.estimator,
+            metrics=output.dev_metrics,
+            label_event_watermark=data.label_event_watermark,
+            results=_item_results(data, output),
+        )
+        record_comparison(session, version)
+        mark_succeeded(session, lease)
     try:
-        output = score_texts(
-            data.train_texts,
-            data.train_y,
-            len(data.labels),
-            settings,
-            estimator=estimator,
-            train_ids=data.train_ids,
-            dev_texts=data.dev_texts,
-            dev_y=data.dev_y,
-            test_texts=data.test_texts,
-            test_y=data.test_y,
-            progress=report,
-        )
-        report(0.99, "storing")
-        result = output.result
-        artifact = settings.artifacts_dir / f"project_{job.project_id}" / f"job_{job_id}.npz"
-        artifact.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(
-            artifact,
-            **model_arrays(result.head),
-            item_ids=np.asarray(data.train_ids),
-            probs=result.probs,
-        )
-        with session_scope() as session:
-            version = store_model_version(
-                session,
-                project_id=job.project_id,
-                job_id=job_id,
-                artifact_path=str(artifact),
-                estimator=result.estimator,
-                metrics=output.dev_metrics,
-                label_event_watermark=data.label_event_watermark,
-                results=_item_results(data, output),
-            )
-            record_comparison(session, version)
         with session_scope() as session:
             refresh_planner_stats(session)
-    except Exception as err:
-        log.exception("job %s failed", job_id)
-        set_state(job_id, JobState.failed, stage="failed", error=f"{type(err).__name__}: {err}")
-        return
-    set_state(job_id, JobState.succeeded, stage="done", progress=1.0)
+    except Exception:  # only a planner hint; the results are committed
+        log.warning("job %s: planner statistics not refreshed", job_id, exc_info=True)
 
 
 def _item_results(data: TrainingData, output: PipelineOutput) -> ItemResults:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.db import session_scope
 from app.models import ACTIVE_JOB_STATES, Job, JobState, Project, utcnow
+from app.services.job_lease import Lease, LeaseLost, beat
 
 
 class JobConflict(RuntimeError):
@@ -83,8 +84,14 @@ def set_state(
         session.execute(update(Job).where(Job.id == job_id).values(**values))
 
 
-def progress_reporter(job_id: int, min_interval_s: float) -> Callable[[float, str], None]:
-    """A callback for the engine that writes (stage, progress) at most every ``min_interval_s``."""
+def progress_reporter(
+    job_id: int, min_interval_s: float, lease: Lease | None = None
+) -> Callable[[float, str], None]:
+    """A callback for the engine that writes (stage, progress) at most every ``min_interval_s``.
+
+    With a lease every write is also a heartbeat, and raises ``LeaseLost`` once another run
+    took the job over, which stops a superseded run early.
+    """
     last = {"time": 0.0, "stage": ""}
 
     def report(fraction: float, stage: str) -> None:
@@ -92,14 +99,19 @@ def progress_reporter(job_id: int, min_interval_s: float) -> Callable[[float, st
         if stage == last["stage"] and now - last["time"] < min_interval_s and fraction < 1.0:
             return
         last.update(time=now, stage=stage)
+        values = {"stage": stage, "progress": round(min(max(fraction, 0.0), 1.0), 4)}
+        if lease is not None:
+            if not beat(lease, **values):
+                raise LeaseLost(f"job {job_id}: attempt {lease.attempt} was superseded")
+            return
         with session_scope() as session:
-            session.execute(
-                update(Job)
-                .where(Job.id == job_id)
-                .values(stage=stage, progress=round(min(max(fraction, 0.0), 1.0), 4))
-            )
+            session.execute(update(Job).where(Job.id == job_id).values(**values))
 
     return report
+
+
+class BrokerUnavailable(RuntimeError):
+    """The job could not be sent to the workers; it is failed, not left queued with no message."""
 
 
 def start_train_score(session: Session, project: Project) -> Job:
@@ -108,6 +120,11 @@ def start_train_score(session: Session, project: Project) -> Job:
 
     job = create_job(session, project, "train_score")
     session.commit()
-    enqueue(job.id, TRAIN_AND_SCORE)
+    try:
+        enqueue(job.id, TRAIN_AND_SCORE)
+    except Exception as err:  # the broker is down: say so, and free the project for a retry
+        error = f"could not reach the broker: {type(err).__name__}: {err}"
+        set_state(job.id, JobState.failed, stage="failed", error=error)
+        raise BrokerUnavailable(f"job {job.id} failed: {error}") from err
     session.refresh(job)
     return job

@@ -1,0 +1,497 @@
+"""Faults with real processes: a killed worker, a restarted Redis, dropped database connections,
+a web server killed while annotators submit. Jobs finish once, nothing is stored twice or lost,
+and no job is left "running" by a worker that is gone.
+
+Settings are shortened so that recovery happens within seconds (heartbeat, staleness, reaper,
+Redis visibility timeout); every wait is generous, nothing is timed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from tests.browser import start_server
+from tests.support import (
+    PG_ADMIN_DSN,
+    assay_env,
+    demo_rows,
+    free_port,
+    postgres_database,
+    to_csv,
+    wait_until,
+)
+
+N_TRAIN, N_DEV = 60, 30
+JOB_TIMEOUT_S = 300
+FAST_RECOVERY = {
+    "job_heartbeat_interval_s": "0.5",
+    "job_stale_after_s": "6",
+    "job_reaper_interval_s": "1",
+    "broker_visibility_timeout_s": "8",
+    "compare_with_cleanlab": "false",
+}
+
+
+class PrivateRedis:
+    """A redis-server of this test's own on a free port (never the shared one), no persistence:
+    a restart loses everything it held, as a crashed cache would."""
+
+    def __init__(self, workdir: Path):
+        self.port = free_port()
+        self.workdir = workdir
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                *("redis-server", "--port", str(self.port), "--bind", "127.0.0.1"),
+                *("--save", "", "--appendonly", "no", "--dir", str(self.workdir)),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+        import redis
+
+        client = redis.Redis.from_url(self.url)
+        wait_until(lambda: self._pings(client), 30, what="redis-server")
+
+    @staticmethod
+    def _pings(client) -> bool:
+        import redis
+
+        try:
+            return bool(client.ping())
+        except redis.ConnectionError:
+            return False
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+
+@pytest.fixture
+def private_redis(tmp_path) -> Iterator[PrivateRedis]:
+    server = PrivateRedis(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _admin_with_project(client: TestClient, name: str = "p") -> tuple[dict[str, str], int]:
+    """An admin token and a project with real silver training rows and a gold dev set."""
+    from app.auth import create_user, issue_token
+    from app.db import session_scope
+    from app.models import Role, User
+
+    with session_scope() as session:
+        admin = session.scalar(select(User).where(User.username == "ada"))
+        admin = admin or create_user(session, "ada", "pw-pw-pw-pw", Role.admin)
+        headers = {"Authorization": f"Bearer {issue_token(session, admin, 't')}"}
+    project = client.post(
+        "/api/v1/projects", headers=headers, json={"name": name, "labels": ["fresh", "rotten"]}
+    ).json()
+    for rows, kind in (
+        (demo_rows(N_TRAIN), "silver"),
+        (demo_rows(N_DEV, offset=N_TRAIN, silver=False), "gold_dev"),
+    ):
+        response = client.post(
+            f"/api/v1/projects/{project['id']}/datasets",
+            headers=headers,
+            files={"file": ("f.csv", to_csv(rows))},
+            data={"kind": kind},
+        )
+        assert response.status_code == 201, response.text
+    return headers, project["id"]
+
+
+def _job(job_id: int):
+    from app.db import session_scope
+    from app.models import Job
+
+    with session_scope() as session:
+        return session.get(Job, job_id)
+
+
+def _wait_state(job_id: int, states: tuple[str, ...], worker=None, log: Path | None = None):
+    def reached():
+        if worker is not None and worker.poll() is not None:
+            raise AssertionError(f"the worker exited:\n{log.read_text()[-3000:] if log else ''}")
+        job = _job(job_id)
+        return job if job.state in states else None
+
+    return wait_until(reached, JOB_TIMEOUT_S, interval=0.05, what=f"job {job_id} in {states}")
+
+
+def _assert_one_set_of_results(job_id: int) -> None:
+    """Exactly one model version for the job and one row per item and kind, none twice."""
+    from app.db import session_scope
+    from app.models import Influencer, ModelVersion, Prediction, Score
+
+    with session_scope() as session:
+        versions = session.scalars(select(ModelVersion).where(ModelVersion.job_id == job_id))
+        versions = list(versions)
+        assert len(versions) == 1
+        version = versions[0]
+        assert Path(version.artifact_path).exists()
+
+        def count(model, *where):
+            return session.scalar(
+                select(func.count())
+                .select_from(model)
+                .where(model.model_version_id == version.id, *where)
+            )
+
+        assert count(Prediction) == N_TRAIN
+        for kind in ("self_influence", "dev_influence", "loss", "suspicion"):
+            assert count(Score, Score.kind == kind) == N_TRAIN, kind
+        assert count(Influencer, Influencer.role != "proponent") == N_TRAIN * 2 * 3
+        k = version.metrics["inffeed_k"]
+        assert count(Influencer, Influencer.role == "proponent") == N_TRAIN * k
+        assert session.scalar(select(func.count()).select_from(ModelVersion)) == 1
+
+
+@contextmanager
+def _worker(log: Path) -> Iterator[subprocess.Popen]:
+    from app.worker_process import start_worker, stop_worker
+
+    process = start_worker(log)
+    try:
+        yield process
+    finally:
+        stop_worker(process)
+
+
+@pytest.fixture(params=["postgresql+redis", "sqlite+filesystem"])
+def fault_env(request, tmp_path) -> Iterator[dict[str, str]]:
+    """Production-like (PostgreSQL, a private Redis) and embedded (SQLite, filesystem broker)."""
+    if request.param == "postgresql+redis":
+        redis_server = PrivateRedis(tmp_path)
+        redis_server.start()
+        try:
+            with (
+                postgres_database() as url,
+                assay_env(
+                    tmp_path, database_url=url, broker_url=redis_server.url, **FAST_RECOVERY
+                ) as env,
+            ):
+                yield env
+        finally:
+            redis_server.stop()
+    else:
+        with assay_env(tmp_path, **FAST_RECOVERY) as env:
+            yield env
+
+
+def test_killed_worker_job_is_retried_once_and_stored_once(fault_env, tmp_path):
+    """SIGKILL the worker mid-job; a new worker finishes it (broker redelivery or the reaper),
+    and a duplicate message afterwards changes nothing."""
+    from app.main import create_app
+    from app.services.jobs import enqueue
+    from workers.celery_app import TRAIN_AND_SCORE
+
+    with TestClient(create_app()) as client:
+        headers, project_id = _admin_with_project(client)
+        first_log, second_log = tmp_path / "worker1.log", tmp_path / "worker2.log"
+        with _worker(first_log) as first:
+            job = client.post(f"/api/v1/projects/{project_id}/jobs", headers=headers, json={})
+            job_id = job.json()["id"]
+            running = _wait_state(job_id, ("running", "succeeded", "failed"), first, first_log)
+            assert running.state == "running" and running.attempts == 1
+            os.kill(first.pid, signal.SIGKILL)
+            first.wait()
+        with _worker(second_log) as second:
+            done = _wait_state(job_id, ("succeeded", "failed"), second, second_log)
+            assert done.state == "succeeded", done.error
+            assert done.attempts >= 2, "the killed run counts as an attempt"
+            _assert_one_set_of_results(job_id)
+
+            celery_id = enqueue(job_id, TRAIN_AND_SCORE)  # a duplicate delivery
+            wait_until(
+                lambda: f"[{celery_id}] succeeded" in second_log.read_text(),
+                JOB_TIMEOUT_S,
+                what="the duplicate message to be handled",
+            )
+        again = _job(job_id)
+        assert (again.state, again.attempts) == ("succeeded", done.attempts)
+        _assert_one_set_of_results(job_id)
+        polled = client.get(f"/api/v1/jobs/{job_id}", headers=headers).json()
+        assert polled["state"] == "succeeded" and polled["progress"] == 1.0
+
+
+def test_job_of_a_dead_worker_is_failed_not_left_running(tmp_path):
+    """The only worker is SIGKILLed and never replaced: the web process's reaper fails the
+    job with an error that says why (one attempt allowed here)."""
+    from app.main import create_app
+
+    with (
+        assay_env(tmp_path, job_max_attempts="1", **FAST_RECOVERY),
+        TestClient(create_app()) as client,
+    ):
+        headers, project_id = _admin_with_project(client)
+        log = tmp_path / "worker.log"
+        with _worker(log) as worker:
+            job_id = client.post(
+                f"/api/v1/projects/{project_id}/jobs", headers=headers, json={}
+            ).json()["id"]
+            assert _wait_state(job_id, ("running",), worker, log).state == "running"
+            os.kill(worker.pid, signal.SIGKILL)
+            worker.wait()
+
+        def settled():
+            polled = client.get(f"/api/v1/jobs/{job_id}", headers=headers).json()
+            return polled if polled["state"] != "running" else None
+
+        polled = wait_until(settled, JOB_TIMEOUT_S, what="the reaper")
+        assert polled["state"] == "failed"
+        assert (
+            "worker was lost" in polled["error"] and "ASSAY_JOB_MAX_ATTEMPTS=1" in polled["error"]
+        )
+        assert polled["finished_at"]
+        # the project is free again: a new job is accepted
+        retry = client.post(f"/api/v1/projects/{project_id}/jobs", headers=headers, json={})
+        assert retry.status_code == 202, retry.text
+
+
+def test_redis_restart_mid_job(private_redis, tmp_path):
+    """Redis goes away while a job runs: the job finishes, the web process keeps answering (a
+    new job says 503 and is failed, not left queued), and once Redis is back the same worker
+    takes new work."""
+    from app.main import create_app
+
+    with (
+        postgres_database() as url,
+        assay_env(tmp_path, database_url=url, broker_url=private_redis.url, **FAST_RECOVERY),
+        TestClient(create_app()) as client,
+    ):
+        headers, project_id = _admin_with_project(client)
+        _, other_id = _admin_with_project(client, "other")
+        log = tmp_path / "worker.log"
+        with _worker(log) as worker:
+            job_id = client.post(
+                f"/api/v1/projects/{project_id}/jobs", headers=headers, json={}
+            ).json()["id"]
+            _wait_state(job_id, ("running",), worker, log)
+            private_redis.stop()
+            assert client.get(f"/api/v1/jobs/{job_id}", headers=headers).status_code == 200
+            assert client.get(f"/api/v1/projects/{project_id}", headers=headers).status_code == 200
+            refused = client.post(f"/api/v1/projects/{other_id}/jobs", headers=headers, json={})
+            assert refused.status_code == 503, refused.text
+            private_redis.start()
+
+            done = _wait_state(job_id, ("succeeded", "failed"), worker, log)
+            assert done.state == "succeeded", done.error
+            _assert_one_set_of_results(job_id)
+            refused_job = _job(int(refused.json()["detail"].split()[1]))
+            assert refused_job.state == "failed" and "broker" in refused_job.error
+
+            second = client.post(f"/api/v1/projects/{other_id}/jobs", headers=headers, json={})
+            assert second.status_code == 202, second.text
+            later = _wait_state(second.json()["id"], ("succeeded", "failed"), worker, log)
+            assert later.state == "succeeded", later.error
+
+
+def _terminate_connections(database: str) -> int:
+    """pg_terminate_backend on every connection to ``database`` (the app's and the worker's)."""
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid()",
+            (database,),
+        ).fetchall()
+    return len(rows)
+
+
+def test_database_connections_dropped_mid_job_and_mid_request(tmp_path):
+    """Every PostgreSQL connection of the web process and the worker is terminated, again and
+    again, while a job runs and requests are served: the job still succeeds once, and once the
+    terminations stop every request succeeds."""
+    from app.main import create_app
+
+    with (
+        postgres_database() as url,
+        assay_env(tmp_path, database_url=url, **FAST_RECOVERY),
+        TestClient(create_app(), raise_server_exceptions=False) as client,
+    ):
+        database = url.rsplit("/", 1)[1]
+        headers, project_id = _admin_with_project(client)
+        log = tmp_path / "worker.log"
+        stop = threading.Event()
+        answered: list[int] = []
+
+        def ask() -> None:
+            while not stop.is_set():
+                for path in (f"/api/v1/projects/{project_id}/items?limit=50", "/healthz"):
+                    answered.append(client.get(path, headers=headers).status_code)
+
+        with _worker(log) as worker:
+            job_id = client.post(
+                f"/api/v1/projects/{project_id}/jobs", headers=headers, json={}
+            ).json()["id"]
+            _wait_state(job_id, ("running",), worker, log)
+            asker = threading.Thread(target=ask)
+            asker.start()
+            terminated = 0
+            try:
+                for _ in range(8):
+                    terminated += _terminate_connections(database)
+                    stop.wait(0.4)
+            finally:
+                stop.set()
+                asker.join()
+            assert terminated > 0
+            done = _wait_state(job_id, ("succeeded", "failed"), worker, log)
+            assert done.state == "succeeded", done.error
+            _assert_one_set_of_results(job_id)
+        assert answered, "requests were made while connections were dropped"
+        after = [
+            client.get(f"/api/v1/projects/{project_id}/items?limit=50", headers=headers)
+            for _ in range(5)
+        ]
+        assert [r.status_code for r in after] == [200] * 5
+        assert client.get(f"/api/v1/jobs/{job_id}", headers=headers).json()["state"] == "succeeded"
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_web_restart_while_annotators_submit(database, tmp_path):
+    """Three annotators label through the queue API with idempotency keys and retry on
+    connection errors; the server is SIGKILLed and restarted twice meanwhile. Every submission
+    is stored exactly once and none is lost."""
+    from app.auth import create_user, issue_token
+    from app.db import migrate, session_scope
+    from app.models import LabelEvent, Role
+
+    n_items = 45
+    with (
+        postgres_database() if database == "postgresql" else _no_url() as url,
+        assay_env(tmp_path, database_url=url) as _,
+    ):
+        migrate()
+        with session_scope() as session:
+            tokens = {
+                name: issue_token(session, create_user(session, name, "pw-pw-pw-pw", role), "t")
+                for name, role in (
+                    ("ada", Role.admin),
+                    ("ann", Role.annotator),
+                    ("bob", Role.annotator),
+                    ("cy", Role.annotator),
+                )
+            }
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        server = start_server(tmp_path, port, "--no-worker")
+        try:
+            admin = {"Authorization": f"Bearer {tokens['ada']}"}
+            project = httpx.post(
+                f"{base}/api/v1/projects",
+                headers=admin,
+                json={"name": "q", "labels": ["fresh", "rotten"]},
+            ).json()
+            upload = httpx.post(
+                f"{base}/api/v1/projects/{project['id']}/datasets",
+                headers=admin,
+                files={"file": ("f.csv", to_csv(demo_rows(n_items)))},
+                data={"kind": "silver"},
+                timeout=60,
+            )
+            assert upload.status_code == 201, upload.text
+
+            submitted: dict[str, tuple[int, str, str]] = {}  # key -> (item, user, label)
+            errors: list[str] = []
+            annotators = [name for name in tokens if name != "ada"]
+            threads = [
+                threading.Thread(
+                    target=_annotate,
+                    args=(base, project["id"], name, tokens[name], submitted, errors),
+                )
+                for name in annotators
+            ]
+            for thread in threads:
+                thread.start()
+            for restart_after in (n_items // 4, n_items // 2):
+                wait_until(lambda n=restart_after: len(submitted) >= n or errors, 300)
+                server.kill()  # SIGKILL: requests in flight get no answer
+                server.wait()
+                server = start_server(tmp_path, port, "--no-worker")
+            for thread in threads:
+                thread.join(timeout=300)
+            assert not errors, errors
+            assert not any(thread.is_alive() for thread in threads)
+        finally:
+            server.kill()
+            server.wait()
+
+        with session_scope() as session:
+            events = session.execute(
+                select(LabelEvent.idempotency_key, LabelEvent.item_id, LabelEvent.new_label).where(
+                    LabelEvent.source != "import"
+                )
+            ).all()
+        stored = {key: (item, label) for key, item, label in events}
+        assert len(events) == len(stored), "no key stored twice"
+        assert set(stored) == set(submitted), "every submission stored, nothing else"
+        assert all(stored[k] == (item, label) for k, (item, _, label) in submitted.items())
+        assert len({item for item, _, _ in submitted.values()}) == n_items, "all items decided"
+
+
+@contextmanager
+def _no_url() -> Iterator[None]:
+    yield None
+
+
+def _annotate(
+    base: str,
+    project_id: int,
+    name: str,
+    token: str,
+    submitted: dict[str, tuple[int, str, str]],
+    errors: list[str],
+) -> None:
+    """Take the next item and label it until the queue is empty, retrying every request that
+    got no answer (or a 5xx) with the same idempotency key, as the queue page does."""
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def send(method: str, path: str, **kwargs) -> httpx.Response:
+        def attempt():
+            try:
+                response = httpx.request(method, base + path, headers=headers, timeout=30, **kwargs)
+            except httpx.TransportError:
+                return None
+            return response if response.status_code < 500 else None
+
+        return wait_until(attempt, 300, interval=0.2, what=f"{name}: {method} {path}")
+
+    try:
+        while True:
+            taken = send("POST", f"/api/v1/projects/{project_id}/queue/next")
+            if taken.status_code == 204:
+                return
+            assert taken.status_code == 200, taken.text
+            item = taken.json()
+            label = "fresh" if item["id"] % 2 else "rotten"
+            key = uuid.uuid4().hex
+            answer = send(
+                "POST",
+                f"/api/v1/items/{item['id']}/label",
+                json={"label": label, "idempotency_key": key},
+            )
+            assert answer.status_code == 200, answer.text
+            submitted[key] = (item["id"], name, label)
+    except Exception as err:  # reported by the main thread
+        errors.append(f"{name}: {type(err).__name__}: {err}")
