@@ -199,7 +199,8 @@ class Job(Base):
     started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()
     # Written by the worker while it runs the job; a stale one means the worker is gone
-    # (app/services/job_lease.py, job_reaper.py). ``attempts`` counts the runs started and
+    # (app/services/job_lease.py, job_reaper.py); on a re-queued job, when its message was
+    # last sent. ``attempts`` counts the runs started and
     # fences a superseded run: only the run holding the current attempt may store results.
     heartbeat_at: Mapped[datetime | None] = mapped_column()
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

@@ -307,6 +307,30 @@ def test_redis_restart_mid_job(private_redis, tmp_path):
             assert later.state == "succeeded", later.error
 
 
+def test_queued_job_survives_a_redis_restart(private_redis, tmp_path):
+    """A job is queued while no worker runs, and Redis restarts empty (no persistence): the
+    reaper sends it again, and a worker started afterwards runs it once."""
+    from app.main import create_app
+
+    with (
+        postgres_database() as url,
+        assay_env(tmp_path, database_url=url, broker_url=private_redis.url, **FAST_RECOVERY),
+        TestClient(create_app()) as client,
+    ):
+        headers, project_id = _admin_with_project(client)
+        job_id = client.post(
+            f"/api/v1/projects/{project_id}/jobs", headers=headers, json={}
+        ).json()["id"]
+        private_redis.stop()  # the queued message goes with it
+        private_redis.start()
+        log = tmp_path / "worker.log"
+        with _worker(log) as worker:
+            done = _wait_state(job_id, ("succeeded", "failed"), worker, log)
+        assert done.state == "succeeded", done.error
+        assert done.attempts == 1, "messages sent again are no-ops once the job is taken"
+        _assert_one_set_of_results(job_id)
+
+
 def _terminate_connections(database: str) -> int:
     """pg_terminate_backend on every connection to ``database`` (the app's and the worker's)."""
     with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:

@@ -201,7 +201,8 @@ def requeue_or_fail(job_id: int, kind: str, attempt: int, reason: str, *, reapin
         _fail(held, f"{reason}; gave up after ASSAY_JOB_MAX_ATTEMPTS={settings.job_max_attempts}")
         log.warning("job %s failed: %s (attempt %s)", job_id, reason, attempt)
         return JobState.failed
-    requeued = {"state": JobState.queued, "stage": "requeued", "heartbeat_at": None}
+    # a queued job's heartbeat is when its message was sent (the reaper sends it again later)
+    requeued = {"state": JobState.queued, "stage": "requeued", "heartbeat_at": utcnow()}
     if reaping:
         enqueue(job_id, task)
         with session_scope() as session:

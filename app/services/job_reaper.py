@@ -1,4 +1,5 @@
 """The reaper: a running job whose heartbeat went stale lost its worker; re-queue or fail it.
+A queued job that no worker took in that time is sent again.
 
 Where it runs, and why there: both the web process and every worker run it on a timer thread
 (``ASSAY_JOB_REAPER_INTERVAL_S``), and a worker also runs it once when it starts. Celery beat is
@@ -16,40 +17,64 @@ from __future__ import annotations
 import logging
 import threading
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app.config import get_settings
 from app.db import session_scope
-from app.models import Job, JobState
+from app.models import ACTIVE_JOB_STATES, Job, JobState, utcnow
 from app.services.job_lease import (
     last_sign_of_life,
     leased_tasks,
     requeue_or_fail,
     stale_before,
 )
+from app.services.jobs import enqueue
 
 log = logging.getLogger(__name__)
 
 
 def reap_stale_jobs() -> dict[int, str]:
-    """One pass: every running job without a sign of life for ``ASSAY_JOB_STALE_AFTER_S``.
+    """One pass over the jobs without a sign of life for ``ASSAY_JOB_STALE_AFTER_S``.
 
-    Returns the new state of each job it acted on (queued or failed).
+    A running one lost its worker: re-queued, or failed once its attempts are used up. A
+    queued one that no worker took is sent again: its message may have gone with a broker
+    that restarted without persistence, and a duplicate changes nothing (the claim). Returns
+    the new state of each job it acted on.
     """
     settings = get_settings()
+    tasks = leased_tasks()
     with session_scope() as session:
         stale = session.execute(
-            select(Job.id, Job.kind, Job.attempts).where(
-                Job.state == JobState.running,
-                Job.kind.in_(list(leased_tasks())),
+            select(Job.id, Job.kind, Job.state, Job.attempts).where(
+                Job.state.in_(ACTIVE_JOB_STATES),
+                Job.kind.in_(list(tasks)),
                 last_sign_of_life() < stale_before(settings),
             )
         ).all()
     reason = f"its worker was lost (no heartbeat for {settings.job_stale_after_s:g} s)"
-    return {
-        job_id: requeue_or_fail(job_id, kind, attempts, reason, reaping=True)
-        for job_id, kind, attempts in stale
-    }
+    acted = {}
+    for job_id, kind, state, attempts in stale:
+        try:
+            if state == JobState.running:
+                acted[job_id] = requeue_or_fail(job_id, kind, attempts, reason, reaping=True)
+            else:
+                _send_again(job_id, tasks[kind])
+                acted[job_id] = JobState.queued
+        except Exception:  # the broker or database away: this job waits for the next pass
+            log.warning("job reaper: job %s left for the next pass", job_id, exc_info=True)
+    return acted
+
+
+def _send_again(job_id: int, task: str) -> None:
+    """A queued job's heartbeat is when its message was last sent."""
+    enqueue(job_id, task)
+    with session_scope() as session:
+        session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.state == JobState.queued)
+            .values(heartbeat_at=utcnow())
+        )
+    log.warning("job %s: no worker took it; its message was sent again", job_id)
 
 
 def start_reaper(interval_s: float | None = None) -> threading.Event:
