@@ -13,6 +13,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import REPO_ROOT, get_settings
 
+# Row ids and ranks are INTEGER columns (int4 on PostgreSQL): a larger number names no row, and
+# handing it to the driver fails (SQLite overflows past int64), so inputs are checked against it.
+MAX_ROW_ID = 2**31 - 1
+
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     """WAL lets the worker write scores while the web process reads; FKs are off by default."""

@@ -3,11 +3,31 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from app.estimators import ESTIMATORS
 from app.services.queue import OVERLAP_MAX
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters (\\u0000)")
+    return value
+
+
+# Text that may reach the database: PostgreSQL refuses NUL in text, so it is a 422 here
+# (and the pattern tells API clients, and the schema fuzz test, up front).
+PlainStr = Annotated[
+    str, AfterValidator(_no_nul), Field(json_schema_extra={"pattern": "^[^\\x00]*$"})
+]
+LABEL_MAX_LENGTH = 200  # the label columns of items, predictions and label events
+Label = Annotated[PlainStr, Field(max_length=LABEL_MAX_LENGTH)]
+IdempotencyKey = Annotated[
+    PlainStr,
+    Field(min_length=8, max_length=100, description="a fresh random string per action"),
+]
 
 
 def _known_estimator(name: str | None) -> str | None:
@@ -17,8 +37,8 @@ def _known_estimator(name: str | None) -> str | None:
 
 
 class ProjectCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
-    labels: list[str] = Field(min_length=2, description="the label set; uploads may use no other")
+    name: PlainStr = Field(min_length=1, max_length=200)
+    labels: list[Label] = Field(min_length=2, description="the label set; uploads may use no other")
     task_kind: str = Field(default="text_classification", pattern="^text_classification$")
     estimator: str | None = Field(default=None, description="ranking; default: the best measured")
 
@@ -157,14 +177,14 @@ class ItemDetail(ItemOut):
 
 
 class LabelDecision(BaseModel):
-    label: str
-    idempotency_key: str = Field(min_length=8, max_length=100)
+    label: Label
+    idempotency_key: IdempotencyKey
 
 
 class TokenRequest(BaseModel):
-    username: str
+    username: PlainStr
     password: str
-    name: str = "api"
+    name: PlainStr = Field(default="api", max_length=120)
 
 
 class TokenOut(BaseModel):

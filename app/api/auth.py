@@ -3,6 +3,7 @@
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from sqlalchemy.orm import Session
 
+from app.api.errors import errors
 from app.auth import authenticate, issue_token
 from app.db import get_db
 from app.login_limit import TooManyLogins, client_address, login_limiter, too_many
@@ -15,7 +16,7 @@ router = APIRouter(tags=["auth"])
     "/auth/token",
     response_model=TokenOut,
     status_code=status.HTTP_201_CREATED,
-    responses={429: {"description": "too many failed logins for this user from this address"}},
+    responses=errors(400, 401, 422, 429),
 )
 def create_token(body: TokenRequest, request: Request, db: Session = Depends(get_db)) -> TokenOut:
     limiter, address = login_limiter(request), client_address(request)

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
 from app.api.deps import get_project
+from app.api.errors import errors
 from app.auth import api_admin
 from app.config import get_settings
 from app.models import DatasetKind, Project, User
@@ -33,7 +34,10 @@ def export_response(
 @router.get(
     "/projects/{project_id}/export",
     response_class=StreamingResponse,
-    responses={200: {"content": {m: {} for m in MEDIA_TYPES.values()}}},
+    responses={
+        200: {"content": {m: {} for m in MEDIA_TYPES.values()}},
+        **errors(401, 403, 404, 422),
+    },
     description="One row per item, in id order, with columns: " + ", ".join(COLUMNS) + ".",
 )
 def export_project(

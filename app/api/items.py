@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.api.deps import get_item, get_project
+from app.api.errors import errors
 from app.auth import api_user
 from app.config import get_settings
 from app.db import get_db
@@ -22,7 +23,9 @@ from app.services.reviews import can_review, review
 router = APIRouter(tags=["items"])
 
 
-@router.get("/projects/{project_id}/items", response_model=ItemPage)
+@router.get(
+    "/projects/{project_id}/items", response_model=ItemPage, responses=errors(401, 404, 422)
+)
 def read_items(
     order: Literal["suspicion", "id"] = "suspicion",
     limit: int = Query(50, ge=1),
@@ -65,14 +68,18 @@ def commit_action(db: Session, action: Callable[[], object]) -> None:
         db.rollback()  # the same key committed concurrently: that request won
 
 
-@router.get("/items/{item_id}", response_model=ItemDetail)
+@router.get("/items/{item_id}", response_model=ItemDetail, responses=errors(401, 404, 422))
 def read_item(
     item: Item = Depends(get_item), db: Session = Depends(get_db), _: User = Depends(api_user)
 ) -> ItemDetail:
     return item_detail(db, item)
 
 
-@router.post("/items/{item_id}/label", response_model=ItemDetail)
+@router.post(
+    "/items/{item_id}/label",
+    response_model=ItemDetail,
+    responses=errors(400, 401, 404, 409, 422),
+)
 def label_item(
     body: LabelDecision,
     item: Item = Depends(get_item),

@@ -3,7 +3,8 @@
 from fastapi import APIRouter, Depends, HTTPException, status
 from sqlalchemy.orm import Session
 
-from app.api.deps import get_project
+from app.api.deps import RowId, get_project
+from app.api.errors import errors
 from app.auth import api_admin, api_user
 from app.db import get_db
 from app.models import Job, Project, User
@@ -14,7 +15,10 @@ router = APIRouter(tags=["jobs"])
 
 
 @router.post(
-    "/projects/{project_id}/jobs", response_model=JobOut, status_code=status.HTTP_202_ACCEPTED
+    "/projects/{project_id}/jobs",
+    response_model=JobOut,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=errors(400, 401, 403, 404, 409, 422),
 )
 def create_job(
     body: JobCreate,
@@ -31,8 +35,8 @@ def create_job(
         ) from None
 
 
-@router.get("/jobs/{job_id}", response_model=JobOut)
-def read_job(job_id: int, db: Session = Depends(get_db), _: User = Depends(api_user)) -> Job:
+@router.get("/jobs/{job_id}", response_model=JobOut, responses=errors(401, 404, 422))
+def read_job(job_id: RowId, db: Session = Depends(get_db), _: User = Depends(api_user)) -> Job:
     job = db.get(Job, job_id)
     if job is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id} not found")

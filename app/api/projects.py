@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from app.api.deps import get_project
+from app.api.errors import ErrorOut, errors
 from app.auth import api_admin, api_user
 from app.config import get_settings
 from app.db import get_db
@@ -33,7 +34,12 @@ from app.services.uploads import UploadTooLarge, import_spooled, spool_upload
 router = APIRouter(tags=["projects"])
 
 
-@router.post("/projects", response_model=ProjectOut, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/projects",
+    response_model=ProjectOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(400, 401, 403, 422),
+)
 def create_project(
     body: ProjectCreate, db: Session = Depends(get_db), _: User = Depends(api_admin)
 ) -> Project:
@@ -42,7 +48,11 @@ def create_project(
     return project
 
 
-@router.patch("/projects/{project_id}", response_model=ProjectOut)
+@router.patch(
+    "/projects/{project_id}",
+    response_model=ProjectOut,
+    responses=errors(400, 401, 403, 404, 422),
+)
 def update_project(
     body: ProjectUpdate,
     project: Project = Depends(get_project),
@@ -61,17 +71,21 @@ def update_project(
     return project
 
 
-@router.get("/projects", response_model=list[ProjectOut])
+@router.get("/projects", response_model=list[ProjectOut], responses=errors(401))
 def list_projects(db: Session = Depends(get_db), _: User = Depends(api_user)) -> list[Project]:
     return project_service.list_projects(db)
 
 
-@router.get("/projects/{project_id}", response_model=ProjectOut)
+@router.get("/projects/{project_id}", response_model=ProjectOut, responses=errors(401, 404, 422))
 def read_project(project: Project = Depends(get_project), _: User = Depends(api_user)) -> Project:
     return project
 
 
-@router.get("/projects/{project_id}/model-versions", response_model=list[ModelVersionOut])
+@router.get(
+    "/projects/{project_id}/model-versions",
+    response_model=list[ModelVersionOut],
+    responses=errors(401, 404, 422),
+)
 def list_model_versions(
     project: Project = Depends(get_project),
     db: Session = Depends(get_db),
@@ -81,7 +95,11 @@ def list_model_versions(
     return [v.as_dict() for v in version_history(db, project.id)]
 
 
-@router.get("/projects/{project_id}/datasets", response_model=list[DatasetOut])
+@router.get(
+    "/projects/{project_id}/datasets",
+    response_model=list[DatasetOut],
+    responses=errors(401, 404, 422),
+)
 def list_datasets(
     project: Project = Depends(get_project),
     db: Session = Depends(get_db),
@@ -95,10 +113,13 @@ def list_datasets(
     response_model=list[DatasetOut],
     status_code=status.HTTP_201_CREATED,
     responses={
+        **errors(400, 401, 403, 404, 409),
         202: {"model": JobOut, "description": "over ASSAY_IMPORT_BACKGROUND_BYTES: a job"},
-        409: {"description": "an import job is already running for this project"},
-        422: {"model": UploadError},
-        413: {"model": UploadError},
+        413: {"model": UploadError, "description": "larger than ASSAY_MAX_UPLOAD_BYTES"},
+        422: {
+            "model": UploadError | ErrorOut,
+            "description": "a bad file (file, line, field) or a bad form field",
+        },
     },
 )
 async def upload_dataset(

@@ -12,35 +12,35 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from app.api.deps import get_item, get_project
+from app.api.errors import errors
 from app.api.items import commit_action, item_detail
 from app.auth import api_user
 from app.config import get_settings
 from app.db import get_db
 from app.models import Item, Project, User
-from app.schemas import ItemDetail
+from app.schemas import IdempotencyKey, ItemDetail, Label
 from app.services.agreement import agreement
 from app.services.decisions import undo
 from app.services.queue import next_item, skip
 from app.services.reviews import can_review, review
 
 router = APIRouter(tags=["queue"])
-Key = Field(min_length=8, max_length=100, description="a fresh random string per action")
 
 
 class SkipRequest(BaseModel):
     mode: Literal["later", "pass"] = Field(
         description="later: back of my queue; pass: never to me again (others keep it)"
     )
-    idempotency_key: str = Key
+    idempotency_key: IdempotencyKey
 
 
 class UndoRequest(BaseModel):
-    idempotency_key: str = Key
+    idempotency_key: IdempotencyKey
 
 
 class ReviewRequest(BaseModel):
-    label: str | None = Field(default=None, description="override with this label; none: approve")
-    idempotency_key: str = Key
+    label: Label | None = Field(default=None, description="override with this label; none: approve")
+    idempotency_key: IdempotencyKey
 
 
 class SkipOut(BaseModel):
@@ -70,7 +70,7 @@ class AgreementOut(BaseModel):
 @router.post(
     "/projects/{project_id}/queue/next",
     response_model=QueueItemOut,
-    responses={204: {"description": "nothing left for you in this queue"}},
+    responses={204: {"description": "nothing left for you in this queue"}, **errors(401, 404, 422)},
 )
 def take_next(
     project: Project = Depends(get_project),
@@ -86,7 +86,11 @@ def take_next(
     return QueueItemOut(**detail.model_dump(), leased_until=item.lease_expires_at.isoformat())
 
 
-@router.post("/items/{item_id}/skip", response_model=SkipOut)
+@router.post(
+    "/items/{item_id}/skip",
+    response_model=SkipOut,
+    responses=errors(400, 401, 404, 409, 422),
+)
 def skip_item(
     body: SkipRequest,
     item: Item = Depends(get_item),
@@ -98,7 +102,11 @@ def skip_item(
     return SkipOut(item_id=item.id, state=body.mode, duplicate=changed != [True])
 
 
-@router.post("/projects/{project_id}/undo", response_model=ItemDetail)
+@router.post(
+    "/projects/{project_id}/undo",
+    response_model=ItemDetail,
+    responses=errors(400, 401, 404, 409, 422),
+)
 def undo_last(
     body: UndoRequest,
     project: Project = Depends(get_project),
@@ -118,7 +126,11 @@ def undo_last(
     return item_detail(db, db.get(Item, event.item_id))
 
 
-@router.post("/items/{item_id}/review", response_model=ItemDetail)
+@router.post(
+    "/items/{item_id}/review",
+    response_model=ItemDetail,
+    responses=errors(400, 401, 403, 404, 409, 422),
+)
 def review_item(
     body: ReviewRequest,
     item: Item = Depends(get_item),
@@ -134,7 +146,11 @@ def review_item(
     return item_detail(db, item)
 
 
-@router.get("/projects/{project_id}/agreement", response_model=AgreementOut)
+@router.get(
+    "/projects/{project_id}/agreement",
+    response_model=AgreementOut,
+    responses=errors(401, 404, 422),
+)
 def read_agreement(
     project: Project = Depends(get_project),
     db: Session = Depends(get_db),

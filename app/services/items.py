@@ -8,6 +8,7 @@ from typing import Literal
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
+from app.db import MAX_ROW_ID
 from app.models import Item, ModelVersion, Prediction, Project
 from app.services.results import item_scores, latest_model_version
 
@@ -58,6 +59,8 @@ def list_items(
         after = int(cursor) if cursor else None
     except ValueError:
         raise BadCursor(f"invalid cursor '{cursor}'") from None
+    if after is not None and not 0 <= after <= MAX_ROW_ID:
+        raise BadCursor(f"invalid cursor '{cursor}'")
     if order == "suspicion" and version is not None:
         query = (
             select(Item, Prediction)
