@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.config import get_settings
 from app.models import Dataset, DatasetKind, Item, ItemStatus, Project, utcnow
-from app.services.ingest import Row, iter_rows
+from app.services.ingest import IngestError, Row, iter_rows
 
 SPLIT_KINDS = {"dev": DatasetKind.gold_dev, "test": DatasetKind.test}
 GOLD_KINDS = (DatasetKind.gold_train, DatasetKind.gold_dev, DatasetKind.test)
@@ -46,6 +46,7 @@ def import_dataset(
 ) -> list[Dataset]:
     """Parse and add a file (a path on disk, or bytes for small ones); rows with a ``split``
     column of dev/test go to those datasets. The caller commits, or rolls back on error."""
+    check_filename(filename)
     binary = io.BytesIO(source) if isinstance(source, bytes) else source.open("rb")
     with binary:
         size = max(len(source) if isinstance(source, bytes) else source.stat().st_size, 1)
@@ -56,6 +57,15 @@ def import_dataset(
                 progress(min(binary.tell() / size, 1.0), "importing")
 
         return _ItemWriter(session, project, filename, kind).write(rows, report)
+
+
+def check_filename(filename: str) -> None:
+    """The name is stored with the dataset: refuse one its column cannot hold."""
+    longest = Dataset.__table__.c.source_filename.type.length
+    if len(filename) > longest:
+        raise IngestError(filename, None, None, f"file name longer than {longest} characters")
+    if "\x00" in filename:
+        raise IngestError(filename, None, None, "file name contains a NUL character")
 
 
 class _ItemWriter:

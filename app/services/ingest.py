@@ -20,6 +20,7 @@ LABEL_FIELD = "label"
 OPTIONAL_FIELDS = ("id", "split", "reference_label")
 SPLITS = ("train", "dev", "test")
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
+ID_MAX_LENGTH = 200  # items.external_id
 PEEK_BYTES = 1 << 16
 BLANK = b" \t\r\n\x0b\x0c"
 
@@ -59,6 +60,7 @@ def _bad_utf8_line(binary: IO[bytes], filename: str) -> IngestError:
     so the fast path can decode in large chunks)."""
     binary.seek(0)
     decoder = codecs.getincrementaldecoder("utf-8")()
+    number = 0
     for number, raw in enumerate(binary, start=1):
         try:
             decoder.decode(raw)
@@ -69,7 +71,7 @@ def _bad_utf8_line(binary: IO[bytes], filename: str) -> IngestError:
                 None,
                 f"not valid UTF-8 (byte 0x{raw[err.start]:02x}); save as UTF-8",
             )
-    return IngestError(filename, None, None, "not valid UTF-8 (truncated at the end)")
+    return IngestError(filename, number or None, None, "not valid UTF-8 (truncated at the end)")
 
 
 def _is_blank(binary: IO[bytes]) -> bool:
@@ -88,9 +90,14 @@ def _is_blank(binary: IO[bytes]) -> bool:
 
 def _records_csv(lines: Iterable[str], filename: str) -> Iterator[tuple[int, dict[str, Any]]]:
     reader = csv.DictReader(lines, strict=True)
+    start = 1  # the line a record starts on: a quoted field may span lines
     try:
         header = reader.fieldnames or []
         _check_header(header, filename)
+        duplicated = next((name for name in header if header.count(name) > 1), None)
+        if duplicated is not None:
+            raise IngestError(filename, 1, duplicated, f"column '{duplicated}' appears twice")
+        start = reader.line_num + 1
         for record in reader:
             if None in record:
                 raise IngestError(
@@ -101,8 +108,12 @@ def _records_csv(lines: Iterable[str], filename: str) -> Iterator[tuple[int, dic
                     filename, reader.line_num, None, "fewer values than header columns"
                 )
             yield reader.line_num, record
+            start = reader.line_num + 1
     except csv.Error as err:
-        raise IngestError(filename, reader.line_num, None, f"malformed CSV: {err}") from None
+        message = f"malformed CSV: {err}"
+        if "unexpected end of data" in str(err):
+            message += " (a quoted value that starts here is never closed)"
+        raise IngestError(filename, start, None, message) from None
 
 
 def _records_jsonl(lines: Iterable[str], filename: str) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -110,13 +121,20 @@ def _records_jsonl(lines: Iterable[str], filename: str) -> Iterator[tuple[int, d
         if not raw.strip():
             continue
         try:
-            record = json.loads(raw)
+            record = json.loads(raw, parse_constant=_not_json)
         except json.JSONDecodeError as err:
             raise IngestError(filename, number, None, f"invalid JSON: {err.msg}") from None
+        except ValueError as err:
+            raise IngestError(filename, number, None, f"invalid JSON: {err}") from None
         if not isinstance(record, dict):
             raise IngestError(filename, number, None, "each line must be a JSON object")
         _check_header(list(record), filename, number)
         yield number, record
+
+
+def _not_json(constant: str) -> Any:
+    """Python's json reads NaN and Infinity; JSON has no such values."""
+    raise ValueError(f"{constant} is not a JSON value")
 
 
 def _check_header(columns: Sequence[str], filename: str, line: int = 1) -> None:
@@ -133,6 +151,8 @@ def _check_header(columns: Sequence[str], filename: str, line: int = 1) -> None:
 
 def _as_text(value: Any, filename: str, line: int, name: str) -> str:
     if isinstance(value, str):
+        if "\x00" in value:  # PostgreSQL cannot store it in text
+            raise IngestError(filename, line, name, "contains a NUL character (\\u0000)")
         return value.strip()
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
@@ -177,6 +197,8 @@ class _RowChecker:
         if split is not None and split not in SPLITS:
             raise IngestError(filename, line, "split", f"split must be one of {', '.join(SPLITS)}")
         external_id = _optional(record, "id", filename, line) or str(len(self.seen_ids) + 1)
+        if len(external_id) > ID_MAX_LENGTH:
+            raise IngestError(filename, line, "id", f"id longer than {ID_MAX_LENGTH} characters")
         first = self.seen_ids.setdefault(external_id, line)
         if first != line:
             raise IngestError(
