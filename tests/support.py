@@ -119,3 +119,23 @@ def to_csv(rows: list[dict[str, str]], columns: tuple[str, ...] = ("id", "text",
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue().encode()
+
+
+def database_rows() -> dict[str, list[tuple]]:
+    """Every row of every table, in key order: compared before and after a request, it shows
+    whether the request changed anything at all."""
+    from sqlalchemy import select
+
+    from app.db import get_engine
+    from app.models import Base
+
+    with get_engine().connect() as connection:
+        return {
+            table.name: [
+                tuple(row)
+                for row in connection.execute(
+                    select(table).order_by(*table.primary_key.columns)
+                ).all()
+            ]
+            for table in Base.metadata.sorted_tables
+        }
