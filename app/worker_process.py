@@ -13,7 +13,12 @@ from app.config import REPO_ROOT, get_settings
 
 
 def worker_command(
-    *, concurrency: int = 1, pool: str = "solo", queues: str | None = None, loglevel: str = "INFO"
+    *,
+    concurrency: int = 1,
+    pool: str = "solo",
+    queues: str | None = None,
+    loglevel: str = "INFO",
+    hostname: str | None = None,
 ) -> list[str]:
     command = [
         sys.executable,
@@ -32,6 +37,8 @@ def worker_command(
         settings = get_settings()
         queues = f"{settings.heavy_queue},{settings.light_queue}"
     command.append(f"--queues={queues}")
+    if hostname:  # several workers on one machine need distinct node names
+        command.append(f"--hostname={hostname}")
     return command
 
 

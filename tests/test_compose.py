@@ -14,21 +14,22 @@ from app.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+WORKERS = ("worker-heavy", "worker-light")
 
 
 def test_services_and_healthchecks():
     services = COMPOSE["services"]
-    assert set(services) == {"postgres", "redis", "web", "worker"}
+    assert set(services) == {"postgres", "redis", "web", "worker-heavy", "worker-light"}
     for name, service in services.items():
         assert service.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
-    for name in ("web", "worker"):
+    for name in ("web", *WORKERS):
         assert services[name]["depends_on"]["postgres"]["condition"] == "service_healthy"
         assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy"
 
 
 def test_environment_names_real_settings_in_production_mode():
     fields = set(Settings.model_fields)
-    for name in ("web", "worker"):
+    for name in ("web", *WORKERS):
         env = COMPOSE["services"][name]["environment"]
         for key in env:
             assert key.startswith("ASSAY_") and key[6:].lower() in fields, key
@@ -46,7 +47,7 @@ def test_environment_names_real_settings_in_production_mode():
 
 def test_commands_are_real_assay_commands():
     runner = CliRunner()
-    for name in ("web", "worker"):
+    for name in ("web", *WORKERS):
         command = COMPOSE["services"][name]["command"]
         assert command[0] == "assay"
         result = runner.invoke(main, [command[1], "--help"])
@@ -59,3 +60,14 @@ def test_healthcheck_path_is_served(client):
     web = COMPOSE["services"]["web"]["healthcheck"]["test"]
     path = re.search(r"127\.0\.0\.1:8000(/\w+)", " ".join(web))[1]
     assert client.get(path).json() == {"status": "ok"}
+
+
+def test_workers_consume_the_configured_queues():
+    settings = Settings()
+    queues = {
+        name: COMPOSE["services"][name]["command"][
+            COMPOSE["services"][name]["command"].index("--queues") + 1
+        ]
+        for name in WORKERS
+    }
+    assert queues == {"worker-heavy": settings.heavy_queue, "worker-light": settings.light_queue}

@@ -36,7 +36,11 @@ def routing(settings: Settings) -> dict:
 
 @lru_cache
 def _celery(broker_url: str, broker_dir: Path) -> Celery:
-    celery = Celery("assay", broker=broker_url, include=["workers.tasks", "workers.import_tasks"])
+    celery = Celery(
+        "assay",
+        broker=broker_url,
+        include=["workers.tasks", "workers.shard_tasks", "workers.import_tasks"],
+    )
     celery.conf.update(
         task_ignore_result=True,  # job state lives in the database, not a result backend
         task_acks_late=True,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,7 @@ from app.config import Settings
 from workers.engine import ScoreResult, cached_embeddings, score_training_set
 from workers.engine.agreement import comparison_rankings, ranking_agreement
 from workers.engine.estimators import TEXT_ESTIMATORS
-from workers.engine.inffeed import macro_f1
+from workers.engine.inffeed import AdjustmentSelection, Suggestions, macro_f1
 from workers.engine.suggestions import InfFeedReport, inffeed_suggestions
 
 Progress = Callable[[float, str], None]
@@ -57,10 +58,8 @@ def score_texts(
     embeddings = cached_embeddings(
         texts,
         settings.encoder_path(),
-        settings.artifacts_dir / "embeddings",
-        device=settings.device,
-        batch_size=settings.embed_batch_size,
-        max_length=settings.embed_max_length,
+        embedding_cache_dir(settings),
+        **embedding_options(settings),
         progress=_scaled(progress, 0.0, EMBED_SHARE, "embedding"),
     )
     n_train, n_dev = len(train_texts), len(dev_texts)
@@ -90,6 +89,50 @@ def score_texts(
         device=settings.device,
         progress=_scaled(progress, EMBED_SHARE, 0.9 - EMBED_SHARE),
     )
+    return finish(
+        result,
+        inputs,
+        x_train,
+        y_train,
+        n_classes,
+        settings,
+        y_dev=y_dev,
+        test_y=test_y,
+        progress=progress,
+    )
+
+
+def embedding_cache_dir(settings: Settings) -> Path:
+    return settings.artifacts_dir / "embeddings"
+
+
+def embedding_options(settings: Settings) -> dict[str, Any]:
+    """How texts are embedded: the same for whole sets and for shards (so they agree)."""
+    return {
+        "device": settings.device,
+        "batch_size": settings.embed_batch_size,
+        "max_length": settings.embed_max_length,
+    }
+
+
+def finish(
+    result: ScoreResult,
+    inputs: Sequence[np.ndarray],
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    n_classes: int,
+    settings: Settings,
+    *,
+    y_dev: np.ndarray | None,
+    test_y: Sequence[int] = (),
+    progress: Progress | None = None,
+    adjustment: AdjustmentSelection | None = None,
+    train_suggestions: Suggestions | None = None,
+) -> PipelineOutput:
+    """After scoring: the baseline rankings to compare with, metrics, InfFeed's suggestions
+    and the test predictions. ``inputs`` are what the estimator read (train, dev, test);
+    ``adjustment`` and ``train_suggestions`` come from scoring shards when there were some."""
+    n_train, n_dev, n_test = (len(part) for part in inputs)
     _scaled(progress, 0.9, 0.05, "comparing")(0.0)
     comparisons = comparison_rankings(
         result.estimator,
@@ -118,8 +161,10 @@ def score_texts(
             y_train,
             inputs[1],
             y_dev,
-            inputs[2] if len(test_texts) else None,
+            inputs[2] if n_test else None,
             np.asarray(test_y, dtype=np.int64) if len(test_y) else None,
+            chosen=adjustment,
+            train=train_suggestions,
         )
         metrics.update(
             n_dev=n_dev,
@@ -133,7 +178,7 @@ def score_texts(
             metrics.update(
                 test_macro_f1=inffeed.test_f1_before, test_macro_f1_inffeed=inffeed.test_f1_after
             )
-    test_probs = result.head.predict_proba(inputs[2]) if len(test_texts) else None
+    test_probs = result.head.predict_proba(inputs[2]) if n_test else None
     if test_probs is not None and len(test_y) and "test_macro_f1" not in metrics:
         # without a dev set there is no InfFeed report, but test F1 still compares versions
         metrics["test_macro_f1"] = macro_f1(np.asarray(test_y), test_probs.argmax(axis=1))

@@ -27,6 +27,7 @@ from app.services.model_versions import record_comparison
 from app.services.projects import estimator_of
 from app.services.results import ItemResults, PredictionRow, store_model_version
 from app.services.training_data import NotEnoughData, TrainingData, load_training_data
+from workers import shard_tasks, sharding
 from workers.celery_app import TRAIN_AND_SCORE, celery_app
 from workers.engine.artifacts import model_arrays
 from workers.pipeline import PipelineOutput, score_texts
@@ -73,19 +74,24 @@ def _train_and_score(lease: Lease, settings: Settings) -> None:
             return
     report = progress_reporter(job_id, settings.job_progress_interval_s, lease)
     report(0.0, "embedding")
-    output = score_texts(
-        data.train_texts,
-        data.train_y,
-        len(data.labels),
-        settings,
-        estimator=estimator,
-        train_ids=data.train_ids,
-        dev_texts=data.dev_texts,
-        dev_y=data.dev_y,
-        test_texts=data.test_texts,
-        test_y=data.test_y,
-        progress=report,
-    )
+    if sharding.applies(settings, estimator, len(data.train_ids)):
+        output = shard_tasks.start(lease, settings, job.project_id, data, report)
+        if output is None:
+            return  # the shard tasks go on; the merge stores the results
+    else:
+        output = score_texts(
+            data.train_texts,
+            data.train_y,
+            len(data.labels),
+            settings,
+            estimator=estimator,
+            train_ids=data.train_ids,
+            dev_texts=data.dev_texts,
+            dev_y=data.dev_y,
+            test_texts=data.test_texts,
+            test_y=data.test_y,
+            progress=report,
+        )
     report(0.99, "storing")
     store_results(lease, settings, job.project_id, data, output)
 

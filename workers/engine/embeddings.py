@@ -10,7 +10,9 @@ import hashlib
 import os
 import tempfile
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -35,6 +37,18 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
     return torch.nn.functional.normalize(pooled, p=2, dim=1)
 
 
+@lru_cache(maxsize=1)
+def load_encoder(model_name_or_path: str, device: str) -> tuple:
+    """Tokenizer and frozen encoder, kept for the next call in this process: a worker that
+    embeds shard after shard loads the model once."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_name_or_path)
+    model = AutoModel.from_pretrained(model_name_or_path).to(device).eval()
+    return tokenizer, model
+
+
 def embed_texts(
     texts: Sequence[str],
     model_name_or_path: str,
@@ -51,12 +65,8 @@ def embed_texts(
     Texts are batched in length order (less padding, much faster on CPU) and returned in the
     caller's order.
     """
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from transformers import AutoModel, AutoTokenizer
-
     dev = resolve_device(device)
-    tokenizer = AutoTokenizer.from_pretrained(model_name_or_path)
-    model = AutoModel.from_pretrained(model_name_or_path).to(dev).eval()
+    tokenizer, model = load_encoder(model_name_or_path, str(dev))
 
     n = len(texts)
     dim = int(model.config.hidden_size)
@@ -96,31 +106,40 @@ def embedding_cache_key(texts: Sequence[str], model_name_or_path: str, max_lengt
     return h.hexdigest()
 
 
+def cache_file(
+    texts: Sequence[str], model_name_or_path: str, cache_dir: Path, max_length: int
+) -> Path:
+    """Where ``cached_embeddings`` keeps the embeddings of exactly these texts."""
+    key = embedding_cache_key(texts, model_name_or_path, max_length)
+    return Path(cache_dir) / f"{key}.npy"
+
+
+def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Write through ``write`` to a temporary name, then move it into place with
+    ``os.replace``, so that concurrent workers never read a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; other workers may read the file
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def cached_embeddings(
     texts: Sequence[str],
     model_name_or_path: str,
     cache_dir: Path,
     **kw,
 ) -> np.ndarray:
-    """``embed_texts`` memoised on disk as ``<cache_dir>/<sha256>.npy``.
-
-    A hit never loads the encoder. The file is written to a temporary name and moved into place
-    with ``os.replace`` so concurrent workers never read a half-written array.
-    """
-    cache_dir = Path(cache_dir)
-    key = embedding_cache_key(texts, model_name_or_path, int(kw.get("max_length", 256)))
-    path = cache_dir / f"{key}.npy"
+    """``embed_texts`` memoised on disk as ``<cache_dir>/<sha256>.npy``; a hit never loads the
+    encoder."""
+    path = cache_file(texts, model_name_or_path, cache_dir, int(kw.get("max_length", 256)))
     if path.exists():
         return np.load(path)
     emb = embed_texts(texts, model_name_or_path, **kw)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=f".{key}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, emb)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; other workers may read the cache
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda fh: np.save(fh, emb))
     return emb

@@ -50,6 +50,9 @@ class ExactHeadInfluence(BlockedEstimator):
     influence functions does not hold. The Hessian is factorised once (Cholesky, float64).
     ``damping="auto"`` adds the smallest λ that keeps its condition number under
     ``max_condition`` (0 for any sensible l2); a number fixes λ. ``diagnostics`` reports both.
+    ``factor`` (with its ``diagnostics``) restores an estimator from ``cholesky_factor()`` of
+    an earlier one on the same data without rebuilding the Hessian: how scoring shards share
+    one fit.
     """
 
     name = "exact_head"
@@ -65,6 +68,8 @@ class ExactHeadInfluence(BlockedEstimator):
         max_condition: float = DEFAULT_MAX_CONDITION,
         device: str | None = None,
         block_size: int = 1024,
+        factor: np.ndarray | None = None,
+        diagnostics: dict[str, float] | None = None,
     ) -> None:
         self.device = resolve_device(device)
         self.model = head
@@ -84,6 +89,11 @@ class ExactHeadInfluence(BlockedEstimator):
         self._Z = Z
         self._R = softmax_residuals(Z, self._theta, to_tensor(self._y, torch.int64, self.device))
         self._G = (self._R[:, :, None] * Z[:, None, :]).reshape(self.n, self.n_params)
+        if factor is not None:
+            self._H = None
+            self._L = to_tensor(factor, torch.float64, self.device)
+            self.diagnostics = dict(diagnostics or {})
+            return
         self._H = self._build_hessian(Z, probs)
         # λ_min ≥ l2 and λ_max ≤ the largest absolute row sum (Gershgorin): when that bound is
         # under max_condition no damping is needed, and the O(P³) eigendecomposition is skipped.
@@ -162,7 +172,12 @@ class ExactHeadInfluence(BlockedEstimator):
 
     def hessian(self) -> np.ndarray:
         """The Hessian (P, P) of the training objective at the fitted head, plus damping."""
-        return self._H.cpu().numpy()
+        H = self._H if self._H is not None else self._L @ self._L.T
+        return H.cpu().numpy()
+
+    def cholesky_factor(self) -> np.ndarray:
+        """L with L Lᵀ = the damped Hessian: with the head, all a restored estimator needs."""
+        return self._L.cpu().numpy()
 
     def gradients(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Per-example cross-entropy gradients (m, P) w.r.t. the flattened parameters."""
@@ -170,26 +185,30 @@ class ExactHeadInfluence(BlockedEstimator):
 
     # ---- influence scores ---------------------------------------------------------------
 
-    def self_influence(self) -> np.ndarray:
+    def self_influence(self, rows: slice = slice(None)) -> np.ndarray:
         """(1/n) g_iᵀ H⁻¹ g_i per training item: ≈ rise of its own loss if it were left out.
 
         High values mark items the model can only fit by memorising them: suspicious labels.
+        ``rows`` limits it to a range of training items (a scoring shard's).
         """
-        out = torch.empty(self.n, dtype=torch.float64, device=self.device)
-        for sl in self._target_slices(self.n):
-            G = self._G[sl]
+        start, stop, _ = rows.indices(self.n)
+        out = torch.empty(stop - start, dtype=torch.float64, device=self.device)
+        for sl in self._target_slices(stop - start):
+            G = self._G[start + sl.start : start + sl.stop]
             out[sl] = (self._solve(G.T).T * G).sum(dim=1) / self.n
         return out.cpu().numpy()
 
-    def dev_influence(self, X_dev: np.ndarray, y_dev: np.ndarray) -> np.ndarray:
-        """Influence of each training item on the mean dev loss (n,).
+    def dev_influence(
+        self, X_dev: np.ndarray, y_dev: np.ndarray, rows: slice = slice(None)
+    ) -> np.ndarray:
+        """Influence of each training item on the mean dev loss (n,), or of those in ``rows``.
 
         ≈ mean_dev_loss(without j) - mean_dev_loss(with j); negative = removing j would lower
         the dev loss, i.e. j is harmful.
         """
         gbar = self._grads_from(augmented(X_dev, self.device), y_dev).mean(dim=0)
         v = self._solve(gbar[:, None])[:, 0]
-        return (self._G @ v / self.n).cpu().numpy()
+        return (self._G[rows] @ v / self.n).cpu().numpy()
 
     def _blocks(self, X_t: np.ndarray, y_t: np.ndarray) -> Iterator[tuple[slice, torch.Tensor]]:
         X_t = np.asarray(X_t)
