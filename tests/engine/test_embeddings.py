@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from workers.engine.embeddings import cached_embeddings, embed_texts
+from workers.engine.embeddings import cached_embeddings, embed_texts, load_encoder
 
 TEXTS = [
     "A warm, funny and beautifully acted film.",
@@ -66,6 +66,7 @@ def test_cache_hit_never_loads_the_model(encoder_path, tmp_path: Path):
     cache = tmp_path / "cache"
     first = cached_embeddings(TEXTS[:3], str(link), cache, device="cpu")
     link.unlink()
+    load_encoder.cache_clear()  # and no copy of it kept in this process
     second = cached_embeddings(TEXTS[:3], str(link), cache, device="cpu")
     np.testing.assert_array_equal(first, second)
     assert [p.suffix for p in cache.iterdir()] == [".npy"]  # no temp files left behind
