@@ -23,6 +23,7 @@ PlainStr = Annotated[
     str, AfterValidator(_no_nul), Field(json_schema_extra={"pattern": "^[^\\x00]*$"})
 ]
 LABEL_MAX_LENGTH = 200  # the label columns of items, predictions and label events
+PROJECT_NAME_MAX_LENGTH = 200  # projects.name
 Label = Annotated[PlainStr, Field(max_length=LABEL_MAX_LENGTH)]
 IdempotencyKey = Annotated[
     PlainStr,
@@ -37,7 +38,7 @@ def _known_estimator(name: str | None) -> str | None:
 
 
 class ProjectCreate(BaseModel):
-    name: PlainStr = Field(min_length=1, max_length=200)
+    name: PlainStr = Field(min_length=1, max_length=PROJECT_NAME_MAX_LENGTH)
     labels: list[Label] = Field(min_length=2, description="the label set; uploads may use no other")
     task_kind: str = Field(default="text_classification", pattern="^text_classification$")
     estimator: str | None = Field(default=None, description="ranking; default: the best measured")
@@ -87,6 +88,11 @@ class ModelVersionOut(BaseModel):
     n_train: int | None
     dev_macro_f1: float | None = Field(description="on the gold dev set, when there is one")
     test_macro_f1: float | None = Field(description="on the test set, when it has labels")
+    silver_left_out: int | None = Field(
+        description="unreviewed silver items a second model left out (share chosen on dev)"
+    )
+    dev_macro_f1_left_out: float | None = Field(description="that model on the gold dev set")
+    test_macro_f1_left_out: float | None = Field(description="that model on the test set")
     corrections: int | None = Field(description="labels corrected since the previous version")
     queue_moved: int | None = Field(description="pending items whose queue position changed")
     queue_compared: int | None = Field(description="pending items ranked by both versions")

@@ -1,9 +1,10 @@
 """HTML pages and htmx fragments (login sessions, CSRF on every form)."""
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from app.web import account, admin, dashboard, downloads, projects, review, reviewer
+from app.web.form_guard import reject_nul_in_form
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(reject_nul_in_form)])
 for module in (account, projects, review, reviewer, downloads, admin, dashboard):
     router.include_router(module.router)

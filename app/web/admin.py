@@ -6,8 +6,9 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
 from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 
+from app.api.deps import RowId
 from app.auth import page_admin, verify_csrf
-from app.db import get_db
+from app.db import MAX_ROW_ID, get_db
 from app.models import ApiToken, Role, User
 from app.services import users as user_service
 from app.web.templating import render
@@ -89,7 +90,7 @@ def create_user(
 @router.post("/users/{user_id}/role", dependencies=[Depends(verify_csrf)])
 def change_role(
     request: Request,
-    user_id: int,
+    user_id: RowId,
     role: str = Form(...),
     db: Session = Depends(get_db),
     user: User = Depends(page_admin),
@@ -105,7 +106,7 @@ def change_role(
 @router.post("/users/{user_id}/deactivate", dependencies=[Depends(verify_csrf)])
 def deactivate(
     request: Request,
-    user_id: int,
+    user_id: RowId,
     db: Session = Depends(get_db),
     user: User = Depends(page_admin),
 ):
@@ -118,7 +119,7 @@ def deactivate(
 
 
 @router.post("/users/{user_id}/reactivate", dependencies=[Depends(verify_csrf)])
-def reactivate(user_id: int, db: Session = Depends(get_db), _: User = Depends(page_admin)):
+def reactivate(user_id: RowId, db: Session = Depends(get_db), _: User = Depends(page_admin)):
     user_service.reactivate(_get(db, User, user_id, "user"))
     db.commit()
     return RedirectResponse(USERS, status_code=303)
@@ -132,7 +133,7 @@ def tokens_page(request: Request, db: Session = Depends(get_db), user: User = De
 @router.post("/tokens", dependencies=[Depends(verify_csrf)])
 def create_token(
     request: Request,
-    user_id: int = Form(...),
+    user_id: int = Form(..., ge=1, le=MAX_ROW_ID),
     name: str = Form(...),
     db: Session = Depends(get_db),
     user: User = Depends(page_admin),
@@ -150,7 +151,7 @@ def create_token(
 
 
 @router.post("/tokens/{token_id}/revoke", dependencies=[Depends(verify_csrf)])
-def revoke_token(token_id: int, db: Session = Depends(get_db), _: User = Depends(page_admin)):
+def revoke_token(token_id: RowId, db: Session = Depends(get_db), _: User = Depends(page_admin)):
     user_service.revoke_token(db, _get(db, ApiToken, token_id, "token"))
     db.commit()
     return RedirectResponse(TOKENS, status_code=303)

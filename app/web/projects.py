@@ -4,11 +4,13 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Uplo
 from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 
+from app.api.deps import RowId
 from app.auth import page_admin, page_user, verify_csrf
 from app.config import get_settings
 from app.db import get_db
 from app.estimators import ESTIMATORS
 from app.models import ACTIVE_JOB_STATES, DatasetKind, Job, Project, User
+from app.schemas import LABEL_MAX_LENGTH, PROJECT_NAME_MAX_LENGTH
 from app.services import projects as project_service
 from app.services.ingest import IngestError
 from app.services.items import list_items
@@ -51,15 +53,17 @@ def create_project(
     user: User = Depends(page_admin),
 ):
     label_list = [label.strip() for label in labels.split(",") if label.strip()]
+    error = None
     if not name.strip() or len(set(label_list)) < 2 or len(set(label_list)) != len(label_list):
+        error = "A project needs a name and at least two distinct labels."
+    elif len(name.strip()) > PROJECT_NAME_MAX_LENGTH:
+        error = f"name: at most {PROJECT_NAME_MAX_LENGTH} characters."
+    elif any(len(label) > LABEL_MAX_LENGTH for label in label_list):
+        error = f"labels: each at most {LABEL_MAX_LENGTH} characters."
+    if error:
         projects = project_service.list_projects(db)
         return render(
-            request,
-            "projects.html",
-            status_code=422,
-            user=user,
-            projects=projects,
-            error="A project needs a name and at least two distinct labels.",
+            request, "projects.html", status_code=422, user=user, projects=projects, error=error
         )
     project = project_service.create_project(db, name.strip(), label_list)
     db.commit()
@@ -106,7 +110,7 @@ def _project_page(
 @router.get("/projects/{project_id}")
 def project_page(
     request: Request,
-    project_id: int,
+    project_id: RowId,
     db: Session = Depends(get_db),
     user: User = Depends(page_user),
 ):
@@ -116,7 +120,7 @@ def project_page(
 @router.post("/projects/{project_id}/datasets", dependencies=[Depends(verify_csrf)])
 async def upload(
     request: Request,
-    project_id: int,
+    project_id: RowId,
     file: UploadFile = File(...),
     kind: DatasetKind = Form(DatasetKind.silver),
     db: Session = Depends(get_db),
@@ -137,7 +141,7 @@ async def upload(
 @router.post("/projects/{project_id}/jobs", dependencies=[Depends(verify_csrf)])
 def start_job(
     request: Request,
-    project_id: int,
+    project_id: RowId,
     db: Session = Depends(get_db),
     user: User = Depends(page_admin),
 ):
@@ -152,7 +156,7 @@ def start_job(
 @router.post("/projects/{project_id}/settings", dependencies=[Depends(verify_csrf)])
 def update_settings(
     request: Request,
-    project_id: int,
+    project_id: RowId,
     estimator: str = Form(...),
     db: Session = Depends(get_db),
     user: User = Depends(page_admin),
@@ -169,7 +173,7 @@ def update_settings(
 @router.post("/projects/{project_id}/retraining", dependencies=[Depends(verify_csrf)])
 def update_retraining(
     request: Request,
-    project_id: int,
+    project_id: RowId,
     retrain_every: str = Form(""),
     db: Session = Depends(get_db),
     user: User = Depends(page_admin),
@@ -187,7 +191,7 @@ def update_retraining(
 
 @router.get("/jobs/{job_id}/progress")
 def job_progress(
-    request: Request, job_id: int, db: Session = Depends(get_db), user: User = Depends(page_user)
+    request: Request, job_id: RowId, db: Session = Depends(get_db), user: User = Depends(page_user)
 ):
     job = db.get(Job, job_id)
     if job is None:

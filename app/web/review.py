@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.api.deps import RowId
 from app.auth import page_user, verify_csrf
 from app.config import get_settings
 from app.db import get_db
@@ -71,7 +72,7 @@ def apply_action(db: Session, action) -> str | None:
 @router.get("/projects/{project_id}/queue")
 def queue_page(
     request: Request,
-    project_id: int,
+    project_id: RowId,
     db: Session = Depends(get_db),
     user: User = Depends(page_user),
 ):
@@ -83,7 +84,7 @@ def queue_page(
 @router.post("/projects/{project_id}/queue/undo", dependencies=[Depends(verify_csrf)])
 def queue_undo(
     request: Request,
-    project_id: int,
+    project_id: RowId,
     idempotency_key: str = Form(..., min_length=8, max_length=100),
     db: Session = Depends(get_db),
     user: User = Depends(page_user),
@@ -99,8 +100,8 @@ def queue_undo(
 @router.post("/projects/{project_id}/queue/{item_id}", dependencies=[Depends(verify_csrf)])
 def queue_decision(
     request: Request,
-    project_id: int,
-    item_id: int,
+    project_id: RowId,
+    item_id: RowId,
     action: str = Form(...),
     label: str = Form(""),
     note: str = Form("", max_length=NOTE_MAX),
@@ -129,7 +130,7 @@ def queue_decision(
 
 @router.get("/items/{item_id}")
 def item_page(
-    request: Request, item_id: int, db: Session = Depends(get_db), user: User = Depends(page_user)
+    request: Request, item_id: RowId, db: Session = Depends(get_db), user: User = Depends(page_user)
 ):
 
     item = get_or_404(db, Item, item_id, "item")

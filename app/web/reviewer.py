@@ -5,6 +5,7 @@ import uuid
 from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
 from sqlalchemy.orm import Session
 
+from app.api.deps import RowId
 from app.auth import page_admin, page_user, verify_csrf
 from app.db import get_db
 from app.models import Item, Project, Role, User
@@ -27,7 +28,7 @@ def page_reviewer(user: User = Depends(page_user)) -> User:
 @router.get("/projects/{project_id}/review")
 def review_page(
     request: Request,
-    project_id: int,
+    project_id: RowId,
     db: Session = Depends(get_db),
     user: User = Depends(page_reviewer),
 ):
@@ -45,8 +46,8 @@ def review_page(
 @router.post("/projects/{project_id}/review/{item_id}", dependencies=[Depends(verify_csrf)])
 def review_decision(
     request: Request,
-    project_id: int,
-    item_id: int,
+    project_id: RowId,
+    item_id: RowId,
     idempotency_key: str = Form(..., min_length=8, max_length=100),
     label: str = Form(""),
     db: Session = Depends(get_db),
@@ -89,7 +90,7 @@ def _settings_fragment(
 @router.get("/projects/{project_id}/queue-settings")
 def queue_settings(
     request: Request,
-    project_id: int,
+    project_id: RowId,
     db: Session = Depends(get_db),
     user: User = Depends(page_user),
 ):
@@ -100,7 +101,7 @@ def queue_settings(
 @router.post("/projects/{project_id}/overlap", dependencies=[Depends(verify_csrf)])
 def change_overlap(
     request: Request,
-    project_id: int,
+    project_id: RowId,
     overlap: str = Form(...),
     db: Session = Depends(get_db),
     user: User = Depends(page_admin),
