@@ -70,7 +70,8 @@ def _admin_login() -> str:
     return password
 
 
-def _create_project() -> int:
+def create_demo_project() -> int:
+    """The demo's project, imported with its datasets (the sizes are ``ASSAY_DEMO_*``)."""
     with gzip.open(DATA_FILE, "rt", encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
     with session_scope() as session:
@@ -121,7 +122,7 @@ def run_demo(
     worker = start_worker(settings.data_dir / "worker.log")
     if existing is None:
         echo("importing Rotten Tomatoes: gold train, VADER-silver extension, gold dev, test")
-        project_id = _create_project()
+        project_id = create_demo_project()
         with session_scope() as session:
             job = start_train_score(session, session.get(Project, project_id))
         echo(f"training and scoring on a worker (job {job.id})")
