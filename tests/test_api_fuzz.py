@@ -19,6 +19,7 @@ from schemathesis.checks import positive_data_acceptance
 from app.db import MAX_ROW_ID
 from tests.seeding import seed_model_version
 from tests.support import demo_rows, to_csv
+from tests.test_api import upload
 
 MAX_EXAMPLES = 25
 SEEDED_ITEMS = 6
@@ -27,12 +28,8 @@ SEEDED_ITEMS = 6
 @pytest.fixture
 def api_schema(client, admin_headers, annotator_headers, project):
     """The app's OpenAPI document, with a project, items, a model version and a job behind it."""
-    upload = client.post(
-        f"/api/v1/projects/{project['id']}/datasets",
-        headers=admin_headers,
-        files={"file": ("silver.csv", to_csv(demo_rows(SEEDED_ITEMS)), "text/csv")},
-    )
-    assert upload.status_code == 201, upload.text
+    uploaded = upload(client, admin_headers, project["id"], to_csv(demo_rows(SEEDED_ITEMS)))
+    assert uploaded.status_code == 201, uploaded.text
     item_ids = [
         item["id"]
         for item in client.get(
@@ -153,12 +150,8 @@ def test_text_the_database_cannot_store_is_a_422_naming_the_field(
     from app.db import session_scope
     from app.models import LabelEvent, Project
 
-    upload = client.post(
-        f"/api/v1/projects/{project['id']}/datasets",
-        headers=admin_headers,
-        files={"file": ("silver.csv", to_csv(demo_rows(1)), "text/csv")},
-    )
-    assert upload.status_code == 201, upload.text
+    uploaded = upload(client, admin_headers, project["id"], to_csv(demo_rows(1)))
+    assert uploaded.status_code == 201, uploaded.text
     response = client.request(method, url, headers=admin_headers, json=body)
     assert response.status_code == 422, response.text
     assert response.json()["detail"][0]["loc"][:2] == ["body", field]
