@@ -139,3 +139,34 @@ def database_rows() -> dict[str, list[tuple]]:
             ]
             for table in Base.metadata.sorted_tables
         }
+
+
+def admin_headers(username: str = "ada") -> dict[str, str]:
+    """A new admin's API token as request headers (the database must be migrated)."""
+    from app.auth import create_user, issue_token
+    from app.db import session_scope
+    from app.models import Role
+
+    with session_scope() as session:
+        admin = create_user(session, username, "pw-pw-pw-pw", Role.admin)
+        return {"Authorization": f"Bearer {issue_token(session, admin, 'tests')}"}
+
+
+def upload_demo_project(client, headers: dict[str, str], name: str, sizes: dict[str, int]) -> int:
+    """A project with consecutive demo rows uploaded through the API, ``{kind: rows}`` in
+    order (silver kinds carry VADER's label, the others the gold one); returns its id."""
+    project = client.post(
+        "/api/v1/projects", headers=headers, json={"name": name, "labels": ["fresh", "rotten"]}
+    ).json()
+    offset = 0
+    for kind, n in sizes.items():
+        rows = demo_rows(n, offset=offset, silver=kind in ("silver", "extension"))
+        offset += n
+        response = client.post(
+            f"/api/v1/projects/{project['id']}/datasets",
+            headers=headers,
+            files={"file": ("f.csv", to_csv(rows))},
+            data={"kind": kind},
+        )
+        assert response.status_code == 201, response.text
+    return project["id"]

@@ -10,7 +10,13 @@ import redis
 from fastapi.testclient import TestClient
 
 from tests.support import REDIS_URL as SHARED_REDIS_URL
-from tests.support import assay_env, demo_rows, postgres_database, to_csv, wait_until
+from tests.support import (
+    admin_headers,
+    assay_env,
+    postgres_database,
+    upload_demo_project,
+    wait_until,
+)
 
 # a Redis database of its own: no other test file flushes it or runs workers on it
 REDIS_URL = SHARED_REDIS_URL.rsplit("/", 1)[0] + "/12"
@@ -37,10 +43,7 @@ def test_routing_settings():
 
 
 def test_light_worker_leaves_heavy_job_queued_until_a_heavy_worker_starts(tmp_path):
-    from app.auth import create_user, issue_token
-    from app.db import session_scope
     from app.main import create_app
-    from app.models import Role
     from app.worker_process import start_worker, stop_worker
     from workers.celery_app import current_celery
 
@@ -51,22 +54,8 @@ def test_light_worker_leaves_heavy_job_queued_until_a_heavy_worker_starts(tmp_pa
         assay_env(tmp_path, database_url=url, broker_url=REDIS_URL, shard_size="40"),
         TestClient(create_app()) as client,
     ):
-        with session_scope() as session:
-            token = issue_token(
-                session, create_user(session, "ada", "pw-pw-pw-pw", Role.admin), "t"
-            )
-        headers = {"Authorization": f"Bearer {token}"}
-        project = client.post(
-            "/api/v1/projects", headers=headers, json={"name": "p", "labels": ["fresh", "rotten"]}
-        ).json()
-        for rows, kind in ((demo_rows(100), "silver"), (demo_rows(30, offset=100), "gold_dev")):
-            response = client.post(
-                f"/api/v1/projects/{project['id']}/datasets",
-                headers=headers,
-                files={"file": ("f.csv", to_csv(rows))},
-                data={"kind": kind},
-            )
-            assert response.status_code == 201, response.text
+        headers = admin_headers()
+        project_id = upload_demo_project(client, headers, "p", {"silver": 100, "gold_dev": 30})
 
         logs = {name: tmp_path / f"{name}.log" for name in ("light", "heavy")}
         light = start_worker(logs["light"], queues="light", hostname="light@%h")
@@ -74,7 +63,7 @@ def test_light_worker_leaves_heavy_job_queued_until_a_heavy_worker_starts(tmp_pa
         try:
             wait_until(lambda: current_celery().control.ping(timeout=1.0), 180, what="light")
             job = client.post(
-                f"/api/v1/projects/{project['id']}/jobs", headers=headers, json={}
+                f"/api/v1/projects/{project_id}/jobs", headers=headers, json={}
             ).json()
 
             def state() -> dict:

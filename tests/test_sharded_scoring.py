@@ -12,7 +12,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from tests.support import REDIS_URL as SHARED_REDIS_URL
-from tests.support import assay_env, demo_rows, postgres_database, to_csv, wait_until
+from tests.support import (
+    admin_headers,
+    assay_env,
+    demo_rows,
+    postgres_database,
+    upload_demo_project,
+    wait_until,
+)
 
 # a Redis database of its own: no other test file flushes it or runs workers on it
 REDIS_URL = SHARED_REDIS_URL.rsplit("/", 1)[0] + "/13"
@@ -78,31 +85,14 @@ def test_embedding_shards_reproduce_one_call():
     assert np.array_equal(merged, whole)
 
 
-def _upload(client, headers, name: str) -> int:
-    project = client.post(
-        "/api/v1/projects", headers=headers, json={"name": name, "labels": ["fresh", "rotten"]}
-    ).json()
-    for rows, kind in (
-        (demo_rows(N_TRAIN), "silver"),
-        (demo_rows(N_DEV, offset=N_TRAIN, silver=False), "gold_dev"),
-        (demo_rows(N_TEST, offset=N_TRAIN + N_DEV, silver=False), "test"),
-    ):
-        response = client.post(
-            f"/api/v1/projects/{project['id']}/datasets",
-            headers=headers,
-            files={"file": ("f.csv", to_csv(rows))},
-            data={"kind": kind},
-        )
-        assert response.status_code == 201, response.text
-    return project["id"]
-
-
 def _run_job(client, headers, data_dir, name: str, shard_size: int, workers: int) -> dict:
     """A fresh project scored by ``workers`` worker processes; its results by external id."""
     from app.worker_process import start_worker, stop_worker
     from workers.celery_app import current_celery
 
-    project_id = _upload(client, headers, name)
+    project_id = upload_demo_project(
+        client, headers, name, {"silver": N_TRAIN, "gold_dev": N_DEV, "test": N_TEST}
+    )
     # an empty embeddings cache, so that the sharded runs embed in shards
     shutil.rmtree(data_dir / "artifacts" / "embeddings", ignore_errors=True)
     logs = [data_dir / f"{name}-worker-{i}.log" for i in range(workers)]
@@ -215,17 +205,10 @@ def production(tmp_path):
 
 
 def test_sharded_workers_score_as_one_unsharded_worker(production):
-    from app.auth import create_user, issue_token
-    from app.db import session_scope
     from app.main import create_app
-    from app.models import Role
 
     with TestClient(create_app()) as client:
-        with session_scope() as session:
-            token = issue_token(
-                session, create_user(session, "ada", "pw-pw-pw-pw", Role.admin), "t"
-            )
-        headers = {"Authorization": f"Bearer {token}"}
+        headers = admin_headers()
         whole = _run_job(client, headers, production, "whole", shard_size=0, workers=1)
         assert not any("assay.score_shard[" in log for log in whole["logs"])
         for workers in (1, 2):
@@ -241,20 +224,13 @@ def test_sharded_workers_score_as_one_unsharded_worker(production):
 def test_embedded_mode_runs_the_shards_in_process(tmp_path):
     """The filesystem broker has no result backend for chords: the training task runs the
     same shard steps one after another, with the same results."""
-    from app.auth import create_user, issue_token
-    from app.db import session_scope
     from app.main import create_app
-    from app.models import Role
 
     with (
         assay_env(tmp_path, embed_batch_size="16"),
         TestClient(create_app()) as client,
     ):
-        with session_scope() as session:
-            token = issue_token(
-                session, create_user(session, "ada", "pw-pw-pw-pw", Role.admin), "t"
-            )
-        headers = {"Authorization": f"Bearer {token}"}
+        headers = admin_headers()
         whole = _run_job(client, headers, tmp_path, "whole", shard_size=0, workers=1)
         run = _run_job(client, headers, tmp_path, "sharded", SHARD_SIZE, workers=1)
         _assert_same(run["results"], whole["results"])
