@@ -60,7 +60,17 @@ def _serve(host: str, port: int, with_worker: bool, worker_process=None) -> None
             f"worker started (pid {worker_process.pid}, log {settings.data_dir / 'worker.log'})"
         )
     try:
-        uvicorn.run(create_app(run_migrations=False), host=host, port=port, log_level="info")
+        if settings.web_workers > 1:  # separate processes: the factory runs in each
+            uvicorn.run(
+                "app.main:migrated_app",
+                factory=True,
+                workers=settings.web_workers,
+                host=host,
+                port=port,
+                log_level="info",
+            )
+        else:
+            uvicorn.run(create_app(run_migrations=False), host=host, port=port, log_level="info")
     finally:
         if worker_process is not None:
             stop_worker(worker_process)

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    web_workers: int = Field(
+        default=1, ge=1, description="`assay serve` processes (uvicorn workers); about one a core"
+    )
     secure_cookies: bool = Field(default=False, description="set behind HTTPS")
     session_max_age_s: int = 14 * 24 * 3600
     login_max_failures: int = Field(
@@ -74,6 +77,11 @@ class Settings(BaseSettings):
         description="API uploads larger than this import as a background job (202 + job)",
     )
     lease_ttl_s: int = 600
+    max_concurrent_requests: int = Field(
+        default=16,
+        ge=1,
+        description="requests inside the app at once (the rest wait); keep under the DB pool",
+    )
     job_progress_interval_s: float = 0.5
     job_heartbeat_interval_s: float = Field(
         default=10.0, description="how often a running job's worker writes its heartbeat"

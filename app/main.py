@@ -10,6 +10,7 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from sqlalchemy import text
 
 from app import api, web
+from app.admission import AdmissionLimit
 from app.auth import LoginRequired
 from app.config import Settings, get_settings
 from app.db import get_engine, migrate
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         same_site="lax",
         https_only=settings.secure_cookies,
     )
+    app.add_middleware(AdmissionLimit, limit=settings.max_concurrent_requests)  # outermost
     app.include_router(api.router)
     app.include_router(web.router)
     app.mount(
@@ -88,3 +90,9 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         return RedirectResponse(f"/login?next={target}", status_code=303)
 
     return app
+
+
+def migrated_app() -> FastAPI:
+    """The factory each `assay serve` worker process calls (ASSAY_WEB_WORKERS > 1); the command
+    has migrated the database before starting them."""
+    return create_app(run_migrations=False)

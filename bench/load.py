@@ -60,6 +60,7 @@ class Options:
     think_s: tuple[float, float] = (0.5, 3.0)
     items: int = 20_000
     retry_fraction: float = 0.1
+    web_workers: int = 2  # `assay serve` processes, as a deployment on this machine would run
     seed: int = 0
 
 
@@ -227,7 +228,7 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
     return statistics.median(ms), ms[min(len(ms) - 1, round(0.95 * (len(ms) - 1)))]
 
 
-def run(options: Options, server_env: dict[str, str] | None = None) -> dict:
+def run(options: Options) -> dict:
     """Set up a fresh PostgreSQL database, serve it, simulate, check; the figures as a dict."""
     from app.db import migrate
     from tests.browser import running_server
@@ -235,7 +236,7 @@ def run(options: Options, server_env: dict[str, str] | None = None) -> dict:
     with (
         tempfile.TemporaryDirectory() as tmp,
         postgres_database() as url,
-        assay_env(Path(tmp), database_url=url, **(server_env or {})),
+        assay_env(Path(tmp), database_url=url, web_workers=str(options.web_workers)),
     ):
         migrate()
         project_id, tokens = setup(options.items, options.annotators)
@@ -271,9 +272,15 @@ def main() -> None:
     parser.add_argument("--think", type=float, nargs=2, default=(0.5, 3.0), metavar=("MIN", "MAX"))
     parser.add_argument("--items", type=int, default=20_000)
     parser.add_argument("--retry-fraction", type=float, default=0.1)
+    parser.add_argument("--web-workers", type=int, default=2, help="ASSAY_WEB_WORKERS")
     args = parser.parse_args()
     options = Options(
-        args.annotators, args.duration, tuple(args.think), args.items, args.retry_fraction
+        args.annotators,
+        args.duration,
+        tuple(args.think),
+        args.items,
+        args.retry_fraction,
+        args.web_workers,
     )
     load_before = os.getloadavg()
     result = run(options)
@@ -312,9 +319,10 @@ def main() -> None:
                 result["duplicated"],
             ]
         ],
-        note=f"{options.duration_s:g} s of work over HTTP against `assay serve` (one uvicorn "
-        f"process) on a fresh PostgreSQL database with {options.items:,} queued items ranked by a "
-        f"model version, overlap 1; {result['next_items']:,} next-item and "
+        note=f"{options.duration_s:g} s of work over HTTP against `assay serve` "
+        f"({options.web_workers} uvicorn worker processes, `ASSAY_WEB_WORKERS`) on a fresh "
+        f"PostgreSQL database with {options.items:,} queued items ranked by a model version, "
+        "overlap 1; {result['next_items']:,} next-item and "
         f"{result['submits']:,} submit requests, {result['retries']} submissions sent twice "
         f"with the same key ({result['retries_ok']} answered 2xx). Double assigned: items "
         "decided by or served to two annotators; lost: 2xx submissions not stored; duplicated: "

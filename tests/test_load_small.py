@@ -17,3 +17,20 @@ def test_small_load_keeps_queue_and_keys_intact():
     assert result["double_assigned"] == 0, result
     assert result["lost"] == 0, result
     assert result["duplicated"] == 0, result
+
+
+def test_more_annotators_than_database_connections_get_no_errors():
+    """80 annotators without think time against one server process (30 pooled connections):
+    without admission control the pool deadlocks against the thread pool and answers 500."""
+    result = run(
+        Options(
+            annotators=80,
+            duration_s=10,
+            think_s=(0.0, 0.0),
+            items=3000,
+            retry_fraction=0.0,
+            web_workers=1,
+        )
+    )
+    assert result["errors"] == {}
+    assert result["double_assigned"] == 0 and result["lost"] == 0, result
