@@ -33,7 +33,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             migrate()
         stop_reaper = start_reaper()  # jobs whose worker died are re-queued or failed
         yield
-        stop_reaper.set()
+        stop_reaper()
 
     app = FastAPI(
         title="Assay",

@@ -38,9 +38,9 @@ N_TRAIN, N_DEV = 60, 30
 JOB_TIMEOUT_S = 300
 FAST_RECOVERY = {
     "job_heartbeat_interval_s": "0.5",
-    "job_stale_after_s": "6",
+    "job_stale_after_s": "10",
     "job_reaper_interval_s": "1",
-    "broker_visibility_timeout_s": "8",
+    "broker_visibility_timeout_s": "12",
     "compare_with_cleanlab": "false",
 }
 
@@ -344,8 +344,8 @@ def _terminate_connections(database: str) -> int:
 
 def test_database_connections_dropped_mid_job_and_mid_request(tmp_path):
     """Every PostgreSQL connection of the web process and the worker is terminated, again and
-    again, while a job runs and requests are served: the job still succeeds once, and once the
-    terminations stop every request succeeds."""
+    again until the job is over, while requests are served: the job still succeeds, once, and
+    once the terminations stop every request succeeds."""
     from app.main import create_app
 
     with (
@@ -372,9 +372,11 @@ def test_database_connections_dropped_mid_job_and_mid_request(tmp_path):
             asker = threading.Thread(target=ask)
             asker.start()
             terminated = 0
-            try:
-                for _ in range(8):
+            try:  # until the job is over (or a minute): hits reads, heartbeats and the store
+                for _ in range(150):
                     terminated += _terminate_connections(database)
+                    if _job(job_id).state not in ("queued", "running"):
+                        break
                     stop.wait(0.4)
             finally:
                 stop.set()
@@ -390,6 +392,51 @@ def test_database_connections_dropped_mid_job_and_mid_request(tmp_path):
         ]
         assert [r.status_code for r in after] == [200] * 5
         assert client.get(f"/api/v1/jobs/{job_id}", headers=headers).json()["state"] == "succeeded"
+
+
+def test_database_connection_dropped_while_storing_results(tmp_path):
+    """The worker's connection is terminated in the middle of the transaction that stores the
+    results (held there by a table lock): nothing of it is kept, the run gives the job back,
+    and the second attempt stores one set of results."""
+    from app.main import create_app
+
+    with (
+        postgres_database() as url,
+        assay_env(tmp_path, database_url=url, **FAST_RECOVERY),
+        TestClient(create_app()) as client,
+    ):
+        database = url.rsplit("/", 1)[1]
+        headers, project_id = _admin_with_project(client)
+        log = tmp_path / "worker.log"
+        with (
+            psycopg.connect(PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{database}") as blocker,
+            _worker(log) as worker,
+        ):
+            # SHARE: reads go on, the INSERT of the results waits
+            blocker.execute("LOCK TABLE model_versions IN SHARE MODE")
+            job_id = client.post(
+                f"/api/v1/projects/{project_id}/jobs", headers=headers, json={}
+            ).json()["id"]
+
+            def storing_backend() -> int | None:
+                assert worker.poll() is None, log.read_text()[-3000:]
+                with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+                    row = conn.execute(
+                        "SELECT pid FROM pg_stat_activity WHERE datname = %s AND"
+                        " wait_event_type = 'Lock' AND query ILIKE 'INSERT INTO model_versions%%'",
+                        (database,),
+                    ).fetchone()
+                return row[0] if row else None
+
+            pid = wait_until(storing_backend, JOB_TIMEOUT_S, what="the worker storing results")
+            with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+                conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            blocker.rollback()  # the lock goes; the job must come back and finish
+
+            done = _wait_state(job_id, ("succeeded", "failed"), worker, log)
+        assert done.state == "succeeded", done.error
+        assert done.attempts == 2, "the cut-off run gave the job back; a second run stored it"
+        _assert_one_set_of_results(job_id)
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])

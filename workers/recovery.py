@@ -20,4 +20,4 @@ def _start_reaper(**_: Any) -> None:
 @worker_shutdown.connect
 def _stop_reaper(**_: Any) -> None:
     for stop in _stop:
-        stop.set()
+        stop()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from sqlalchemy import select, update
 
@@ -77,8 +78,9 @@ def _send_again(job_id: int, task: str) -> None:
     log.warning("job %s: no worker took it; its message was sent again", job_id)
 
 
-def start_reaper(interval_s: float | None = None) -> threading.Event:
-    """Reap now and then every ``interval_s`` on a daemon thread; set the event to stop it."""
+def start_reaper(interval_s: float | None = None) -> Callable[[], None]:
+    """Reap now and then every ``interval_s`` on a daemon thread; returns its stop function,
+    which waits for a pass under way (so none outlives the settings it started with)."""
     interval = interval_s or get_settings().job_reaper_interval_s
     stop = threading.Event()
 
@@ -91,5 +93,11 @@ def start_reaper(interval_s: float | None = None) -> threading.Event:
             if stop.wait(interval):
                 return
 
-    threading.Thread(target=run, name="job-reaper", daemon=True).start()
-    return stop
+    thread = threading.Thread(target=run, name="job-reaper", daemon=True)
+    thread.start()
+
+    def stop_reaper() -> None:
+        stop.set()
+        thread.join()
+
+    return stop_reaper
