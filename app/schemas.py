@@ -126,6 +126,12 @@ class JobOut(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    attempts: int = Field(
+        default=0, description="runs started; above 1, a worker was lost and the job re-queued"
+    )
+    heartbeat_at: datetime | None = Field(
+        default=None, description="the running worker's last sign of life"
+    )
 
 
 class ItemOut(BaseModel):

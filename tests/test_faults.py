@@ -233,6 +233,7 @@ def test_killed_worker_job_is_retried_once_and_stored_once(fault_env, tmp_path):
         _assert_one_set_of_results(job_id)
         polled = client.get(f"/api/v1/jobs/{job_id}", headers=headers).json()
         assert polled["state"] == "succeeded" and polled["progress"] == 1.0
+        assert polled["attempts"] == done.attempts
 
 
 def test_job_of_a_dead_worker_is_failed_not_left_running(tmp_path):
