@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     compare_with_cleanlab: bool = Field(
         default=True, description="also rank by cleanlab on every training job, to compare"
     )
+    prune_silver: bool = Field(
+        default=True,
+        description="with a gold dev set, also train a model that leaves out the unreviewed "
+        "silver items the ranking finds most harmful, the share chosen on dev (0 if none helps)",
+    )
     evidence_k: int = Field(default=3, description="supporters and opposers stored per item")
     shard_size: int = Field(
         default=0, ge=0, description="training sets over this many rows score in shards; 0: never"

@@ -88,6 +88,11 @@ class ModelVersionOut(BaseModel):
     n_train: int | None
     dev_macro_f1: float | None = Field(description="on the gold dev set, when there is one")
     test_macro_f1: float | None = Field(description="on the test set, when it has labels")
+    silver_left_out: int | None = Field(
+        description="unreviewed silver items a second model left out (share chosen on dev)"
+    )
+    dev_macro_f1_left_out: float | None = Field(description="that model on the gold dev set")
+    test_macro_f1_left_out: float | None = Field(description="that model on the test set")
     corrections: int | None = Field(description="labels corrected since the previous version")
     queue_moved: int | None = Field(description="pending items whose queue position changed")
     queue_compared: int | None = Field(description="pending items ranked by both versions")

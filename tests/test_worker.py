@@ -112,6 +112,10 @@ def test_worker_trains_scores_and_reports_progress(live_env, tmp_path):
             assert 0 < version.metrics["dev_macro_f1"] <= 1
             assert version.metrics["dev_macro_f1_inffeed"] >= version.metrics["dev_macro_f1"]
             assert 0 < version.metrics["test_macro_f1_inffeed"] <= 1
+            # the second model without the most harmful unreviewed silver (all 120 unreviewed)
+            assert 0 <= version.metrics["silver_left_out"] <= N_TRAIN
+            assert version.metrics["dev_macro_f1_left_out"] >= version.metrics["dev_macro_f1"]
+            assert 0 < version.metrics["test_macro_f1_left_out"] <= 1
 
         page = client.get(
             f"/api/v1/projects/{project['id']}/items?order=suspicion&limit=200", headers=headers

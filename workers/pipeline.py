@@ -10,10 +10,15 @@ from typing import Any
 import numpy as np
 
 from app.config import Settings
-from workers.engine import ScoreResult, cached_embeddings, score_training_set
+from workers.engine import (
+    ScoreResult,
+    cached_embeddings,
+    fit_logistic_head,
+    score_training_set,
+)
 from workers.engine.agreement import comparison_rankings, ranking_agreement
 from workers.engine.estimators import TEXT_ESTIMATORS
-from workers.engine.inffeed import AdjustmentSelection, Suggestions, macro_f1
+from workers.engine.inffeed import AdjustmentSelection, Suggestions, macro_f1, prune_by_ranker
 from workers.engine.suggestions import InfFeedReport, inffeed_suggestions
 
 Progress = Callable[[float, str], None]
@@ -50,10 +55,12 @@ def score_texts(
     dev_y: Sequence[int] = (),
     test_texts: Sequence[str] = (),
     test_y: Sequence[int] = (),
+    prunable: Sequence[bool] | None = None,
     progress: Progress | None = None,
 ) -> PipelineOutput:
     """Embed (cached by text), train, rank, gather evidence; with a gold dev set also choose
-    and apply InfFeed's label adjustment (to the training items and the test set)."""
+    and apply InfFeed's label adjustment (to the training items and the test set), and try
+    leaving the most harmful ``prunable`` training items out (see ``leave_out_harmful``)."""
     texts = [*train_texts, *dev_texts, *test_texts]
     embeddings = cached_embeddings(
         texts,
@@ -98,6 +105,7 @@ def score_texts(
         settings,
         y_dev=y_dev,
         test_y=test_y,
+        prunable=prunable,
         progress=progress,
     )
 
@@ -125,6 +133,7 @@ def finish(
     *,
     y_dev: np.ndarray | None,
     test_y: Sequence[int] = (),
+    prunable: Sequence[bool] | None = None,
     progress: Progress | None = None,
     adjustment: AdjustmentSelection | None = None,
     train_suggestions: Suggestions | None = None,
@@ -182,4 +191,58 @@ def finish(
     if test_probs is not None and len(test_y) and "test_macro_f1" not in metrics:
         # without a dev set there is no InfFeed report, but test F1 still compares versions
         metrics["test_macro_f1"] = macro_f1(np.asarray(test_y), test_probs.argmax(axis=1))
+    if n_dev and settings.prune_silver and result.estimator not in TEXT_ESTIMATORS:
+        metrics.update(
+            leave_out_harmful(result, inputs, y_train, y_dev, test_y, prunable, settings)
+        )
     return PipelineOutput(result, metrics, comparisons, inffeed, test_probs)
+
+
+def leave_out_harmful(
+    result: ScoreResult,
+    inputs: Sequence[np.ndarray],
+    y_train: np.ndarray,
+    y_dev: np.ndarray,
+    test_y: Sequence[int],
+    prunable: Sequence[bool] | None,
+    settings: Settings,
+) -> dict[str, Any]:
+    """A second head trained without the most suspicious unreviewed silver items.
+
+    Why: re-annotating a slice fixes only that slice, while the rest of a systematically wrong
+    silver set keeps pulling the model its way; leaving the items the ranking finds most
+    harmful out costs no annotation. The share (0 included) is chosen on dev macro-F1, so it is
+    used only when it helps there; test F1 is reported beside the full model's, never used.
+    """
+    mask = np.asarray(prunable if prunable is not None else [], dtype=bool)
+    if not mask.any():
+        return {}
+    n_classes = result.probs.shape[1]
+    pruned = prune_by_ranker(
+        inputs[0],
+        y_train,
+        mask,
+        inputs[1],
+        y_dev,
+        ranker=lambda *_: result.suspicion,
+        l2=settings.head_l2,
+        n_classes=n_classes,
+        device=settings.device,
+    )
+    out: dict[str, Any] = {
+        "silver_left_out": len(pruned.dropped),
+        "silver_left_out_share": pruned.fraction,
+        "dev_macro_f1_left_out": pruned.dev_f1[pruned.fraction],
+    }
+    if len(inputs[2]) and len(test_y):
+        head = fit_logistic_head(
+            inputs[0],
+            y_train,
+            n_classes,
+            l2=settings.head_l2,
+            sample_weight=pruned.weights,
+            device=settings.device,
+        )
+        predicted = head.predict_proba(inputs[2]).argmax(axis=1)
+        out["test_macro_f1_left_out"] = macro_f1(np.asarray(test_y), predicted)
+    return out

@@ -219,6 +219,7 @@ def merge(settings: Settings, job: ShardJob) -> tuple[Plan, PipelineOutput]:
         settings,
         y_dev=np.asarray(data.dev_y, dtype=np.int64) if len(x_dev) else None,
         test_y=data.test_y,
+        prunable=data.train_unreviewed_silver,
         adjustment=state.adjustment,
         train_suggestions=suggestions,
     )

@@ -90,6 +90,7 @@ def _train_and_score(lease: Lease, settings: Settings) -> None:
             dev_y=data.dev_y,
             test_texts=data.test_texts,
             test_y=data.test_y,
+            prunable=data.train_unreviewed_silver,
             progress=report,
         )
     report(0.99, "storing")

@@ -30,6 +30,9 @@ class VersionSummary:
     n_train: int | None
     dev_macro_f1: float | None
     test_macro_f1: float | None
+    silver_left_out: int | None  # unreviewed silver the dev-chosen pruned model left out
+    dev_macro_f1_left_out: float | None
+    test_macro_f1_left_out: float | None
     corrections: int | None  # corrections since the previous version (None: the first)
     queue_moved: int | None  # pending items whose queue position changed
     queue_compared: int | None  # pending items ranked by both versions
@@ -121,6 +124,9 @@ def version_history(session: Session, project_id: int) -> list[VersionSummary]:
                 n_train=metrics.get("n_train"),
                 dev_macro_f1=metrics.get("dev_macro_f1"),
                 test_macro_f1=metrics.get("test_macro_f1"),
+                silver_left_out=metrics.get("silver_left_out"),
+                dev_macro_f1_left_out=metrics.get("dev_macro_f1_left_out"),
+                test_macro_f1_left_out=metrics.get("test_macro_f1_left_out"),
                 corrections=since.get("corrections"),
                 queue_moved=since.get("queue_moved"),
                 queue_compared=since.get("queue_compared"),

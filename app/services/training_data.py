@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.models import TRAINING_KINDS, DatasetKind, Item, LabelEvent, Project
+from app.models import (
+    REVIEWABLE_KINDS,
+    TRAINING_KINDS,
+    DatasetKind,
+    Item,
+    ItemStatus,
+    LabelEvent,
+    Project,
+)
 
 
 @dataclass
@@ -23,6 +31,8 @@ class TrainingData:
     test_texts: list[str]
     test_y: list[int]
     label_event_watermark: int
+    # per training item: silver no annotator has decided yet (what pruning may leave out)
+    train_unreviewed_silver: list[bool] = field(default_factory=list)
 
 
 class NotEnoughData(ValueError):
@@ -38,7 +48,7 @@ def load_training_data(session: Session, project: Project) -> TrainingData:
         .where(Item.project_id == project.id)
     )
     train = session.execute(
-        select(Item.id, Item.text, Item.current_label)
+        select(Item.id, Item.text, Item.current_label, Item.dataset_kind, Item.status)
         .where(
             Item.project_id == project.id,
             Item.dataset_kind.in_([k.value for k in TRAINING_KINDS]),
@@ -58,6 +68,7 @@ def load_training_data(session: Session, project: Project) -> TrainingData:
         ).all()
         for kind in (DatasetKind.gold_dev, DatasetKind.test)
     )
+    silver_kinds = {kind.value for kind in REVIEWABLE_KINDS}
     present = {row.current_label for row in train}
     if len(present) < 2:
         raise NotEnoughData("training needs items of at least two labels; upload a dataset first")
@@ -73,4 +84,7 @@ def load_training_data(session: Session, project: Project) -> TrainingData:
         test_texts=[row.text for row in test],
         test_y=[index[row.gold_label] for row in test],
         label_event_watermark=int(watermark or 0),
+        train_unreviewed_silver=[
+            row.dataset_kind in silver_kinds and row.status != ItemStatus.reviewed for row in train
+        ],
     )
