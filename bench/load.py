@@ -51,6 +51,7 @@ class Samples:
     retries_ok: int = 0
     empty_queue: int = 0
     seconds: float = 0.0
+    client_cpu_s: float = 0.0  # the load generator's own CPU time, taken from the same machine
 
 
 @dataclass
@@ -62,6 +63,7 @@ class Options:
     retry_fraction: float = 0.1
     web_workers: int = 2  # `assay serve` processes, as a deployment on this machine would run
     seed: int = 0
+    server: dict[str, str] = field(default_factory=dict)  # more ASSAY_ settings for the server
 
 
 def setup(items: int, annotators: int) -> tuple[int, dict[int, str]]:
@@ -146,7 +148,7 @@ async def simulate(base: str, project_id: int, tokens: dict[int, str], options: 
         httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60)
         for token in tokens.values()
     ]
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     try:
         await asyncio.gather(
             *(
@@ -164,6 +166,7 @@ async def simulate(base: str, project_id: int, tokens: dict[int, str], options: 
         )
     finally:
         samples.seconds = time.perf_counter() - start
+        samples.client_cpu_s = time.process_time() - cpu
         await asyncio.gather(*(client.aclose() for client in clients))
     return samples
 
@@ -236,7 +239,9 @@ def run(options: Options) -> dict:
     with (
         tempfile.TemporaryDirectory() as tmp,
         postgres_database() as url,
-        assay_env(Path(tmp), database_url=url, web_workers=str(options.web_workers)),
+        assay_env(
+            Path(tmp), database_url=url, web_workers=str(options.web_workers), **options.server
+        ),
     ):
         migrate()
         project_id, tokens = setup(options.items, options.annotators)
@@ -261,6 +266,7 @@ def run(options: Options) -> dict:
         "errors": dict(samples.errors),
         "empty_queue": samples.empty_queue,
         "seconds": samples.seconds,
+        "client_cpu_s": samples.client_cpu_s,
         **checks,
     }
 

@@ -79,10 +79,11 @@ def take_next(
 ):
     """The item you hold, or the next most suspicious free one, leased to you."""
     item = next_item(db, project, user, get_settings().lease_ttl_s)
-    db.commit()
     if item is None:
+        db.commit()  # leases given back
         return Response(status_code=status.HTTP_204_NO_CONTENT)
-    detail = item_detail(db, item)
+    detail = item_detail(db, item)  # same transaction: one connection checkout per request
+    db.commit()
     return QueueItemOut(**detail.model_dump(), leased_until=item.lease_expires_at.isoformat())
 
 

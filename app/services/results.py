@@ -136,8 +136,11 @@ class Evidence:
     value: float
 
 
+_TRAIN_ITEM = aliased(Item)  # built once: aliasing per call cost more than the query itself
+
+
 def evidence_for(session: Session, version_id: int, item_id: int) -> list[Evidence]:
-    train = aliased(Item)
+    train = _TRAIN_ITEM
     rows = session.execute(
         select(Influencer, train.text, train.current_label)
         .join(train, train.id == Influencer.train_item_id)
