@@ -26,15 +26,18 @@ from sqlalchemy import func, select
 from tests.browser import start_server
 from tests.support import (
     PG_ADMIN_DSN,
+    admin_headers,
     assay_env,
     demo_rows,
     free_port,
     postgres_database,
     to_csv,
+    upload_demo_project,
     wait_until,
 )
 
 N_TRAIN, N_DEV = 60, 30
+SIZES = {"silver": N_TRAIN, "gold_dev": N_DEV}
 JOB_TIMEOUT_S = 300
 FAST_RECOVERY = {
     "job_heartbeat_interval_s": "0.5",
@@ -94,31 +97,16 @@ def private_redis(tmp_path) -> Iterator[PrivateRedis]:
         server.stop()
 
 
-def _admin_with_project(client: TestClient, name: str = "p") -> tuple[dict[str, str], int]:
+def _admin_with_project(client: TestClient) -> tuple[dict[str, str], int]:
     """An admin token and a project with real silver training rows and a gold dev set."""
-    from app.auth import create_user, issue_token
-    from app.db import session_scope
-    from app.models import Role, User
+    headers = admin_headers()
+    return headers, upload_demo_project(client, headers, "p", SIZES)
 
-    with session_scope() as session:
-        admin = session.scalar(select(User).where(User.username == "ada"))
-        admin = admin or create_user(session, "ada", "pw-pw-pw-pw", Role.admin)
-        headers = {"Authorization": f"Bearer {issue_token(session, admin, 't')}"}
-    project = client.post(
-        "/api/v1/projects", headers=headers, json={"name": name, "labels": ["fresh", "rotten"]}
-    ).json()
-    for rows, kind in (
-        (demo_rows(N_TRAIN), "silver"),
-        (demo_rows(N_DEV, offset=N_TRAIN, silver=False), "gold_dev"),
-    ):
-        response = client.post(
-            f"/api/v1/projects/{project['id']}/datasets",
-            headers=headers,
-            files={"file": ("f.csv", to_csv(rows))},
-            data={"kind": kind},
-        )
-        assert response.status_code == 201, response.text
-    return headers, project["id"]
+
+def _start_job(client: TestClient, headers: dict[str, str], project_id: int) -> int:
+    response = client.post(f"/api/v1/projects/{project_id}/jobs", headers=headers, json={})
+    assert response.status_code == 202, response.text
+    return response.json()["id"]
 
 
 def _job(job_id: int):
@@ -210,8 +198,7 @@ def test_killed_worker_job_is_retried_once_and_stored_once(fault_env, tmp_path):
         headers, project_id = _admin_with_project(client)
         first_log, second_log = tmp_path / "worker1.log", tmp_path / "worker2.log"
         with _worker(first_log) as first:
-            job = client.post(f"/api/v1/projects/{project_id}/jobs", headers=headers, json={})
-            job_id = job.json()["id"]
+            job_id = _start_job(client, headers, project_id)
             running = _wait_state(job_id, ("running", "succeeded", "failed"), first, first_log)
             assert running.state == "running" and running.attempts == 1
             os.kill(first.pid, signal.SIGKILL)
@@ -248,9 +235,7 @@ def test_job_of_a_dead_worker_is_failed_not_left_running(tmp_path):
         headers, project_id = _admin_with_project(client)
         log = tmp_path / "worker.log"
         with _worker(log) as worker:
-            job_id = client.post(
-                f"/api/v1/projects/{project_id}/jobs", headers=headers, json={}
-            ).json()["id"]
+            job_id = _start_job(client, headers, project_id)
             assert _wait_state(job_id, ("running",), worker, log).state == "running"
             os.kill(worker.pid, signal.SIGKILL)
             worker.wait()
@@ -266,8 +251,7 @@ def test_job_of_a_dead_worker_is_failed_not_left_running(tmp_path):
         )
         assert polled["finished_at"]
         # the project is free again: a new job is accepted
-        retry = client.post(f"/api/v1/projects/{project_id}/jobs", headers=headers, json={})
-        assert retry.status_code == 202, retry.text
+        _start_job(client, headers, project_id)
 
 
 def test_redis_restart_mid_job(private_redis, tmp_path):
@@ -282,12 +266,10 @@ def test_redis_restart_mid_job(private_redis, tmp_path):
         TestClient(create_app()) as client,
     ):
         headers, project_id = _admin_with_project(client)
-        _, other_id = _admin_with_project(client, "other")
+        other_id = upload_demo_project(client, headers, "other", SIZES)
         log = tmp_path / "worker.log"
         with _worker(log) as worker:
-            job_id = client.post(
-                f"/api/v1/projects/{project_id}/jobs", headers=headers, json={}
-            ).json()["id"]
+            job_id = _start_job(client, headers, project_id)
             _wait_state(job_id, ("running",), worker, log)
             private_redis.stop()
             assert client.get(f"/api/v1/jobs/{job_id}", headers=headers).status_code == 200
@@ -302,9 +284,8 @@ def test_redis_restart_mid_job(private_redis, tmp_path):
             refused_job = _job(int(refused.json()["detail"].split()[1]))
             assert refused_job.state == "failed" and "broker" in refused_job.error
 
-            second = client.post(f"/api/v1/projects/{other_id}/jobs", headers=headers, json={})
-            assert second.status_code == 202, second.text
-            later = _wait_state(second.json()["id"], ("succeeded", "failed"), worker, log)
+            second = _start_job(client, headers, other_id)
+            later = _wait_state(second, ("succeeded", "failed"), worker, log)
             assert later.state == "succeeded", later.error
 
 
@@ -319,9 +300,7 @@ def test_queued_job_survives_a_redis_restart(private_redis, tmp_path):
         TestClient(create_app()) as client,
     ):
         headers, project_id = _admin_with_project(client)
-        job_id = client.post(
-            f"/api/v1/projects/{project_id}/jobs", headers=headers, json={}
-        ).json()["id"]
+        job_id = _start_job(client, headers, project_id)
         private_redis.stop()  # the queued message goes with it
         private_redis.start()
         log = tmp_path / "worker.log"
@@ -332,15 +311,23 @@ def test_queued_job_survives_a_redis_restart(private_redis, tmp_path):
         _assert_one_set_of_results(job_id)
 
 
-def _terminate_connections(database: str) -> int:
-    """pg_terminate_backend on every connection to ``database`` (the app's and the worker's)."""
+def _backends(database: str, condition: str = "TRUE") -> list[int]:
+    """Server processes of the connections to ``database`` (the app's and the worker's) that
+    match ``condition`` (SQL over pg_stat_activity)."""
     with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
         rows = conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE datname = %s AND pid <> pg_backend_pid()",
+            "SELECT pid FROM pg_stat_activity"
+            f" WHERE datname = %s AND pid <> pg_backend_pid() AND {condition}",
             (database,),
         ).fetchall()
-    return len(rows)
+    return [pid for (pid,) in rows]
+
+
+def _terminate(pids: list[int]) -> int:
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+        for pid in pids:
+            conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    return len(pids)
 
 
 def test_database_connections_dropped_mid_job_and_mid_request(tmp_path):
@@ -366,16 +353,14 @@ def test_database_connections_dropped_mid_job_and_mid_request(tmp_path):
                     answered.append(client.get(path, headers=headers).status_code)
 
         with _worker(log) as worker:
-            job_id = client.post(
-                f"/api/v1/projects/{project_id}/jobs", headers=headers, json={}
-            ).json()["id"]
+            job_id = _start_job(client, headers, project_id)
             _wait_state(job_id, ("running",), worker, log)
             asker = threading.Thread(target=ask)
             asker.start()
             terminated = 0
             try:  # until the job is over (or a minute): hits reads, heartbeats and the store
                 for _ in range(150):
-                    terminated += _terminate_connections(database)
+                    terminated += _terminate(_backends(database))
                     if _job(job_id).state not in ("queued", "running"):
                         break
                     stop.wait(0.4)
@@ -415,23 +400,15 @@ def test_database_connection_dropped_while_storing_results(tmp_path):
         ):
             # SHARE: reads go on, the INSERT of the results waits
             blocker.execute("LOCK TABLE model_versions IN SHARE MODE")
-            job_id = client.post(
-                f"/api/v1/projects/{project_id}/jobs", headers=headers, json={}
-            ).json()["id"]
+            job_id = _start_job(client, headers, project_id)
 
-            def storing_backend() -> int | None:
+            def storing_backend() -> list[int]:
                 assert worker.poll() is None, log.read_text()[-3000:]
-                with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-                    row = conn.execute(
-                        "SELECT pid FROM pg_stat_activity WHERE datname = %s AND"
-                        " wait_event_type = 'Lock' AND query ILIKE 'INSERT INTO model_versions%%'",
-                        (database,),
-                    ).fetchone()
-                return row[0] if row else None
+                waiting = "wait_event_type = 'Lock' AND query ILIKE 'INSERT INTO model_versions%%'"
+                return _backends(database, waiting)
 
-            pid = wait_until(storing_backend, JOB_TIMEOUT_S, what="the worker storing results")
-            with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-                conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            pids = wait_until(storing_backend, JOB_TIMEOUT_S, what="the worker storing results")
+            assert _terminate(pids) == 1
             blocker.rollback()  # the lock goes; the job must come back and finish
 
             done = _wait_state(job_id, ("succeeded", "failed"), worker, log)
