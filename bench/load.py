@@ -273,33 +273,36 @@ def run(options: Options) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--annotators", type=int, default=100)
-    parser.add_argument("--duration", type=float, default=120.0, help="seconds of simulated work")
+    parser.add_argument("--annotators", type=int, nargs="+", default=[25, 50, 100])
+    parser.add_argument("--duration", type=float, default=90.0, help="seconds of simulated work")
     parser.add_argument("--think", type=float, nargs=2, default=(0.5, 3.0), metavar=("MIN", "MAX"))
     parser.add_argument("--items", type=int, default=20_000)
     parser.add_argument("--retry-fraction", type=float, default=0.1)
     parser.add_argument("--web-workers", type=int, default=2, help="ASSAY_WEB_WORKERS")
     args = parser.parse_args()
-    options = Options(
-        args.annotators,
-        args.duration,
-        tuple(args.think),
-        args.items,
-        args.retry_fraction,
-        args.web_workers,
-    )
-    load_before = os.getloadavg()
-    result = run(options)
-    result["loadavg_before"], result["loadavg_after"] = load_before, os.getloadavg()
-    print(json.dumps(result, indent=2))
+    results = []
+    for annotators in args.annotators:
+        options = Options(
+            annotators,
+            args.duration,
+            tuple(args.think),
+            args.items,
+            args.retry_fraction,
+            args.web_workers,
+        )
+        load_before = os.getloadavg()[0]
+        result = run(options)
+        result["loadavg_1min"] = (load_before, os.getloadavg()[0])
+        print(json.dumps(result), flush=True)
+        results.append(result)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "load.json").write_text(json.dumps(result, indent=2) + "\n")
-    errors = sum(result["errors"].values())
+    (RESULTS / "load.json").write_text(json.dumps(results, indent=2) + "\n")
     write_table(
         "load",
-        f"Shared queue under load: {options.annotators} annotators on PostgreSQL, think time "
-        f"{options.think_s[0]:g}-{options.think_s[1]:g} s",
+        f"Shared queue under load over HTTP, PostgreSQL, think time "
+        f"{args.think[0]:g}-{args.think[1]:g} s",
         [
+            "annotators",
             "next-item p50 ms",
             "next-item p95 ms",
             "submit p50 ms",
@@ -310,31 +313,35 @@ def main() -> None:
             "double assigned",
             "lost",
             "duplicated",
+            "sent twice (2xx)",
+            "load average before, after",
         ],
         [
             [
-                result["next_p50_ms"],
-                result["next_p95_ms"],
-                result["submit_p50_ms"],
-                result["submit_p95_ms"],
-                result["labels_per_s"],
-                result["requests_per_s"],
-                errors,
-                result["double_assigned"],
-                result["lost"],
-                result["duplicated"],
+                r["options"]["annotators"],
+                r["next_p50_ms"],
+                r["next_p95_ms"],
+                r["submit_p50_ms"],
+                r["submit_p95_ms"],
+                r["labels_per_s"],
+                r["requests_per_s"],
+                sum(r["errors"].values()),
+                r["double_assigned"],
+                r["lost"],
+                r["duplicated"],
+                f"{r['retries']} ({r['retries_ok']})",
+                f"{r['loadavg_1min'][0]:.1f}, {r['loadavg_1min'][1]:.1f}",
             ]
+            for r in results
         ],
-        note=f"{options.duration_s:g} s of work over HTTP against `assay serve` "
-        f"({options.web_workers} uvicorn worker processes, `ASSAY_WEB_WORKERS`) on a fresh "
-        f"PostgreSQL database with {options.items:,} queued items ranked by a model version, "
-        "overlap 1; {result['next_items']:,} next-item and "
-        f"{result['submits']:,} submit requests, {result['retries']} submissions sent twice "
-        f"with the same key ({result['retries_ok']} answered 2xx). Double assigned: items "
-        "decided by or served to two annotators; lost: 2xx submissions not stored; duplicated: "
-        "a key or an (item, annotator) stored twice. Load generator, server and PostgreSQL on "
-        f"the same machine ({os.cpu_count()} CPU cores), shared with other jobs: load average "
-        f"{load_before[0]:.1f} before, {result['loadavg_after'][0]:.1f} after. Reproduce: "
+        note=f"{args.duration:g} s of work per row against `assay serve` ({args.web_workers} "
+        f"uvicorn worker processes, `ASSAY_WEB_WORKERS`) on a fresh PostgreSQL database with "
+        f"{args.items:,} queued items ranked by a model version, overlap 1; "
+        f"{args.retry_fraction:.0%} of the labels sent a second time with the same key. Double "
+        "assigned: items decided by or served to two annotators; lost: 2xx labels not stored; "
+        "duplicated: a key or an (item, annotator) stored twice. Load generator, server and "
+        f"PostgreSQL on one machine ({os.cpu_count()} CPU cores) shared with other jobs; the "
+        "1-minute load average before and after each row says how busy it was. Reproduce: "
         "`python -m bench.load`.",
     )
 
