@@ -258,3 +258,32 @@ def test_cli_import_streams_a_file_all_or_nothing(tmp_path):
     with assay_env(tmp_path):
         stored = sorted(_stored(project_id), key=lambda r: (r[2], r[0]))
     assert stored == _expected(rows, "extension")
+
+
+@pytest.mark.usefixtures("small_batches")
+def test_page_upload_streams_and_reports_the_bad_line(client, project):
+    from app.auth import create_user
+    from app.db import session_scope
+    from app.models import Role
+    from tests.seeding import PASSWORD, page_login
+
+    with session_scope() as session:
+        create_user(session, "pat", PASSWORD, Role.admin)
+    headers = {"X-CSRF-Token": page_login(client, "pat")}
+    rows = _rows()
+    bad = to_csv([*rows[:-1], {**rows[-1], "label": "stale"}], COLUMNS)
+    url = f"/projects/{project['id']}/datasets"
+    refused = client.post(url, headers=headers, files={"file": ("bad.csv", bad)})
+    assert refused.status_code == 422
+    assert f"bad.csv, line {ROWS + 1}, field &#39;label&#39;" in refused.text
+    assert _counts(project["id"]) == (0, 0)
+    done = client.post(
+        url,
+        headers=headers,
+        files={"file": ("ok.csv", to_csv(rows, COLUMNS))},
+        data={"kind": "extension"},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303, done.text
+    stored = sorted(_stored(project["id"]), key=lambda r: (r[2], r[0]))
+    assert stored == _expected(rows, "extension")
