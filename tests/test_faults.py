@@ -156,10 +156,10 @@ def _assert_one_set_of_results(job_id: int) -> None:
 
 
 @contextmanager
-def _worker(log: Path) -> Iterator[subprocess.Popen]:
+def _worker(log: Path, **options) -> Iterator[subprocess.Popen]:
     from app.worker_process import start_worker, stop_worker
 
-    process = start_worker(log)
+    process = start_worker(log, **options)
     try:
         yield process
     finally:
@@ -221,6 +221,29 @@ def test_killed_worker_job_is_retried_once_and_stored_once(fault_env, tmp_path):
         polled = client.get(f"/api/v1/jobs/{job_id}", headers=headers).json()
         assert polled["state"] == "succeeded" and polled["progress"] == 1.0
         assert polled["attempts"] == done.attempts
+
+
+def test_killed_prefork_child_job_is_retried(tmp_path):
+    """With the prefork pool the task runs in a child process: SIGKILL the child mid-job; the
+    worker forks a new one (its children get their own database connections) and the job
+    finishes, stored once."""
+    from app.main import create_app
+
+    with assay_env(tmp_path, **FAST_RECOVERY), TestClient(create_app()) as client:
+        headers, project_id = _admin_with_project(client)
+        log = tmp_path / "worker.log"
+        with _worker(log, pool="prefork", concurrency=1) as worker:
+            job_id = _start_job(client, headers, project_id)
+            _wait_state(job_id, ("running",), worker, log)
+            children = subprocess.run(
+                ["pgrep", "-P", str(worker.pid)], capture_output=True, text=True, check=True
+            ).stdout.split()
+            assert len(children) == 1, children
+            os.kill(int(children[0]), signal.SIGKILL)
+            done = _wait_state(job_id, ("succeeded", "failed"), worker, log)
+        assert done.state == "succeeded", done.error
+        assert done.attempts >= 2
+        _assert_one_set_of_results(job_id)
 
 
 def test_job_of_a_dead_worker_is_failed_not_left_running(tmp_path):

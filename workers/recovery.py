@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import worker_process_init, worker_ready, worker_shutdown
 
 from app.services.job_reaper import start_reaper
 
@@ -21,3 +21,12 @@ def _start_reaper(**_: Any) -> None:
 def _stop_reaper(**_: Any) -> None:
     for stop in _stop:
         stop()
+
+
+@worker_process_init.connect
+def _own_connections(**_: Any) -> None:
+    """A prefork child forked after the reaper ran must not share the parent's pooled
+    connections: drop them from the child's pool without closing the parent's sockets."""
+    from app.db import get_engine
+
+    get_engine().dispose(close=False)
