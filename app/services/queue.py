@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import ColumnElement, Select, and_, exists, or_, select, update
+from sqlalchemy import ColumnElement, Select, Update, and_, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.models import (
@@ -125,13 +125,7 @@ def _take_best(session: Session, project: Project, user: User, lease_ttl_s: int)
     for query in _candidates(session, project, user, now):
         pick = query.with_for_update(skip_locked=True, of=Item).limit(1).scalar_subquery()
         item = session.scalar(
-            update(Item)
-            .where(Item.id == pick, Item.status == ItemStatus.pending, _free_for(user, now))
-            .values(
-                leased_by_id=user.id,
-                lease_expires_at=now + timedelta(seconds=lease_ttl_s),
-                updated_at=Item.updated_at,  # a lease is not a change to the item
-            )
+            _lease(pick, user, lease_ttl_s, now)
             .returning(Item)
             .execution_options(synchronize_session=False, populate_existing=True)
         )
@@ -140,10 +134,11 @@ def _take_best(session: Session, project: Project, user: User, lease_ttl_s: int)
     return None
 
 
-def claim(session: Session, item_id: int, user: User, lease_ttl_s: int) -> bool:
-    """Lease the item to ``user`` if it is pending and free; False when someone else won it."""
-    now = utcnow()
-    result = session.execute(
+def _lease(
+    item_id: int | ColumnElement[int], user: User, lease_ttl_s: int, now: datetime
+) -> Update:
+    """The UPDATE that leases the item to ``user``, only while it is pending and free."""
+    return (
         update(Item)
         .where(Item.id == item_id, Item.status == ItemStatus.pending, _free_for(user, now))
         .values(
@@ -151,7 +146,13 @@ def claim(session: Session, item_id: int, user: User, lease_ttl_s: int) -> bool:
             lease_expires_at=now + timedelta(seconds=lease_ttl_s),
             updated_at=Item.updated_at,  # a lease is not a change to the item
         )
-        .execution_options(synchronize_session=False)
+    )
+
+
+def claim(session: Session, item_id: int, user: User, lease_ttl_s: int) -> bool:
+    """Lease the item to ``user`` if it is pending and free; False when someone else won it."""
+    result = session.execute(
+        _lease(item_id, user, lease_ttl_s, utcnow()).execution_options(synchronize_session=False)
     )
     return result.rowcount == 1
 
