@@ -4,7 +4,8 @@ A fresh PostgreSQL database gets ``bench.next_item``'s synthetic project (queued
 one model version, overlap 1) and an API token per annotator. `assay serve` runs in a child
 process; each simulated annotator (an asyncio task with its own HTTP connection) loops: ask the
 queue API for the next item, think for a random time, submit a label with a fresh idempotency
-key; a fraction of submissions is sent a second time with the same key (a double submission).
+key; a fraction of submissions is sent twice with the same key (half at once, a double click;
+half one after the other, a retry after a lost answer).
 Measured: next-item and submit latency (median, 95th percentile), errors, throughput.
 
 Afterwards the data is checked: no item decided by two annotators (overlap 1) and no item served
@@ -116,11 +117,17 @@ async def annotator(
         samples.served.append((item_id, user_id))
         await asyncio.sleep(rng.uniform(*options.think_s))
         body = {"label": rng.choice(LABELS), "idempotency_key": uuid.uuid4().hex}
-        await submit(client, item_id, user_id, body, samples)
-        if rng.random() < options.retry_fraction:
-            samples.retries += 1
-            answered = await submit(client, item_id, user_id, body, samples)
-            samples.retries_ok += answered
+        if rng.random() >= options.retry_fraction:
+            await submit(client, item_id, user_id, body, samples)
+            continue
+        samples.retries += 1
+        if rng.random() < 0.5:  # a double click: both at once
+            answers = await asyncio.gather(
+                *(submit(client, item_id, user_id, body, samples) for _ in range(2))
+            )
+        else:  # the answer was lost on the way: sent again after it
+            answers = [await submit(client, item_id, user_id, body, samples) for _ in range(2)]
+        samples.retries_ok += all(answers)
 
 
 async def submit(
@@ -337,7 +344,9 @@ def main() -> None:
         note=f"{args.duration:g} s of work per row against `assay serve` ({args.web_workers} "
         f"uvicorn worker processes, `ASSAY_WEB_WORKERS`) on a fresh PostgreSQL database with "
         f"{args.items:,} queued items ranked by a model version, overlap 1; "
-        f"{args.retry_fraction:.0%} of the labels sent a second time with the same key. Double "
+        f"{args.retry_fraction:.0%} of the labels sent twice with the same key (half at once, "
+        "half one after the other); sent twice (2xx): such labels, and how many got 2xx both "
+        "times. Double "
         "assigned: items decided by or served to two annotators; lost: 2xx labels not stored; "
         "duplicated: a key or an (item, annotator) stored twice. Load generator, server and "
         f"PostgreSQL on one machine ({os.cpu_count()} CPU cores) shared with other jobs; the "

@@ -1,6 +1,6 @@
 """The load test at CI size: ten annotators against a real `assay serve` on PostgreSQL, no think
-time, a third of the labels sent twice. Only correctness is asserted (no latency): nothing
-assigned twice, nothing lost, nothing stored twice, no errors."""
+time, a third of the labels sent twice (at once, or one after the other). Only correctness is
+asserted (no latency): nothing assigned twice, nothing lost, nothing stored twice, no errors."""
 
 from __future__ import annotations
 

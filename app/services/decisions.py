@@ -112,6 +112,11 @@ def decide(
     if item.project_id != project.id:
         raise DecisionError("item belongs to another project")
     lock_item(session, item)
+    # A twin of this request (a double click) may have committed while we waited for the lock:
+    # its event is ours, not a stale decision.
+    earlier = earlier_event(session, idempotency_key, item, user)
+    if earlier is not None:
+        return DecisionOutcome(earlier, duplicate=True)
     if item.status != ItemStatus.pending:
         raise StaleAction(
             f"item {item.id} was already decided ({item.status}); your label was not recorded"
