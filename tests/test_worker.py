@@ -14,9 +14,8 @@ from sqlalchemy import func, select
 from tests.support import (
     REDIS_URL,
     assay_env,
-    demo_rows,
     postgres_database,
-    to_csv,
+    upload_demo_project,
     wait_until,
 )
 
@@ -51,26 +50,14 @@ def test_worker_trains_scores_and_reports_progress(live_env, tmp_path):
                 session, create_user(session, "ada", "pw-pw-pw-pw", Role.admin), "t"
             )
         headers = {"Authorization": f"Bearer {token}"}
-        project = client.post(
-            "/api/v1/projects", headers=headers, json={"name": "p", "labels": ["fresh", "rotten"]}
-        ).json()
-        for rows, kind in (
-            (demo_rows(N_TRAIN), "silver"),
-            (demo_rows(N_DEV, offset=N_TRAIN, silver=False), "gold_dev"),
-            (demo_rows(N_TEST, offset=N_TRAIN + N_DEV, silver=False), "test"),
-        ):
-            response = client.post(
-                f"/api/v1/projects/{project['id']}/datasets",
-                headers=headers,
-                files={"file": ("f.csv", to_csv(rows))},
-                data={"kind": kind},
-            )
-            assert response.status_code == 201, response.text
+        project_id = upload_demo_project(
+            client, headers, "p", {"silver": N_TRAIN, "gold_dev": N_DEV, "test": N_TEST}
+        )
 
         worker = start_worker(tmp_path / "worker.log")
         try:
             job = client.post(
-                f"/api/v1/projects/{project['id']}/jobs", headers=headers, json={}
+                f"/api/v1/projects/{project_id}/jobs", headers=headers, json={}
             ).json()
             seen = []
 
@@ -118,7 +105,7 @@ def test_worker_trains_scores_and_reports_progress(live_env, tmp_path):
             assert 0 < version.metrics["test_macro_f1_left_out"] <= 1
 
         page = client.get(
-            f"/api/v1/projects/{project['id']}/items?order=suspicion&limit=200", headers=headers
+            f"/api/v1/projects/{project_id}/items?order=suspicion&limit=200", headers=headers
         ).json()
         ranks = [i["suspicion_rank"] for i in page["items"]]
         assert ranks == list(range(1, N_TRAIN + 1))

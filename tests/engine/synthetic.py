@@ -18,3 +18,15 @@ def softmax_problem(
     X = rng.normal(size=(n, d))
     W = rng.normal(size=(C, d)) * scale
     return X, softmax_labels(rng, X, W), W
+
+
+def linear_sampler(rng: np.random.Generator, d: int, noise: float):
+    """Draws (X, y) from one fixed random hyperplane, with Gaussian noise on the margin: gold
+    labels of a binary problem whose splits (train, dev, test) share their truth."""
+    w = rng.normal(size=d)
+
+    def draw(n: int) -> tuple[np.ndarray, np.ndarray]:
+        X = rng.normal(size=(n, d))
+        return X, (X @ w + noise * rng.normal(size=n) > 0).astype(np.int64)
+
+    return draw

@@ -8,6 +8,7 @@ from scipy.special import softmax
 from scipy.stats import spearmanr
 from sklearn.metrics import f1_score
 
+from tests.engine.synthetic import linear_sampler
 from workers.engine.embeddings import cached_embeddings
 from workers.engine.estimators import ExactHeadInfluence, TopK
 from workers.engine.head import fit_logistic_head
@@ -176,13 +177,7 @@ def test_harmful_extension_items_by_hand():
 def noisy_extension():
     """60 gold items plus a 240-item extension with 30% flipped labels; gold dev of 100."""
     rng = np.random.default_rng(5)
-    d = 6
-    w = rng.normal(size=d)
-
-    def draw(n):
-        X = rng.normal(size=(n, d))
-        return X, (X @ w + 0.3 * rng.normal(size=n) > 0).astype(np.int64)
-
+    draw = linear_sampler(rng, 6, 0.3)
     X, y_gold = draw(300)
     Xd, yd = draw(100)
     ext = np.arange(300) >= 60

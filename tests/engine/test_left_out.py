@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from app.config import Settings
+from tests.engine.synthetic import linear_sampler
 from workers.engine import fit_logistic_head, score_training_set
 from workers.engine.inffeed import DEFAULT_DROP_FRACTIONS, macro_f1
 from workers.pipeline import leave_out_harmful
@@ -24,13 +25,7 @@ def systematic_noise():
     """Class 1 items with a large first feature are labelled 0 in the silver part (a rule, as
     a lexicon labeller errs), so the silver pulls the boundary; gold dev and test sets."""
     rng = np.random.default_rng(3)
-    d = 5
-    w = rng.normal(size=d)
-
-    def draw(n):
-        X = rng.normal(size=(n, d))
-        return X, (X @ w + 0.2 * rng.normal(size=n) > 0).astype(np.int64)
-
+    draw = linear_sampler(rng, 5, 0.2)
     X, y_gold = draw(400)
     Xd, yd = draw(150)
     Xt, yt = draw(300)
