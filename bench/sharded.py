@@ -146,10 +146,18 @@ def main() -> None:
         migrate()
         project_id = create_demo_project()
         for mode, size, workers in runs:
+            load = os.getloadavg()[0]
             seconds, steps = run_job(project_id, Path(tmp), f"{mode}{workers}", size, workers)
             print(f"{mode}, {workers} worker(s): {seconds:.1f} s {steps}", flush=True)
             rows.append(
-                [mode, size or "-", workers, seconds, *(steps.get(step, "-") for step in STEPS)]
+                [
+                    mode,
+                    size or "-",
+                    workers,
+                    f"{load:.1f}",
+                    seconds,
+                    *(steps.get(step, "-") for step in STEPS),
+                ]
             )
         whole, whole_ranks = scores(project_id, 1), ranks(project_id, 1)
         n_train = len(whole["loss"])
@@ -160,7 +168,7 @@ def main() -> None:
                 for k, v in whole.items()
             )
             same = ranks(project_id, version) == whole_ranks
-            row += [rows[0][3] / row[3], f"{diff:.1e}", "yes" if same else "no"]
+            row += [rows[0][4] / row[4], f"{diff:.1e}", "yes" if same else "no"]
     load_after = os.getloadavg()
     write_table(
         "sharded",
@@ -169,6 +177,7 @@ def main() -> None:
             "mode",
             "shard size",
             "workers",
+            "load avg at start",
             "seconds",
             "embedding shards s",
             "fit s",
@@ -187,8 +196,9 @@ def main() -> None:
             "excluded; a step's seconds run from its first task received to its last done, on "
             "any worker. Score difference: largest relative difference from the unsharded run over "
             f"every stored score. Load average before {load_before[0]:.1f}, after "
-            f"{load_after[0]:.1f} (others' jobs shared the machine); 2 workers on 2 cores is "
-            f"this machine's ceiling, and torch already uses both cores in one worker. "
+            f"{load_after[0]:.1f} (1-minute averages; others' jobs shared the machine); "
+            "2 workers on 2 cores is this machine's ceiling, and torch already uses both cores "
+            "in one worker. "
             f"{machine()}. Reproduce: `python -m bench.sharded`."
         ),
     )
