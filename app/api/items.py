@@ -96,6 +96,5 @@ def label_item(
         else:
             decide(db, project, item, user, body.label, body.idempotency_key)
 
-    commit_action(db, act)
-    db.refresh(item)
+    commit_action(db, act)  # the session keeps the item as committed: no reload needed
     return item_detail(db, item)

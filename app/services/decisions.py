@@ -20,6 +20,7 @@ from app.services.queue import (
     claim,
     lock_item,
     overlap_of,
+    record_standing,
     release,
     set_standing,
 )
@@ -57,19 +58,24 @@ def set_final(item: Item, label: str | None, status: ItemStatus) -> None:
 
 
 def votes(session: Session, item: Item) -> list[str]:
-    return list(
-        session.scalars(
-            select(Assignment.label).where(
-                Assignment.item_id == item.id, Assignment.state == "done"
+    """The labels of the votes stored for the item (what is not yet flushed is left out)."""
+    with session.no_autoflush:
+        return list(
+            session.scalars(
+                select(Assignment.label).where(
+                    Assignment.item_id == item.id, Assignment.state == "done"
+                )
             )
         )
-    )
 
 
-def _settle(session: Session, project: Project, item: Item) -> None:
-    """Once n distinct annotators voted: the majority becomes the label; a tie goes to review."""
+def _settle(session: Session, project: Project, item: Item, vote: str) -> None:
+    """Once n distinct annotators voted: the majority becomes the label; a tie goes to review.
+
+    ``vote`` is the label being cast, not flushed yet: the item's lease and its final label
+    then go out in one UPDATE."""
     n = overlap_of(project)
-    cast = votes(session, item)
+    cast = [*votes(session, item), vote]
     if len(cast) < n:
         return
     if n == 1:
@@ -134,8 +140,8 @@ def decide(
         idempotency_key=idempotency_key,
     )
     session.add(event)
-    set_standing(session, item, user, "done", label=label)
-    _settle(session, project, item)
+    record_standing(session, item, user, mine, "done", label=label)
+    _settle(session, project, item, label)
     session.flush()
     return DecisionOutcome(event, duplicate=False)
 

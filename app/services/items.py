@@ -103,14 +103,21 @@ def list_items(
 
 
 def item_view(session: Session, item: Item) -> ItemView:
-    version = latest_model_version(session, item.project_id)
-    if version is None:
-        return ItemView(item, None, None)
-    pred = session.scalar(
-        select(Prediction).where(
-            Prediction.model_version_id == version.id, Prediction.item_id == item.id
+    """The item with the newest model version's prediction and scores. The version and its
+    prediction come in one round trip: this runs on every queue request."""
+    row = session.execute(
+        select(ModelVersion, Prediction)
+        .outerjoin(
+            Prediction,
+            and_(Prediction.model_version_id == ModelVersion.id, Prediction.item_id == item.id),
         )
-    )
+        .where(ModelVersion.project_id == item.project_id)
+        .order_by(ModelVersion.version.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return ItemView(item, None, None)
+    version, pred = row
     return ItemView(item, pred, version, item_scores(session, version.id, [item.id])[item.id])
 
 

@@ -25,7 +25,7 @@ from app.models import (
     User,
     utcnow,
 )
-from app.services.results import latest_model_version
+from app.services.results import latest_model_version_id
 
 OVERLAP_MAX = 20
 CLAIM_ATTEMPTS = 100  # each lost claim means another annotator got an item: progress overall
@@ -85,12 +85,12 @@ def _queued(project: Project) -> ColumnElement[bool]:
 def _candidates(session: Session, project: Project, user: User, now: datetime) -> list[Select]:
     """The queries for ``user``'s next item, in turn: fresh ones by suspicion, then the ones
     they deferred."""
-    version = latest_model_version(session, project.id)
+    version_id = latest_model_version_id(session, project.id)
     base = select(Item.id).where(_queued(project), _free_for(user, now))
-    if version is not None:
+    if version_id is not None:
         base = base.join(
             Prediction,
-            and_(Prediction.item_id == Item.id, Prediction.model_version_id == version.id),
+            and_(Prediction.item_id == Item.id, Prediction.model_version_id == version_id),
         )
         by_rank = (Prediction.suspicion_rank, Item.id)
     else:
@@ -204,14 +204,15 @@ def next_item(session: Session, project: Project, user: User, lease_ttl_s: int) 
 
 def lock_item(session: Session, item: Item) -> None:
     """Take the item's row lock (PostgreSQL) or the write lock (SQLite) and reload it, so the
-    checks that follow see the latest state and no other decision interleaves."""
+    checks that follow see the latest state and no other decision interleaves. One round trip:
+    the UPDATE returns the row and overwrites the loaded object with it."""
     session.execute(
         update(Item)
         .where(Item.id == item.id)
         .values(updated_at=Item.updated_at)
-        .execution_options(synchronize_session=False)
+        .returning(Item)
+        .execution_options(synchronize_session=False, populate_existing=True)
     )
-    session.refresh(item)
 
 
 def set_standing(
@@ -223,7 +224,22 @@ def set_standing(
     key: str | None = None,
 ) -> Assignment:
     """Create or update this annotator's standing with the item."""
-    held = assignment(session, item, user)
+    held = record_standing(session, item, user, assignment(session, item, user), state, label, key)
+    session.flush()
+    return held
+
+
+def record_standing(
+    session: Session,
+    item: Item,
+    user: User,
+    held: Assignment | None,
+    state: str,
+    label: str | None = None,
+    key: str | None = None,
+) -> Assignment:
+    """``set_standing`` for a caller that has already looked up ``held`` (None: there is no
+    standing yet); not flushed, so that the item's other changes go out in the same UPDATE."""
     if held is None:
         held = Assignment(item_id=item.id, user_id=user.id, state=state)
         session.add(held)
@@ -232,7 +248,6 @@ def set_standing(
         held.idempotency_key = key
     if item.leased_by_id == user.id:
         item.leased_by_id, item.lease_expires_at = None, None
-    session.flush()
     return held
 
 

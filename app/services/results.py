@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Select, delete, func, insert, select
 from sqlalchemy.orm import Session, aliased
 
 from app.models import Influencer, Item, ModelVersion, Prediction, Score
@@ -103,13 +103,22 @@ def store_model_version(
     return version
 
 
-def latest_model_version(session: Session, project_id: int) -> ModelVersion | None:
-    return session.scalar(
+def _newest(project_id: int) -> Select:
+    return (
         select(ModelVersion)
         .where(ModelVersion.project_id == project_id)
         .order_by(ModelVersion.version.desc())
         .limit(1)
     )
+
+
+def latest_model_version(session: Session, project_id: int) -> ModelVersion | None:
+    return session.scalar(_newest(project_id))
+
+
+def latest_model_version_id(session: Session, project_id: int) -> int | None:
+    """Only the id, for the queue's hot path: the version's metrics can be large."""
+    return session.scalar(_newest(project_id).with_only_columns(ModelVersion.id))
 
 
 def item_scores(

@@ -100,14 +100,21 @@ def _task_name() -> str:
 
 
 def _note_corrections(session: Session, _flush_context, _instances) -> None:
-    """Remember which projects this transaction wrote annotator label events for."""
+    """Remember which projects with a retraining policy this transaction wrote annotator label
+    events for; a project without one (the default) costs the commit nothing."""
     events = [e for e in session.new if isinstance(e, LabelEvent)]
     item_ids = {e.item_id for e in events if e.source != "import"}
     if not item_ids:
         return
-    projects = session.info.setdefault(_PENDING_KEY, set())
-    with session.no_autoflush:  # the decided items are in the identity map: usually no SQL
-        projects.update(item.project_id for i in item_ids if (item := session.get(Item, i)))
+    with session.no_autoflush:  # decided items and their project are loaded: usually no SQL
+        project_ids = {item.project_id for i in item_ids if (item := session.get(Item, i))}
+        policed = {
+            p
+            for p in project_ids
+            if (project := session.get(Project, p)) and retrain_every_of(project)
+        }
+    if policed:
+        session.info.setdefault(_PENDING_KEY, set()).update(policed)
 
 
 def _check_after_commit(session: Session) -> None:
