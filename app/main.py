@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from contextlib import asynccontextmanager
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from app import api, web
 from app.admission import AdmissionLimit
@@ -20,6 +22,9 @@ from app.services.jobs import BrokerUnavailable
 from app.services.retraining import install_retrain_hook
 from app.session_cookie import SessionCookieMiddleware
 from app.web.static import CachedStaticFiles, cache_control
+
+log = logging.getLogger(__name__)
+RETRY_LATER = {"Retry-After": "5"}  # seconds: a broker or database restart
 
 
 def create_app(settings: Settings | None = None, *, run_migrations: bool = True) -> FastAPI:
@@ -78,7 +83,20 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     @app.exception_handler(BrokerUnavailable)
     async def broker_down(_: Request, err: BrokerUnavailable) -> JSONResponse:
         """The web process stays up without its broker; starting work says to try later."""
-        return JSONResponse({"detail": str(err)}, status_code=503, headers={"Retry-After": "5"})
+        return JSONResponse({"detail": str(err)}, status_code=503, headers=RETRY_LATER)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def database_down(_: Request, err: DBAPIError) -> JSONResponse:
+        """The database refused or dropped the connection: a 503 to retry, not a 500. The
+        transaction did not commit (or its outcome is unknown, when the drop hit the commit):
+        retrying is safe because every state-changing request carries an idempotency key."""
+        log.warning("database unavailable: %s", err.orig)
+        return JSONResponse(
+            {"detail": "the database is unavailable; try again"},
+            status_code=503,
+            headers=RETRY_LATER,
+        )
 
     @app.exception_handler(LoginRequired)
     async def to_login(request: Request, _: LoginRequired) -> RedirectResponse:

@@ -36,6 +36,8 @@ CURVE_BUDGETS = (0.001, 0.005, 0.01, 0.02, 0.05, 0.10, 0.20)
 SEEDS = range(5)
 PRUNE_BUDGETS = (0.0, 0.05)
 ASSAY, CLEANLAB = "dev influence (Assay)", "cleanlab (tuned)"
+ORACLE_DEV = "oracle: wrong labels only, by dev influence"
+ORACLE_TEST = "oracle: wrong labels only, by test influence"
 
 
 @dataclass
@@ -169,12 +171,27 @@ def main() -> None:
     prune_table(case, ranked)
 
 
+def ceilings(case: Case, assay: np.ndarray) -> dict[str, np.ndarray]:
+    """Two oracles that see which silver labels are wrong (and one sees the test set): what a
+    budget of re-annotation can recover when the picking is as good as it gets."""
+    wrong = case.y_silver != case.y_gold
+    unreviewed = np.zeros(len(wrong), dtype=bool)
+    test_influence = influence_ranker(case.X_test, case.y_test, 2, l2=L2)(
+        case.X, case.y_silver.copy(), unreviewed
+    )
+    return {
+        ORACLE_DEV: np.where(wrong, assay, -np.inf),
+        ORACLE_TEST: np.where(wrong, test_influence, -np.inf),
+    }
+
+
 def seeds_table(corpus: Corpus, case0: Case, ranked0: dict[str, np.ndarray]) -> None:
-    """Share of the gap recovered at 5% and 10%, over the seeded splits."""
+    """Share of the gap recovered at 5% and 10%, over the seeded splits, beside the oracles."""
     shares: dict[str, list[list[float]]] = {}
     for seed in SEEDS:
         case, ranked = (case0, ranked0) if seed == 0 else (make_case(corpus, seed), None)
         ranked = ranked or suspicions(case, seed)
+        ranked = {**ranked, **ceilings(case, ranked[ASSAY])}
         for name, suspicion in ranked.items():
             shares.setdefault(name, []).append(
                 [
@@ -200,6 +217,11 @@ def seeds_table(corpus: Corpus, case0: Case, ranked0: dict[str, np.ndarray]) -> 
         rows,
         note="Mean ± standard deviation (and the worst split) of the share of the test macro-F1 "
         f"gap recovered; splits with seeds {SEEDS.start}-{SEEDS.stop - 1} of the same sizes. "
+        "The two oracle rows are ceilings, not rankings a user can have: they re-annotate only "
+        "items whose silver label is wrong (100% precision), ordered by Assay's dev influence "
+        "or by influence on the test set itself. They show where the ceiling of re-annotating "
+        "a budget and retraining on all labels lies: even knowing which labels are wrong and "
+        "how each hurts the test set, 5% recovers under half of the gap on average. "
         "Reproduce: `python -m bench.triage`.",
     )
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -395,12 +397,35 @@ def test_database_connections_dropped_mid_job_and_mid_request(tmp_path):
             assert done.state == "succeeded", done.error
             _assert_one_set_of_results(job_id)
         assert answered, "requests were made while connections were dropped"
+        assert set(answered) <= {200, 503}, Counter(answered)  # a drop is a 503 to retry
         after = [
             client.get(f"/api/v1/projects/{project_id}/items?limit=50", headers=headers)
             for _ in range(5)
         ]
         assert [r.status_code for r in after] == [200] * 5
         assert client.get(f"/api/v1/jobs/{job_id}", headers=headers).json()["state"] == "succeeded"
+
+
+def test_unreachable_database_is_a_503_to_retry(tmp_path):
+    """Nothing listens where the database should be: the API and the health check answer 503
+    with Retry-After, not a 500 or a hang."""
+    from app.main import create_app
+
+    with socket.socket() as closed:  # bound, never listening: connections are refused
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/assay"
+        with (
+            assay_env(tmp_path, database_url=url),
+            TestClient(create_app(run_migrations=False), raise_server_exceptions=False) as client,
+        ):
+            for response in (
+                client.get("/api/v1/projects", headers={"Authorization": "Bearer x"}),
+                client.get("/healthz"),
+            ):
+                assert response.status_code == 503, response.text
+                assert response.headers["Retry-After"]
+                assert "database is unavailable" in response.json()["detail"]
 
 
 def test_database_connection_dropped_while_storing_results(tmp_path):
