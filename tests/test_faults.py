@@ -33,6 +33,7 @@ from tests.support import (
     demo_rows,
     free_port,
     postgres_database,
+    reset_caches,
     to_csv,
     upload_demo_project,
     wait_until,
@@ -223,6 +224,49 @@ def test_killed_worker_job_is_retried_once_and_stored_once(fault_env, tmp_path):
         polled = client.get(f"/api/v1/jobs/{job_id}", headers=headers).json()
         assert polled["state"] == "succeeded" and polled["progress"] == 1.0
         assert polled["attempts"] == done.attempts
+
+
+def test_killed_worker_mid_import_imports_once(fault_env, tmp_path, monkeypatch):
+    """SIGKILL the worker while a background import runs: nothing half-written stays, the
+    reaper gives the job to a new worker, and every row is stored exactly once."""
+    from app.db import session_scope
+    from app.main import create_app
+    from app.models import Dataset, Item
+
+    monkeypatch.setenv("ASSAY_IMPORT_BACKGROUND_BYTES", "1000")  # this upload goes to a worker
+    reset_caches()
+    rows = 60_000
+    data = "id,text,label\n" + "".join(
+        f"r{i},review number {i} of the import,{('fresh', 'rotten')[i % 2]}\n" for i in range(rows)
+    )
+    with TestClient(create_app()) as client:
+        headers = admin_headers()
+        project = client.post(
+            "/api/v1/projects", headers=headers, json={"name": "p", "labels": ["fresh", "rotten"]}
+        ).json()
+        first_log, second_log = tmp_path / "worker1.log", tmp_path / "worker2.log"
+        with _worker(first_log) as first:
+            response = client.post(
+                f"/api/v1/projects/{project['id']}/datasets",
+                headers=headers,
+                files={"file": ("big.csv", data.encode())},
+                data={"kind": "silver"},
+            )
+            assert response.status_code == 202, response.text
+            job_id = response.json()["id"]
+            running = _wait_state(job_id, ("running", "succeeded", "failed"), first, first_log)
+            assert running.state == "running", running.error
+            os.kill(first.pid, signal.SIGKILL)
+            first.wait()
+        with _worker(second_log) as second:
+            done = _wait_state(job_id, ("succeeded", "failed"), second, second_log)
+    assert done.state == "succeeded", done.error
+    assert done.attempts >= 2, "the killed run counts as an attempt"
+    assert done.stage == f"imported {rows} rows"
+    with session_scope() as session:
+        assert session.scalar(select(func.count()).select_from(Item)) == rows
+        assert session.scalar(select(func.count()).select_from(Dataset)) == 1
+    assert not list((tmp_path / "uploads").iterdir()), "the spooled file is removed at the end"
 
 
 def test_killed_prefork_child_job_is_retried(tmp_path):

@@ -6,14 +6,24 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
 from app.db import session_scope
-from app.models import DatasetKind, Job, JobState, Project
+from app.models import ACTIVE_JOB_STATES, DatasetKind, Job, Project
 from app.services.datasets import import_dataset
 from app.services.ingest import IngestError
-from app.services.jobs import create_job, enqueue, progress_reporter, set_state
+from app.services.job_lease import (
+    LeaseLost,
+    claim,
+    heartbeat,
+    hold_for_commit,
+    mark_failed,
+    mark_succeeded,
+    requeue_or_fail,
+)
+from app.services.jobs import create_job, enqueue, progress_reporter
 
 IMPORT_JOB = "import"
 log = logging.getLogger(__name__)
@@ -38,22 +48,25 @@ def start_import_job(
 
 
 def run_import_job(job_id: int) -> None:
-    """Import the job's file in one transaction; a bad row fails the job with its file, line
-    and field, and stores nothing. The spooled file is removed once the job has finished."""
+    """Import the job's file in one transaction, under the job's lease: a worker killed midway
+    leaves nothing stored, and the reaper gives the job to the next worker, which imports the
+    whole file once. A bad row fails the job with its file, line and field, and stores nothing.
+    The spooled file is removed once the job has finished, not before: a retry needs it."""
     settings = get_settings()
+    lease = claim(job_id, "importing", settings)
+    if lease is None:  # finished, held by a live run, or out of attempts (claim failed it)
+        _remove_file_if_finished(job_id)
+        return
     with session_scope() as session:
         job = session.get(Job, job_id)
-        if job is None or job.state in (JobState.succeeded, JobState.failed, JobState.cancelled):
-            return  # a redelivered message for a finished job changes nothing
         params, project_id = dict(job.params), job.project_id
         sqlite = session.get_bind().dialect.name == "sqlite"
     path = Path(params["path"])
-    set_state(job_id, JobState.running, stage="importing", progress=0.0)
     # SQLite has one writer: a progress write beside the open import transaction would wait
-    # for it, so there the job only reports its end.
-    report = None if sqlite else progress_reporter(job_id, settings.job_progress_interval_s)
+    # for it, so there the job only reports its end (the heartbeat retries until then).
+    report = None if sqlite else progress_reporter(job_id, settings.job_progress_interval_s, lease)
     try:
-        with session_scope() as session:
+        with heartbeat(lease, settings.job_heartbeat_interval_s), session_scope() as session:
             project = session.get(Project, project_id)
             datasets = import_dataset(
                 session,
@@ -65,11 +78,26 @@ def run_import_job(job_id: int) -> None:
                 progress=report,
             )
             rows = sum(d.row_count for d in datasets)
-        set_state(job_id, JobState.succeeded, stage=f"imported {rows} rows", progress=1.0)
+            hold_for_commit(session, lease)  # rows and the succeeded state commit together
+            mark_succeeded(session, lease, stage=f"imported {rows} rows")
+    except LeaseLost as err:  # given up for dead meanwhile: the run that took over owns it
+        log.warning("import job %s: %s", job_id, err)
+        return
+    except (OperationalError, InterfaceError) as err:  # the database went away: nothing stored
+        log.exception("import job %s lost the database", job_id)
+        reason = f"attempt {lease.attempt} lost the database: {type(err).__name__}"
+        requeue_or_fail(job_id, IMPORT_JOB, lease.attempt, reason, reaping=False)
+        return
     except IngestError as err:
-        set_state(job_id, JobState.failed, stage="failed", error=str(err))
+        mark_failed(lease, str(err))
     except Exception as err:
         log.exception("import job %s failed", job_id)
-        set_state(job_id, JobState.failed, stage="failed", error=f"{type(err).__name__}: {err}")
-    finally:
-        path.unlink(missing_ok=True)
+        mark_failed(lease, f"{type(err).__name__}: {err}")
+    path.unlink(missing_ok=True)
+
+
+def _remove_file_if_finished(job_id: int) -> None:
+    with session_scope() as session:
+        job = session.get(Job, job_id)
+        if job is not None and job.state not in ACTIVE_JOB_STATES:
+            Path(job.params["path"]).unlink(missing_ok=True)

@@ -40,9 +40,10 @@ class Lease:
 
 def leased_tasks() -> dict[str, str]:
     """Job kind -> the task that runs it under a lease; only these kinds are ever reaped."""
-    from workers.celery_app import TRAIN_AND_SCORE
+    from app.services.ingest_jobs import IMPORT_JOB
+    from workers.celery_app import IMPORT_DATASET, TRAIN_AND_SCORE
 
-    return {"train_score": TRAIN_AND_SCORE}
+    return {"train_score": TRAIN_AND_SCORE, IMPORT_JOB: IMPORT_DATASET}
 
 
 def stale_before(settings: Settings) -> datetime:
@@ -164,13 +165,13 @@ def hold_for_commit(session: Session, lease: Lease) -> None:
         raise LeaseLost(f"job {lease.job_id}: attempt {lease.attempt} was superseded")
 
 
-def mark_succeeded(session: Session, lease: Lease) -> None:
+def mark_succeeded(session: Session, lease: Lease, stage: str = "done") -> None:
     """In the same transaction as the results, so a job is never succeeded without them."""
     now = utcnow()
     session.execute(
         update(Job)
         .where(_held(lease))
-        .values(state=JobState.succeeded, stage="done", progress=1.0, finished_at=now)
+        .values(state=JobState.succeeded, stage=stage, progress=1.0, finished_at=now)
     )
 
 
