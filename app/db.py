@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 
@@ -10,6 +10,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from app.config import REPO_ROOT, get_settings
 
@@ -66,13 +67,23 @@ def session_scope() -> Iterator[Session]:
         session.close()
 
 
-def get_db() -> Iterator[Session]:
-    """FastAPI dependency: one session per request, rolled back unless a route commits."""
+async def get_db() -> AsyncIterator[Session]:
+    """FastAPI dependency: one session per request, rolled back unless a route commits.
+
+    Async, though the session is used from the route's worker thread: a sync dependency costs
+    two more hops between the event loop and the thread pool per request (entry and exit),
+    which under load were a third of the queue's latency. Opening a session does no I/O, nor
+    does closing one whose route committed; a rollback still to send goes to a thread, so the
+    event loop never waits on the database.
+    """
     session = new_session()
     try:
         yield session
     finally:
-        session.close()
+        if session.in_transaction():
+            await run_in_threadpool(session.close)
+        else:
+            session.close()
 
 
 def alembic_config(url: str | None = None) -> Config:
