@@ -130,6 +130,8 @@ class Item(Base):
     __table_args__ = (
         UniqueConstraint("dataset_id", "external_id"),
         Index("ix_items_project_kind", "project_id", "dataset_kind"),
+        # The queue's order: pending items of a project by rank, decided ones out of the way.
+        Index("ix_items_queue", "project_id", "status", "queue_rank", "id"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
@@ -151,6 +153,10 @@ class Item(Base):
         ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
     lease_expires_at: Mapped[datetime | None] = mapped_column()
+    # The newest model version's suspicion rank (1 = most suspicious), copied here when the
+    # version is stored: ordering by the predictions table made every next item walk past all
+    # the items already decided, slower with each label.
+    queue_rank: Mapped[int | None] = mapped_column(Integer)
     approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
 

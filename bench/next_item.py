@@ -84,6 +84,7 @@ def load(n: int) -> int:
     from app.db import get_engine, refresh_planner_stats, session_scope
     from app.models import Dataset, Job, JobState, ModelVersion, Role
     from app.services.projects import create_project
+    from app.services.results import rank_queue
 
     with session_scope() as session:
         for a in range(ANNOTATORS):
@@ -130,8 +131,9 @@ def load(n: int) -> int:
         raw.commit()
     finally:
         raw.close()
-    with session_scope() as session:
-        refresh_planner_stats(session)  # as the worker does after storing a version
+    with session_scope() as session:  # as the worker does after storing a version
+        rank_queue(session, project_id, version_id)
+        refresh_planner_stats(session)
     return project_id
 
 

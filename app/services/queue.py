@@ -20,7 +20,6 @@ from app.models import (
     Assignment,
     Item,
     ItemStatus,
-    Prediction,
     Project,
     User,
     utcnow,
@@ -85,14 +84,10 @@ def _queued(project: Project) -> ColumnElement[bool]:
 def _candidates(session: Session, project: Project, user: User, now: datetime) -> list[Select]:
     """The queries for ``user``'s next item, in turn: fresh ones by suspicion, then the ones
     they deferred."""
-    version_id = latest_model_version_id(session, project.id)
     base = select(Item.id).where(_queued(project), _free_for(user, now))
-    if version_id is not None:
-        base = base.join(
-            Prediction,
-            and_(Prediction.item_id == Item.id, Prediction.model_version_id == version_id),
-        )
-        by_rank = (Prediction.suspicion_rank, Item.id)
+    if latest_model_version_id(session, project.id) is not None:  # only what it ranked
+        base = base.where(Item.queue_rank.is_not(None))
+        by_rank = (Item.queue_rank, Item.id)
     else:
         by_rank = (Item.id,)
     fresh = base.where(~_mine(user, ("skipped", "passed", "done"))).order_by(*by_rank)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, delete, func, insert, select
+from sqlalchemy import Select, delete, func, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
 from app.models import Influencer, Item, ModelVersion, Prediction, Score
@@ -100,7 +100,24 @@ def store_model_version(
             for target, train, role, rank, value in results.evidence
         ],
     )
+    rank_queue(session, project_id, version.id)
     return version
+
+
+def rank_queue(session: Session, project_id: int, version_id: int) -> None:
+    """Copy the version's suspicion ranks onto the project's items, where the queue's index
+    reads them (None for an item the version did not rank); in the version's transaction."""
+    rank = (
+        select(Prediction.suspicion_rank)
+        .where(Prediction.model_version_id == version_id, Prediction.item_id == Item.id)
+        .scalar_subquery()
+    )
+    session.execute(
+        update(Item)
+        .where(Item.project_id == project_id)
+        .values(queue_rank=rank, updated_at=Item.updated_at)  # not a change to the item
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _newest(project_id: int) -> Select:
