@@ -212,7 +212,9 @@ def query_plans(project_id: int) -> str:
     engine, statements = get_engine(), []
 
     def capture(conn, cursor, statement, parameters, context, executemany):
-        if statement.lstrip().upper().startswith("SELECT") and "items" in statement:
+        # UPDATEs too: on PostgreSQL the pick and the lease are one UPDATE; EXPLAIN without
+        # ANALYZE only plans it
+        if statement.lstrip().upper().startswith(("SELECT", "UPDATE")) and "items" in statement:
             statements.append((statement, parameters))
 
     event.listen(engine, "before_cursor_execute", capture)
