@@ -15,9 +15,10 @@ import subprocess
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -169,6 +170,25 @@ def _worker(log: Path, **options) -> Iterator[subprocess.Popen]:
         stop_worker(process)
 
 
+@contextmanager
+def _killed_mid_run(tmp_path: Path, start: Callable[[], int]) -> Iterator[tuple[int, Any, Path]]:
+    """Start a job with one worker, SIGKILL that worker once the job runs, and let a second
+    one finish it; yields the job id, its succeeded row and the log of the second worker,
+    which runs until the block ends."""
+    first_log, second_log = tmp_path / "worker1.log", tmp_path / "worker2.log"
+    with _worker(first_log) as first:
+        job_id = start()
+        running = _wait_state(job_id, ("running", "succeeded", "failed"), first, first_log)
+        assert running.state == "running" and running.attempts == 1, running.error
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait()
+    with _worker(second_log) as second:
+        done = _wait_state(job_id, ("succeeded", "failed"), second, second_log)
+        assert done.state == "succeeded", done.error
+        assert done.attempts >= 2, "the killed run counts as an attempt"
+        yield job_id, done, second_log
+
+
 @pytest.fixture(params=["postgresql+redis", "sqlite+filesystem"])
 def fault_env(request, tmp_path) -> Iterator[dict[str, str]]:
     """Production-like (PostgreSQL, a private Redis) and embedded (SQLite, filesystem broker)."""
@@ -199,17 +219,11 @@ def test_killed_worker_job_is_retried_once_and_stored_once(fault_env, tmp_path):
 
     with TestClient(create_app()) as client:
         headers, project_id = _admin_with_project(client)
-        first_log, second_log = tmp_path / "worker1.log", tmp_path / "worker2.log"
-        with _worker(first_log) as first:
-            job_id = _start_job(client, headers, project_id)
-            running = _wait_state(job_id, ("running", "succeeded", "failed"), first, first_log)
-            assert running.state == "running" and running.attempts == 1
-            os.kill(first.pid, signal.SIGKILL)
-            first.wait()
-        with _worker(second_log) as second:
-            done = _wait_state(job_id, ("succeeded", "failed"), second, second_log)
-            assert done.state == "succeeded", done.error
-            assert done.attempts >= 2, "the killed run counts as an attempt"
+        with _killed_mid_run(tmp_path, lambda: _start_job(client, headers, project_id)) as (
+            job_id,
+            done,
+            second_log,
+        ):
             _assert_one_set_of_results(job_id)
 
             celery_id = enqueue(job_id, TRAIN_AND_SCORE)  # a duplicate delivery
@@ -244,8 +258,8 @@ def test_killed_worker_mid_import_imports_once(fault_env, tmp_path, monkeypatch)
         project = client.post(
             "/api/v1/projects", headers=headers, json={"name": "p", "labels": ["fresh", "rotten"]}
         ).json()
-        first_log, second_log = tmp_path / "worker1.log", tmp_path / "worker2.log"
-        with _worker(first_log) as first:
+
+        def upload() -> int:
             response = client.post(
                 f"/api/v1/projects/{project['id']}/datasets",
                 headers=headers,
@@ -253,16 +267,10 @@ def test_killed_worker_mid_import_imports_once(fault_env, tmp_path, monkeypatch)
                 data={"kind": "silver"},
             )
             assert response.status_code == 202, response.text
-            job_id = response.json()["id"]
-            running = _wait_state(job_id, ("running", "succeeded", "failed"), first, first_log)
-            assert running.state == "running", running.error
-            os.kill(first.pid, signal.SIGKILL)
-            first.wait()
-        with _worker(second_log) as second:
-            done = _wait_state(job_id, ("succeeded", "failed"), second, second_log)
-    assert done.state == "succeeded", done.error
-    assert done.attempts >= 2, "the killed run counts as an attempt"
-    assert done.stage == f"imported {rows} rows"
+            return response.json()["id"]
+
+        with _killed_mid_run(tmp_path, upload) as (_, done, _):
+            assert done.stage == f"imported {rows} rows"
     with session_scope() as session:
         assert session.scalar(select(func.count()).select_from(Item)) == rows
         assert session.scalar(select(func.count()).select_from(Dataset)) == 1
