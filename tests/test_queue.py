@@ -306,6 +306,13 @@ def test_undo_is_refused_once_a_reviewer_acted(db, world):
     with pytest.raises(StaleAction, match="rita acted"):
         undo(db, project, a, key(), 600)
     db.rollback()
+    own = take(db, project, rita)  # a reviewer who labels, then overrides her own vote
+    vote(db, project, own, rita, "fresh")
+    review(db, project, own, rita, key(), "rotten")
+    db.commit()
+    with pytest.raises(StaleAction, match=f"you reviewed item {own.id} after labelling it"):
+        undo(db, project, rita, key(), 600)
+    db.rollback()
 
 
 def test_reviewer_approves_overrides_and_settles_ties(db, world):

@@ -190,6 +190,8 @@ def undo(
         .limit(1)
     )
     if later is not None:
+        if later.user_id == user.id:  # a reviewer who overrode their own vote
+            raise StaleAction(f"cannot undo: you reviewed item {item.id} after labelling it")
         who = later.user.username if later.user else later.source
         raise StaleAction(f"cannot undo: {who} acted on item {item.id} after you")
     before = item.current_label
