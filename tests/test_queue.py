@@ -116,6 +116,39 @@ def test_threads_hammering_next_item_never_share_a_lease(world):
     assert len({user_id for _, user_id in taken}) > 1  # they really worked side by side
 
 
+def test_a_decision_on_an_item_decided_since_it_was_loaded_is_stale(db, world):
+    """Two sessions load the same pending item; the first decides and commits. The second
+    sees the decision once it takes the item's lock: its label is refused, not added."""
+    from app.db import new_session
+    from app.models import Item, ItemStatus, LabelEvent, Project, User
+    from app.services.decisions import decide
+    from app.services.queue import StaleAction
+
+    project, (a, b) = load(db, world)
+    item = take(db, project, a)
+    other_session = new_session()
+    try:
+        loaded = other_session.get(Item, item.id)  # b's request loaded it: still pending
+        assert loaded.status == ItemStatus.pending
+        vote(db, project, item, a, "fresh")
+        with pytest.raises(StaleAction, match="already decided"):
+            decide(
+                other_session,
+                other_session.get(Project, project.id),
+                loaded,
+                other_session.get(User, b.id),
+                "rotten",
+                key(),
+            )
+        other_session.rollback()
+    finally:
+        other_session.close()
+    events = db.scalars(select(LabelEvent).where(LabelEvent.item_id == item.id)).all()
+    assert [(e.source, e.new_label) for e in events if e.source != "import"] == [
+        ("annotator", "fresh")
+    ]
+
+
 def test_two_annotators_hold_different_items_and_a_reload_keeps_mine(db, world):
     project, (a, b) = load(db, world)
     first_a, first_b = take(db, project, a), take(db, project, b)

@@ -200,14 +200,15 @@ def next_item(session: Session, project: Project, user: User, lease_ttl_s: int) 
 def lock_item(session: Session, item: Item) -> None:
     """Take the item's row lock (PostgreSQL) or the write lock (SQLite) and reload it, so the
     checks that follow see the latest state and no other decision interleaves. One round trip:
-    the UPDATE returns the row and overwrites the loaded object with it."""
+    the UPDATE returns the row, and reading it overwrites the loaded object (populate_existing
+    applies only to rows read from the result)."""
     session.execute(
         update(Item)
         .where(Item.id == item.id)
         .values(updated_at=Item.updated_at)
         .returning(Item)
         .execution_options(synchronize_session=False, populate_existing=True)
-    )
+    ).scalars().one()
 
 
 def set_standing(
