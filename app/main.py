@@ -88,9 +88,12 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)
     async def database_down(_: Request, err: DBAPIError) -> JSONResponse:
-        """The database refused or dropped the connection: a 503 to retry, not a 500. The
-        transaction did not commit (or its outcome is unknown, when the drop hit the commit):
-        retrying is safe because every state-changing request carries an idempotency key."""
+        """The database refused or dropped the connection (or SQLite stayed locked): a 503 to
+        retry, not a 500. The transaction did not commit, or its outcome is unknown when the
+        drop hit the commit: queue actions carry idempotency keys, so their retry is safe.
+        SQLite reports its schema errors as operational too; those stay a 500."""
+        if _is_sqlite_schema_error(err):
+            raise err
         log.warning("database unavailable: %s", err.orig)
         return JSONResponse(
             {"detail": "the database is unavailable; try again"},
@@ -108,6 +111,14 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         return RedirectResponse(f"/login?next={target}", status_code=303)
 
     return app
+
+
+def _is_sqlite_schema_error(err: DBAPIError) -> bool:
+    """sqlite3 raises OperationalError for "no such column" as for "database is locked"."""
+    transient = ("database is locked", "unable to open database", "disk i/o error")
+    return type(err.orig).__module__ == "sqlite3" and not any(
+        t in str(err.orig).lower() for t in transient
+    )
 
 
 def migrated_app() -> FastAPI:

@@ -23,7 +23,7 @@ def seed_model_version(
     ``watermark`` is the newest label event its training labels include."""
     from app.db import session_scope
     from app.models import Job, JobState
-    from app.services.results import ItemResults, PredictionRow, store_model_version
+    from app.services.results import ItemResults, PredictionRow, rank_queue, store_model_version
 
     with session_scope() as session:
         job = Job(project_id=project_id, kind="train_score", state=JobState.succeeded)
@@ -51,6 +51,7 @@ def seed_model_version(
             label_event_watermark=watermark,
             results=results,
         )
+        rank_queue(session, project_id, version.id)
         return version.version
 
 

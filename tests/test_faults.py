@@ -331,6 +331,41 @@ def test_job_of_a_dead_worker_is_failed_not_left_running(tmp_path):
         _start_job(client, headers, project_id)
 
 
+def test_import_failed_for_good_by_the_reaper_removes_its_upload(tmp_path):
+    """An import whose worker was lost on its last attempt is failed by the reaper, and the
+    spooled upload it will never read again is removed with it."""
+    from datetime import timedelta
+
+    from app.db import migrate, session_scope
+    from app.models import Job, JobState, utcnow
+    from app.services.ingest_jobs import IMPORT_JOB
+    from app.services.job_reaper import reap_stale_jobs
+    from app.services.projects import create_project
+
+    with assay_env(tmp_path, job_max_attempts="1", **FAST_RECOVERY):
+        migrate()
+        upload = tmp_path / "uploads" / "spooled.csv"
+        upload.parent.mkdir()
+        upload.write_text("id,text,label\n1,a,fresh\n")
+        with session_scope() as session:
+            project = create_project(session, "p", ["fresh", "rotten"])
+            session.flush()
+            job = Job(
+                project_id=project.id,
+                kind=IMPORT_JOB,
+                params={"path": str(upload), "filename": "a.csv", "kind": "silver"},
+                state=JobState.running,
+                attempts=1,
+                heartbeat_at=utcnow() - timedelta(hours=1),
+            )
+            session.add(job)
+            session.flush()
+            job_id = job.id
+        assert reap_stale_jobs() == {job_id: JobState.failed}
+        assert _job(job_id).state == JobState.failed
+        assert not upload.exists()
+
+
 def test_redis_restart_mid_job(private_redis, tmp_path):
     """Redis goes away while a job runs: the job finishes, the web process keeps answering (a
     new job says 503 and is failed, not left queued), and once Redis is back the same worker

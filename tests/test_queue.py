@@ -149,6 +149,42 @@ def test_a_decision_on_an_item_decided_since_it_was_loaded_is_stale(db, world):
     ]
 
 
+def test_next_item_waits_for_locked_rows_instead_of_answering_empty(db, world):
+    """PostgreSQL: while another transaction holds every item's row lock (a model version's
+    ranks being written), the next-item call waits for it rather than saying nothing is left."""
+    from app.db import new_session
+    from app.models import Item, Project, User
+    from app.services.queue import next_item
+
+    if db.get_bind().dialect.name != "postgresql":
+        pytest.skip("row locks and SKIP LOCKED are PostgreSQL's; SQLite has one writer")
+    project, (a,) = load(db, world, 1)
+    writer = new_session()
+    writer.execute(
+        update(Item).where(Item.project_id == project.id).values(queue_rank=Item.queue_rank)
+    )  # every row locked until the commit
+    got: list = []
+
+    def ask() -> None:
+        session = new_session()
+        try:
+            got.append(
+                next_item(session, session.get(Project, project.id), session.get(User, a.id), 600)
+            )
+            session.commit()
+        finally:
+            session.close()
+
+    asker = threading.Thread(target=ask)
+    asker.start()
+    asker.join(timeout=1.0)
+    assert asker.is_alive() and got == [], "it waits for the locks, it does not answer"
+    writer.commit()
+    writer.close()
+    asker.join(timeout=30)
+    assert got and got[0] is not None, "after the commit it gets an item"
+
+
 def test_two_annotators_hold_different_items_and_a_reload_keeps_mine(db, world):
     project, (a, b) = load(db, world)
     first_a, first_b = take(db, project, a), take(db, project, b)

@@ -159,7 +159,7 @@ def _store_version(project_id: int, ranked: list[int], watermark: int, metrics: 
     from app.db import session_scope
     from app.models import Job, JobState
     from app.services.model_versions import record_comparison
-    from app.services.results import ItemResults, PredictionRow, store_model_version
+    from app.services.results import ItemResults, PredictionRow, rank_queue, store_model_version
 
     with session_scope() as session:
         job = Job(project_id=project_id, kind="train_score", state=JobState.succeeded)
@@ -177,6 +177,7 @@ def _store_version(project_id: int, ranked: list[int], watermark: int, metrics: 
             results=ItemResults(rows, [], []),
         )
         record_comparison(session, version)
+        rank_queue(session, project_id, version.id)
 
 
 def _watermark() -> int:

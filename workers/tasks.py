@@ -25,7 +25,7 @@ from app.services.job_lease import (
 from app.services.jobs import progress_reporter
 from app.services.model_versions import record_comparison
 from app.services.projects import estimator_of
-from app.services.results import ItemResults, PredictionRow, store_model_version
+from app.services.results import ItemResults, PredictionRow, rank_queue, store_model_version
 from app.services.training_data import NotEnoughData, TrainingData, load_training_data
 from workers import shard_tasks, sharding
 from workers.celery_app import TRAIN_AND_SCORE, celery_app
@@ -126,6 +126,7 @@ def store_results(
             results=_item_results(data, output),
         )
         record_comparison(session, version)
+        rank_queue(session, project_id, version.id)  # last: it locks the rows it changes
         mark_succeeded(session, lease)
     try:
         with session_scope() as session:

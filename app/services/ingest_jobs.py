@@ -55,7 +55,7 @@ def run_import_job(job_id: int) -> None:
     settings = get_settings()
     lease = claim(job_id, "importing", settings)
     if lease is None:  # finished, held by a live run, or out of attempts (claim failed it)
-        _remove_file_if_finished(job_id)
+        remove_spooled_file_if_finished(job_id)
         return
     with session_scope() as session:
         job = session.get(Job, job_id)
@@ -87,17 +87,22 @@ def run_import_job(job_id: int) -> None:
         log.exception("import job %s lost the database", job_id)
         reason = f"attempt {lease.attempt} lost the database: {type(err).__name__}"
         requeue_or_fail(job_id, IMPORT_JOB, lease.attempt, reason, reaping=False)
+        remove_spooled_file_if_finished(job_id)  # failed for good: no run will need it
         return
     except IngestError as err:
-        mark_failed(lease, str(err))
+        finished = mark_failed(lease, str(err))
     except Exception as err:
         log.exception("import job %s failed", job_id)
-        mark_failed(lease, f"{type(err).__name__}: {err}")
-    path.unlink(missing_ok=True)
+        finished = mark_failed(lease, f"{type(err).__name__}: {err}")
+    else:
+        finished = True  # succeeded: the commit above held the lease
+    if finished:  # else the run that took the job over owns the file
+        path.unlink(missing_ok=True)
 
 
-def _remove_file_if_finished(job_id: int) -> None:
+def remove_spooled_file_if_finished(job_id: int) -> None:
+    """An import job's upload, once the job has finished (succeeded or failed for good)."""
     with session_scope() as session:
         job = session.get(Job, job_id)
-        if job is not None and job.state not in ACTIVE_JOB_STATES:
+        if job is not None and job.kind == IMPORT_JOB and job.state not in ACTIVE_JOB_STATES:
             Path(job.params["path"]).unlink(missing_ok=True)

@@ -175,9 +175,10 @@ def mark_succeeded(session: Session, lease: Lease, stage: str = "done") -> None:
     )
 
 
-def mark_failed(lease: Lease, error: str) -> None:
-    """Fail the job for good (a real error, not a lost worker) if this run still holds it."""
-    _fail([_held(lease)], error)
+def mark_failed(lease: Lease, error: str) -> bool:
+    """Fail the job for good (a real error, not a lost worker) if this run still holds it;
+    False when it no longer did (another run owns the job now)."""
+    return _fail([_held(lease)], error)
 
 
 def requeue_or_fail(job_id: int, kind: str, attempt: int, reason: str, *, reaping: bool) -> str:
@@ -222,10 +223,11 @@ def requeue_or_fail(job_id: int, kind: str, attempt: int, reason: str, *, reapin
     return JobState.queued
 
 
-def _fail(where: list[ColumnElement[bool]], error: str) -> None:
+def _fail(where: list[ColumnElement[bool]], error: str) -> bool:
     with session_scope() as session:
-        session.execute(
+        result = session.execute(
             update(Job)
             .where(*where)
             .values(state=JobState.failed, stage="failed", error=error, finished_at=utcnow())
         )
+        return result.rowcount == 1

@@ -23,6 +23,7 @@ from sqlalchemy import select, update
 from app.config import get_settings
 from app.db import session_scope
 from app.models import ACTIVE_JOB_STATES, Job, JobState, utcnow
+from app.services.ingest_jobs import remove_spooled_file_if_finished
 from app.services.job_lease import (
     last_sign_of_life,
     leased_tasks,
@@ -58,6 +59,8 @@ def reap_stale_jobs() -> dict[int, str]:
         try:
             if state == JobState.running:
                 acted[job_id] = requeue_or_fail(job_id, kind, attempts, reason, reaping=True)
+                if acted[job_id] == JobState.failed:  # for good: an import's upload goes
+                    remove_spooled_file_if_finished(job_id)
             else:
                 _send_again(job_id, tasks[kind])
                 acted[job_id] = JobState.queued

@@ -115,17 +115,22 @@ def _take_best(session: Session, project: Project, user: User, lease_ttl_s: int)
     """PostgreSQL: pick the best free item and lease it in one statement, ``UPDATE ... WHERE
     id = (SELECT ... FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING``: one round trip where a
     separate pick, claim and reload took three, and annotators skip each other's locked rows
-    instead of queueing behind them. The lease conditions are checked again on the locked row."""
+    instead of queueing behind them. The lease conditions are checked again on the locked row.
+
+    Only when that finds nothing does a second pass wait for the locks: the rows may all be
+    locked by a model version's ranks being written (``results.rank_queue``), and "nothing
+    left" would then be wrong."""
     now = utcnow()
-    for query in _candidates(session, project, user, now):
-        pick = query.with_for_update(skip_locked=True, of=Item).limit(1).scalar_subquery()
-        item = session.scalar(
-            _lease(pick, user, lease_ttl_s, now)
-            .returning(Item)
-            .execution_options(synchronize_session=False, populate_existing=True)
-        )
-        if item is not None:
-            return item
+    for skip_locked in (True, False):
+        for query in _candidates(session, project, user, now):
+            pick = query.with_for_update(skip_locked=skip_locked, of=Item).limit(1)
+            item = session.scalar(
+                _lease(pick.scalar_subquery(), user, lease_ttl_s, now)
+                .returning(Item)
+                .execution_options(synchronize_session=False, populate_existing=True)
+            )
+            if item is not None:
+                return item
     return None
 
 

@@ -100,13 +100,16 @@ def store_model_version(
             for target, train, role, rank, value in results.evidence
         ],
     )
-    rank_queue(session, project_id, version.id)
     return version
 
 
 def rank_queue(session: Session, project_id: int, version_id: int) -> None:
     """Copy the version's suspicion ranks onto the project's items, where the queue's index
-    reads them (None for an item the version did not rank); in the version's transaction."""
+    reads them (None for an item the version did not rank).
+
+    Run it last in the version's transaction: on PostgreSQL the rows it changes stay locked
+    until the commit, and the queue waits for them (``queue._take_best``). Only rows whose rank
+    changes are written."""
     rank = (
         select(Prediction.suspicion_rank)
         .where(Prediction.model_version_id == version_id, Prediction.item_id == Item.id)
@@ -114,7 +117,7 @@ def rank_queue(session: Session, project_id: int, version_id: int) -> None:
     )
     session.execute(
         update(Item)
-        .where(Item.project_id == project_id)
+        .where(Item.project_id == project_id, Item.queue_rank.is_distinct_from(rank))
         .values(queue_rank=rank, updated_at=Item.updated_at)  # not a change to the item
         .execution_options(synchronize_session=False)
     )
