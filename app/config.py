@@ -47,6 +47,11 @@ class Settings(BaseSettings):
         description="with a gold dev set, also train a model that leaves out the unreviewed "
         "silver items the ranking finds most harmful, the share chosen on dev (0 if none helps)",
     )
+    gold_train_targets: bool = Field(
+        default=True,
+        description="with a gold dev set, take the ranking's influence on the dev loss plus the "
+        "loss of the training items whose label is gold (imported as gold, or reviewed)",
+    )
     evidence_k: int = Field(default=3, description="supporters and opposers stored per item")
     shard_size: int = Field(
         default=0, ge=0, description="training sets over this many rows score in shards; 0: never"

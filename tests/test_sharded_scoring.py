@@ -23,7 +23,7 @@ from tests.support import (
 
 # a Redis database of its own: no other test file flushes it or runs workers on it
 REDIS_URL = SHARED_REDIS_URL.rsplit("/", 1)[0] + "/13"
-N_TRAIN, N_DEV, N_TEST = 150, 40, 30
+N_TRAIN, N_GOLD_TRAIN, N_DEV, N_TEST = 150, 30, 40, 30
 SHARD_SIZE = 40  # 4 scoring shards; embedding shards of 48 texts (batches of 16)
 JOB_TIMEOUT_S = 600
 
@@ -38,13 +38,24 @@ def test_merged_shards_equal_one_unsharded_run():
     y = (X[:, 0] + 0.8 * rng.normal(size=300) > 0).astype(np.int64)
     X_dev = rng.normal(size=(60, 16))
     y_dev = (X_dev[:, 0] > 0).astype(np.int64)
-    whole = score_training_set(X, y, 2, X_dev=X_dev, y_dev=y_dev, l2=1e-3, k=3)
+    gold = rng.random(300) < 0.3  # gold training rows: influence targets beside dev
+    whole = score_training_set(X, y, 2, X_dev=X_dev, y_dev=y_dev, gold_rows=gold, l2=1e-3, k=3)
     inffeed = inffeed_suggestions(whole.influence, X, y, X_dev, y_dev)
 
     state = fit_state(X, y, 2, l2=1e-3, X_dev=X_dev, y_dev=y_dev)
     inf = restore(state, X, y)
     parts = [
-        score_rows(inf, X, y, rows, k=3, X_dev=X_dev, y_dev=y_dev, adjustment=state.adjustment)
+        score_rows(
+            inf,
+            X,
+            y,
+            rows,
+            k=3,
+            X_dev=X_dev,
+            y_dev=y_dev,
+            gold_rows=gold,
+            adjustment=state.adjustment,
+        )
         for rows in row_shards(len(y), 70)
     ]
     assert len(parts) == 5 and len(parts[-1].loss) == 20
@@ -90,9 +101,9 @@ def _run_job(client, headers, data_dir, name: str, shard_size: int, workers: int
     from app.worker_process import start_worker, stop_worker
     from workers.celery_app import current_celery
 
-    project_id = upload_demo_project(
-        client, headers, name, {"silver": N_TRAIN, "gold_dev": N_DEV, "test": N_TEST}
-    )
+    # gold training rows join dev as influence targets, in the shards as in one run
+    sizes = {"gold_train": N_GOLD_TRAIN, "silver": N_TRAIN - N_GOLD_TRAIN, "gold_dev": N_DEV}
+    project_id = upload_demo_project(client, headers, name, {**sizes, "test": N_TEST})
     # an empty embeddings cache, so that the sharded runs embed in shards
     shutil.rmtree(data_dir / "artifacts" / "embeddings", ignore_errors=True)
     logs = [data_dir / f"{name}-worker-{i}.log" for i in range(workers)]

@@ -88,6 +88,7 @@ def score_texts(
         n_classes,
         X_dev=inputs[1] if n_dev else None,
         y_dev=y_dev,
+        gold_rows=gold_training_rows(prunable, settings),
         l2=settings.head_l2,
         k=settings.evidence_k,
         estimator=estimator,
@@ -108,6 +109,16 @@ def score_texts(
         prunable=prunable,
         progress=progress,
     )
+
+
+def gold_training_rows(
+    unreviewed_silver: Sequence[bool] | None, settings: Settings
+) -> np.ndarray | None:
+    """The training rows whose label is gold (everything but unreviewed silver), which join the
+    dev set as influence targets unless ``gold_train_targets`` is off."""
+    if unreviewed_silver is None or not len(unreviewed_silver) or not settings.gold_train_targets:
+        return None
+    return ~np.asarray(unreviewed_silver, dtype=bool)
 
 
 def embedding_cache_dir(settings: Settings) -> Path:

@@ -48,7 +48,13 @@ from workers.engine.shards import (
     row_shards,
     score_rows,
 )
-from workers.pipeline import PipelineOutput, embedding_cache_dir, embedding_options, finish
+from workers.pipeline import (
+    PipelineOutput,
+    embedding_cache_dir,
+    embedding_options,
+    finish,
+    gold_training_rows,
+)
 
 Progress = Callable[[float, str], None]
 # progress bar: where each step starts (the merge ends at 0.99, storing takes the rest)
@@ -195,6 +201,7 @@ def score_shard(settings: Settings, job: ShardJob, shard: int) -> None:
         k=settings.evidence_k,
         X_dev=x_dev if len(x_dev) else None,
         y_dev=np.asarray(data.dev_y) if len(x_dev) else None,
+        gold_rows=gold_training_rows(data.train_unreviewed_silver, settings),
         adjustment=state.adjustment,
     )
     _save(job.file(f"score_{shard}.pkl"), scores)

@@ -285,7 +285,7 @@ def test_real_extension_triage_and_adjustment(real_extension):
     silver_dev = macro_f1(yd, silver_head.predict_proba(Xd).argmax(1))
     gold_test, _ = test_f1(yg)
     rankers = {
-        "influence": influence_ranker(Xd, yd, 2, l2=REAL_L2),
+        "influence": influence_ranker(Xd, yd, 2, l2=REAL_L2, gold_rows=~ext),
         "loss": loss_ranker(2, l2=REAL_L2),
         "cleanlab": cleanlab_ranker(2, l2_grid=(1e-2, 1e-3)),
         "random": random_ranker(0),
@@ -319,6 +319,21 @@ def test_real_extension_triage_and_adjustment(real_extension):
     )
     assert sel.dev_f1_after >= sel.dev_f1_before
     assert macro_f1(yt, sug.predicted) == pytest.approx(silver_test)
+
+
+def test_influence_ranker_targets_dev_gold_and_reviewed_rows(noisy_extension):
+    """Gold rows from the start and rows reviewed since are targets beside dev, the same
+    targets ``score_training_set`` takes in the product."""
+    X, y, _, ext, Xd, yd = noisy_extension
+    reviewed = np.zeros(len(y), dtype=bool)
+    reviewed[np.nonzero(ext)[0][:10]] = True
+    gold = ~ext | reviewed
+    ranked = influence_ranker(Xd, yd, 2, l2=L2, gold_rows=~ext)(X, y, reviewed)
+    est = ExactHeadInfluence.fit(X, y, 2, l2=L2)
+    targets = np.concatenate([Xd, X[gold]]), np.concatenate([yd, y[gold]])
+    np.testing.assert_allclose(ranked, -est.dev_influence(*targets), rtol=1e-8, atol=1e-15)
+    dev_only = influence_ranker(Xd, yd, 2, l2=L2)(X, y, np.zeros(len(y), dtype=bool))
+    assert not np.allclose(ranked, dev_only)
 
 
 def test_binary_dev_influence_is_expected_gain_of_relabelling(noisy_extension):

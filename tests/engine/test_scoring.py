@@ -8,7 +8,7 @@ import pytest
 from tests.engine.synthetic import softmax_labels, softmax_problem
 from workers.engine import ESTIMATORS, ExactHeadInfluence
 from workers.engine.estimators import TEXT_ESTIMATORS
-from workers.engine.head import fit_logistic_head
+from workers.engine.head import fit_logistic_head, fit_without
 from workers.engine.scoring import rank_descending, score_training_set
 
 L2 = 0.01
@@ -57,6 +57,28 @@ def test_with_dev_set(data):
     fracs = [f for f, _ in calls]
     assert fracs == sorted(fracs) and fracs[-1] == 1.0
     assert {"fit", "top_k"} <= {s for _, s in calls}
+
+
+def test_gold_training_rows_join_the_dev_set_as_influence_targets(data):
+    """With ``gold_rows``, dev influence predicts the leave-one-out change of the mean loss over
+    dev plus those rows (brute-force retraining), not over dev alone."""
+    X, y, Xd, yd, C, flipped = data
+    gold = y == 0  # a target set unlike dev, so that leaving it out would show
+    gold[flipped] = False
+    res = score_training_set(X, y, C, X_dev=Xd, y_dev=yd, gold_rows=gold, l2=L2, k=1)
+    Xt, yt = np.concatenate([Xd, X[gold]]), np.concatenate([yd, y[gold]])
+    head = res.head
+    base = head.log_loss(Xt, yt).mean()
+    items = np.arange(0, len(y), 7)
+    actual = np.array(
+        [fit_without(X, y, C, j, l2=L2, init=head).log_loss(Xt, yt).mean() - base for j in items]
+    )
+    dev_only = score_training_set(X, y, C, X_dev=Xd, y_dev=yd, l2=L2, k=1).dev_influence
+    fit, fit_dev_only = (np.corrcoef(p[items], actual)[0, 1] for p in (res.dev_influence, dev_only))
+    print(f"\nPearson with leave-one-out: {fit:.4f} (dev targets only: {fit_dev_only:.4f})")
+    assert fit > 0.98
+    assert fit_dev_only < fit - 0.1
+    np.testing.assert_array_equal(res.suspicion, -res.dev_influence)
 
 
 def test_without_dev_set_ranks_by_self_influence(data):

@@ -28,6 +28,7 @@ from sklearn.metrics import f1_score
 from .baselines import cleanlab_scores, loss_scores
 from .estimators import ESTIMATORS, FittableEstimator, TopK
 from .head import fit_logistic_head
+from .scoring import influence_targets
 
 Weighting = Literal["uniform", "influence"]
 # Ranker(X, y_current, reviewed_mask) -> suspicion (n,), higher = re-annotate first.
@@ -224,9 +225,14 @@ def influence_ranker(
     *,
     l2: float,
     estimator: str = "exact_head",
+    gold_rows: np.ndarray | None = None,
     device: str | None = None,
 ) -> Ranker:
     """Suspicion = -dev influence of the estimator's model trained on the current labels.
+
+    As in the product, the influence is taken on the dev set plus the training items whose
+    label is gold: ``gold_rows`` (gold from the start) and those reviewed so far
+    (``scoring.influence_targets``).
 
     Why it suits re-annotation: with two classes the removal gradient of an item labelled y is
     p(other) times the gradient change of flipping its label, so -dev influence equals
@@ -236,7 +242,10 @@ def influence_ranker(
 
     def rank(X: np.ndarray, y: np.ndarray, reviewed: np.ndarray) -> np.ndarray:
         est = ESTIMATORS[estimator].fit(X, y, n_classes, l2=l2, device=device)
-        return -est.dev_influence(X_dev, y_dev)
+        gold = np.asarray(reviewed, dtype=bool)
+        if gold_rows is not None:
+            gold = gold | np.asarray(gold_rows, dtype=bool)
+        return -est.dev_influence(*influence_targets(X_dev, y_dev, X, y, gold))
 
     return rank
 

@@ -18,7 +18,7 @@ import numpy as np
 from .estimators import ExactHeadInfluence, TopK
 from .head import LogisticHead
 from .inffeed import AdjustmentSelection, Suggestions, suggest_labels
-from .scoring import ScoreResult, rank_descending
+from .scoring import ScoreResult, influence_targets, rank_descending
 from .suggestions import choose_adjustment
 
 SHARDED_ESTIMATOR = ExactHeadInfluence.name
@@ -117,6 +117,7 @@ def score_rows(
     k: int,
     X_dev: np.ndarray | None = None,
     y_dev: np.ndarray | None = None,
+    gold_rows: np.ndarray | None = None,
     adjustment: AdjustmentSelection | None = None,
 ) -> RowScores:
     """Everything ``score_training_set`` and InfFeed compute per training row, for ``rows``."""
@@ -125,7 +126,8 @@ def score_rows(
     X, y = X_train[rows], y_train[rows]
     dev = None
     if X_dev is not None and y_dev is not None and len(X_dev):
-        dev = inf.dev_influence(X_dev, np.asarray(y_dev, dtype=np.int64), rows)
+        X_t, y_t = influence_targets(X_dev, y_dev, X_train, y_train, gold_rows)
+        dev = inf.dev_influence(X_t, y_t, rows)
     suggestions = None
     if adjustment is not None:
         suggestions = suggest_labels(inf, X, y_train, adjustment.config, own)
