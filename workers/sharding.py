@@ -97,6 +97,7 @@ class Plan:
     batch_size: int
     embed_shards: int  # 0 when the embeddings cache already holds the whole set
     score_shards: int
+    gold_rows: np.ndarray | None  # training rows that are influence targets beside dev
 
 
 def _save(path: Path, value: Any) -> None:
@@ -134,7 +135,8 @@ def plan(settings: Settings, lease: Lease, project_id: int, data: TrainingData) 
     size, batch = settings.shard_size, settings.embed_batch_size
     embed = 0 if _cache(settings, data).exists() else len(_embedding_slices(data, size, batch))
     score = len(row_shards(len(data.train_ids), size))
-    _save(job.file("plan.pkl"), Plan(project_id, data, size, batch, embed, score))
+    gold = gold_training_rows(data.train_unreviewed_silver, settings)
+    _save(job.file("plan.pkl"), Plan(project_id, data, size, batch, embed, score, gold))
     return job
 
 
@@ -201,7 +203,7 @@ def score_shard(settings: Settings, job: ShardJob, shard: int) -> None:
         k=settings.evidence_k,
         X_dev=x_dev if len(x_dev) else None,
         y_dev=np.asarray(data.dev_y) if len(x_dev) else None,
-        gold_rows=gold_training_rows(data.train_unreviewed_silver, settings),
+        gold_rows=step.gold_rows,
         adjustment=state.adjustment,
     )
     _save(job.file(f"score_{shard}.pkl"), scores)

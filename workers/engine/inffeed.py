@@ -9,11 +9,12 @@ chosen on a gold dev set only; threshold 0 switches adjustment off, so the choic
 fall back to the plain model.
 
 Objective 2, extension triage. A silver-labelled extension is added to gold training data; the
-items whose dev influence is negative (removing them would lower the gold dev loss) are the
-ones to re-annotate, most harmful first. ``triage_rounds`` simulates re-annotation against
-known gold labels with any ranker, so influence, loss, cleanlab and random compare on equal
-terms; ``prune_by_ranker`` additionally leaves out of training the most suspicious items that
-were not re-annotated, with the amount chosen on dev.
+items whose dev influence is negative (removing them would lower the gold loss: of the dev set
+and of the training items whose label is gold) are the ones to re-annotate, most harmful
+first. ``triage_rounds`` simulates re-annotation against known gold labels with any ranker, so
+influence, loss, cleanlab and random compare on equal terms; ``prune_by_ranker`` additionally
+leaves out of training the most suspicious items that were not re-annotated, with the amount
+chosen on dev.
 """
 
 from __future__ import annotations

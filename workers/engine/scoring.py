@@ -18,7 +18,8 @@ class ScoreResult:
     """Everything the app stores per training item after a scoring run.
 
     ``suspicion`` is higher for items more likely mislabelled. For an influence estimator it is
-    ``-dev_influence`` when a gold dev set was given (harmful items first), else
+    ``-dev_influence`` when a gold dev set was given (harmful items first; the influence is on
+    the dev loss plus the ``gold_rows``' loss, see ``influence_targets``), else
     ``self_influence``; for a baseline (loss, margin, cleanlab) it is the baseline's score.
     ``rank`` 1 is the most suspicious item. ``top`` holds, for every training item as target
     (at its own label), the training items that most support and most oppose it, itself
@@ -84,11 +85,13 @@ def influence_targets(
 
     Why: the direction that harm is measured along is estimated from these items, and a dev
     set of a thousand leaves it noisy; the gold training labels are as trustworthy. On the
-    triage benchmark this ranks better on every seeded split (``bench/triage.py``).
+    triage benchmark this ranks better on every seeded split (``bench/triage.py``). A gold row's
+    own loss is then among the targets, so its score leans helpful; gold rows are never queued.
     """
     if gold_rows is None or not np.any(gold_rows):
         return X_dev, np.asarray(y_dev, dtype=np.int64)
     gold = np.asarray(gold_rows, dtype=bool)
+    X_train = X_train if isinstance(X_train, np.ndarray) else np.asarray(X_train, dtype=object)
     return (
         np.concatenate([X_dev, X_train[gold]]),
         np.concatenate([np.asarray(y_dev, dtype=np.int64), np.asarray(y_train)[gold]]),
