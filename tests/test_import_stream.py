@@ -215,7 +215,8 @@ def test_large_upload_imports_as_a_background_job(worker_env, tmp_path):
                 response = _upload(client, headers, project["id"], name, data)
                 assert response.status_code == 202, response.text
                 job = response.json()
-                assert job["kind"] == "import" and job["state"] == "queued"
+                # the reply is read back after the task was sent: a quick worker may hold it
+                assert job["kind"] == "import" and job["state"] in ("queued", "running")
 
                 def finished(job_id=job["id"]):
                     assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-3000:]
