@@ -52,6 +52,11 @@ class Settings(BaseSettings):
         description="with a gold dev set, take the ranking's influence on the dev loss plus the "
         "loss of the training items whose label is gold (imported as gold, or reviewed)",
     )
+    calibrate_on_dev: bool = Field(
+        default=True,
+        description="with a gold dev set, serve the exact head with its class biases re-fitted "
+        "on dev (undoes silver labels' class skew); influence is then on that model",
+    )
     evidence_k: int = Field(default=3, description="supporters and opposers stored per item")
     shard_size: int = Field(
         default=0, ge=0, description="training sets over this many rows score in shards; 0: never"

@@ -1,5 +1,6 @@
 """The training job takes influence on dev plus the gold training rows, with the right polarity:
-gold rows are everything but unreviewed silver, and the setting turns it off."""
+gold rows are everything but unreviewed silver, and the setting turns it off. With a dev set
+the served head's biases are re-fitted there, unless that setting is off."""
 
 from __future__ import annotations
 
@@ -48,10 +49,33 @@ def test_training_job_ranks_by_influence_on_dev_and_gold_rows(tmp_path):
         **embedding_options(settings),
     )
     X_train, X_dev = X[: len(texts)], X[len(texts) :]
-    est = ExactHeadInfluence.fit(X_train, y, 2, l2=settings.head_l2)
+    # served with its biases re-fitted on dev (the default), influence on that model
+    est = ExactHeadInfluence.fit(X_train, y, 2, l2=settings.head_l2).calibrated(X_dev, y_dev)
     gold = ~unreviewed_silver
     expected = est.dev_influence(
         np.concatenate([X_dev, X_train[gold]]), np.concatenate([y_dev, y[gold]])
     )
     np.testing.assert_allclose(out.result.dev_influence, expected, rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(out.result.probs, est.model.predict_proba(X_train), rtol=1e-6)
     assert not np.allclose(out.result.dev_influence, est.dev_influence(X_dev, y_dev))
+    assert out.dev_metrics["estimator_dev_calibrated"] == 1.0
+
+
+def test_calibration_on_dev_can_be_turned_off(tmp_path):
+    rows = demo_rows(120)
+    labels = ["fresh", "rotten"]
+    train, dev = rows[:80], rows[80:]
+    settings = Settings(
+        data_dir=tmp_path, device="cpu", compare_with_cleanlab=False, calibrate_on_dev=False
+    )
+    out = score_texts(
+        [r["text"] for r in train],
+        [labels.index(r["label"]) for r in train],
+        2,
+        settings,
+        dev_texts=[r["text"] for r in dev],
+        dev_y=[labels.index(r["reference_label"]) for r in dev],
+    )
+    assert out.result.influence.served_bias is None
+    np.testing.assert_array_equal(out.result.head.bias, out.result.influence.trained.bias)
+    assert "estimator_dev_calibrated" not in out.dev_metrics

@@ -39,11 +39,14 @@ def test_merged_shards_equal_one_unsharded_run():
     X_dev = rng.normal(size=(60, 16))
     y_dev = (X_dev[:, 0] > 0).astype(np.int64)
     gold = rng.random(300) < 0.3  # gold training rows: influence targets beside dev
-    whole = score_training_set(X, y, 2, X_dev=X_dev, y_dev=y_dev, gold_rows=gold, l2=1e-3, k=3)
+    whole = score_training_set(
+        X, y, 2, X_dev=X_dev, y_dev=y_dev, gold_rows=gold, calibrate=True, l2=1e-3, k=3
+    )
     inffeed = inffeed_suggestions(whole.influence, X, y, X_dev, y_dev)
 
-    state = fit_state(X, y, 2, l2=1e-3, X_dev=X_dev, y_dev=y_dev)
-    inf = restore(state, X, y)
+    state = fit_state(X, y, 2, l2=1e-3, X_dev=X_dev, y_dev=y_dev, calibrate=True)
+    inf = restore(state, X, y, X_dev=X_dev)
+    assert inf.served_bias is not None  # the shards serve the calibrated head too
     parts = [
         score_rows(
             inf,

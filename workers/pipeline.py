@@ -89,6 +89,7 @@ def score_texts(
         X_dev=inputs[1] if n_dev else None,
         y_dev=y_dev,
         gold_rows=gold_training_rows(prunable, settings),
+        calibrate=settings.calibrate_on_dev,
         l2=settings.head_l2,
         k=settings.evidence_k,
         estimator=estimator,

@@ -27,7 +27,7 @@ import numpy as np
 from sklearn.metrics import f1_score
 
 from .baselines import cleanlab_scores, loss_scores
-from .estimators import ESTIMATORS, FittableEstimator, TopK
+from .estimators import ESTIMATORS, ExactHeadInfluence, FittableEstimator, TopK
 from .head import fit_logistic_head
 from .scoring import influence_targets
 
@@ -227,13 +227,15 @@ def influence_ranker(
     l2: float,
     estimator: str = "exact_head",
     gold_rows: np.ndarray | None = None,
+    calibrate: bool = False,
     device: str | None = None,
 ) -> Ranker:
     """Suspicion = -dev influence of the estimator's model trained on the current labels.
 
     As in the product, the influence is taken on the dev set plus the training items whose
     label is gold: ``gold_rows`` (gold from the start) and those reviewed so far
-    (``scoring.influence_targets``).
+    (``scoring.influence_targets``); with ``calibrate`` (exact head only), on the model whose
+    biases are re-fitted on dev (``ExactHeadInfluence.calibrated``), the model then served.
 
     Why it suits re-annotation: with two classes the removal gradient of an item labelled y is
     p(other) times the gradient change of flipping its label, so -dev influence equals
@@ -241,8 +243,13 @@ def influence_ranker(
     of re-annotating it when the model's p(other) is the chance that the label is wrong.
     """
 
+    if calibrate and estimator != ExactHeadInfluence.name:
+        raise ValueError(f"only {ExactHeadInfluence.name} calibrates its biases, not {estimator}")
+
     def rank(X: np.ndarray, y: np.ndarray, reviewed: np.ndarray) -> np.ndarray:
         est = ESTIMATORS[estimator].fit(X, y, n_classes, l2=l2, device=device)
+        if calibrate:
+            est = est.calibrated(X_dev, y_dev)
         gold = np.asarray(reviewed, dtype=bool)
         if gold_rows is not None:
             gold = gold | np.asarray(gold_rows, dtype=bool)

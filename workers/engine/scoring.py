@@ -106,6 +106,7 @@ def score_training_set(
     X_dev: np.ndarray | None = None,
     y_dev: np.ndarray | None = None,
     gold_rows: np.ndarray | None = None,
+    calibrate: bool = False,
     l2: float,
     k: int = 3,
     estimator: str = "exact_head",
@@ -121,7 +122,10 @@ def score_training_set(
     ids (turnover_dropout derives each item's dropout mask from them; default: row numbers).
     ``seed`` drives every random choice (SGD batches, projections, masks, cleanlab's folds), and
     ``options`` go to the estimator's ``fit`` (e.g. ``{"epochs": 10}`` for tracin). With a dev
-    set, influence is taken on it and on the ``gold_rows`` training items (``influence_targets``).
+    set, influence is taken on it and on the ``gold_rows`` training items (``influence_targets``),
+    and ``calibrate`` serves the head with its biases re-fitted on dev, influence then being on
+    that model (``ExactHeadInfluence.calibrated``; the exact head and the baselines only, the
+    other estimators' models are served as trained).
     """
     if estimator not in ESTIMATORS and estimator not in BASELINES:
         known = ", ".join([*ESTIMATORS, *BASELINES])
@@ -137,12 +141,15 @@ def score_training_set(
     inf = cls.fit(
         X_train, y_train, n_classes, l2=l2, ids=ids, seed=seed, device=device, **(options or {})
     )
+    has_dev = X_dev is not None and y_dev is not None and len(X_dev) > 0
+    if calibrate and has_dev and isinstance(inf, ExactHeadInfluence):
+        inf = inf.calibrated(X_dev, y_dev)
     probs = inf.model.predict_proba(X_train)
     loss = inf.model.log_loss(X_train, y_train)
     report(0.25, "self_influence")
     self_inf = inf.self_influence()
     dev_inf = None
-    if X_dev is not None and y_dev is not None and len(X_dev):
+    if has_dev:
         report(0.3, "dev_influence")
         dev_inf = inf.dev_influence(*influence_targets(X_dev, y_dev, X_train, y_train, gold_rows))
     if estimator in BASELINES:

@@ -43,8 +43,9 @@ def row_shards(n: int, rows: int) -> list[slice]:
 
 @dataclass
 class FittedState:
-    """What every scoring shard shares: the head, the Cholesky factor of its (damped) Hessian,
-    and InfFeed's adjustment chosen on the gold dev set (None without one)."""
+    """What every scoring shard shares: the trained head, the Cholesky factor of its (damped)
+    Hessian, the biases re-fitted on dev when calibrated (else None), and InfFeed's adjustment
+    chosen on the gold dev set (None without one)."""
 
     weight: np.ndarray
     bias: np.ndarray
@@ -52,6 +53,7 @@ class FittedState:
     factor: np.ndarray
     diagnostics: dict[str, float]
     adjustment: AdjustmentSelection | None
+    served_bias: np.ndarray | None
 
 
 def fit_state(
@@ -62,28 +64,39 @@ def fit_state(
     l2: float,
     X_dev: np.ndarray | None = None,
     y_dev: np.ndarray | None = None,
+    calibrate: bool = False,
     device: str | None = None,
 ) -> FittedState:
-    """Fit the head once, factorise its Hessian, choose the InfFeed adjustment on dev."""
+    """Fit the head once, factorise its Hessian, with a dev set calibrate its biases there
+    (if ``calibrate``) and choose the InfFeed adjustment."""
     y_train = np.asarray(y_train, dtype=np.int64)
     inf = ExactHeadInfluence.fit(X_train, y_train, n_classes, l2=l2, device=device)
     adjustment = None
     if X_dev is not None and y_dev is not None and len(X_dev):
-        adjustment = choose_adjustment(inf, y_train, X_dev, np.asarray(y_dev, dtype=np.int64))
+        y_dev = np.asarray(y_dev, dtype=np.int64)
+        if calibrate:
+            inf = inf.calibrated(X_dev, y_dev)
+        adjustment = choose_adjustment(inf, y_train, X_dev, y_dev)
     return FittedState(
-        inf.model.weight,
-        inf.model.bias,
+        inf.trained.weight,
+        inf.trained.bias,
         float(l2),
         inf.cholesky_factor(),
         dict(inf.diagnostics),
         adjustment,
+        inf.served_bias,
     )
 
 
 def restore(
-    state: FittedState, X_train: np.ndarray, y_train: np.ndarray, device: str | None = None
+    state: FittedState,
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    device: str | None = None,
+    X_dev: np.ndarray | None = None,
 ) -> ExactHeadInfluence:
-    """The fitted estimator again, in any process, without refitting or refactorising."""
+    """The fitted estimator again, in any process, without refitting or refactorising
+    (``X_dev``: the dev embeddings, needed when the state was calibrated on them)."""
     return ExactHeadInfluence(
         LogisticHead(state.weight, state.bias),
         X_train,
@@ -92,6 +105,8 @@ def restore(
         device=device,
         factor=state.factor,
         diagnostics=state.diagnostics,
+        served_bias=state.served_bias,
+        calibrated_on=None if state.served_bias is None else X_dev,
     )
 
 

@@ -12,6 +12,14 @@ Sign convention (the app depends on it):
 
 Positive: j supports t (removing j would raise t's loss). Negative: j opposes / harms t.
 λ is extra damping, 0 unless the Hessian is too ill-conditioned to factorise accurately.
+
+A calibrated estimator (``calibrated``) serves the trained weights W with biases b* re-fitted
+on a gold dev set D (``calibration.refit_bias``: ∇_b L_D(W, b*) + l2·(b* - b) = 0). Removing j
+moves the trained (W, b) by the usual first-order step, and b* follows by the implicit
+function theorem: δb* = A⁻¹ (l2·δb - K δW), A = ∇²_bb L_D + l2·I, K = ∇²_bW L_D. So a target's
+gradient, taken at the served model, becomes u = [∇_W L_t - Kᵀ v | l2·v] with v = A⁻¹ ∇_b L_t,
+and influence is (1/n) uᵀ (H + λI)⁻¹ ∇L_j as before (``tests/engine/test_calibration.py``
+checks it against leave-one-out retraining followed by re-calibration).
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import numpy as np
 import torch
 
 from .._device import resolve_device, to_tensor
+from ..calibration import refit_bias
 from ..head import LogisticHead, augmented, fit_logistic_head, fit_without, softmax_residuals
 from .blocked import BLOCK_ELEMS, BlockedEstimator
 
@@ -52,7 +61,9 @@ class ExactHeadInfluence(BlockedEstimator):
     ``max_condition`` (0 for any sensible l2); a number fixes λ. ``diagnostics`` reports both.
     ``factor`` (with its ``diagnostics``) restores an estimator from ``cholesky_factor()`` of
     an earlier one on the same data without rebuilding the Hessian: how scoring shards share
-    one fit.
+    one fit. ``served_bias``, re-fitted on the dev embeddings ``calibrated_on`` (``calibrated``
+    computes both), makes ``model`` the served, dev-calibrated head; ``trained`` is always the
+    optimum the Hessian belongs to.
     """
 
     name = "exact_head"
@@ -70,9 +81,16 @@ class ExactHeadInfluence(BlockedEstimator):
         block_size: int = 1024,
         factor: np.ndarray | None = None,
         diagnostics: dict[str, float] | None = None,
+        served_bias: np.ndarray | None = None,
+        calibrated_on: np.ndarray | None = None,
     ) -> None:
+        if (served_bias is None) != (calibrated_on is None):
+            raise ValueError("served_bias and calibrated_on come together")
         self.device = resolve_device(device)
-        self.model = head
+        self.trained = head
+        self.served_bias = None if served_bias is None else np.asarray(served_bias, np.float64)
+        self.model = head if served_bias is None else LogisticHead(head.weight, self.served_bias)
+        self._target_theta = self.model.theta(self.device)
         self.l2 = float(l2)
         self.block_size = int(block_size)
         self._X = np.asarray(X_train)
@@ -81,6 +99,7 @@ class ExactHeadInfluence(BlockedEstimator):
         self.n_classes = int(self._theta.shape[0])
         self.dim = int(self._theta.shape[1])
         self.n_params = self.n_classes * self.dim
+        self._recalibration = None if calibrated_on is None else self._response(calibrated_on)
 
         Z = augmented(self._X, self.device)
         self.n = int(Z.shape[0])
@@ -131,6 +150,31 @@ class ExactHeadInfluence(BlockedEstimator):
         head = fit_logistic_head(X, y, n_classes, l2=l2, device=device)
         return cls(head, X, y, l2=l2, device=device, **options)
 
+    def calibrated(self, X_dev: np.ndarray, y_dev: np.ndarray) -> ExactHeadInfluence:
+        """This estimator serving the trained weights with biases re-fitted on the gold dev set
+        (``calibration.refit_bias``); the Hessian factor is reused, nothing is refitted."""
+        return ExactHeadInfluence(
+            self.trained,
+            self._X,
+            self._y,
+            l2=self.l2,
+            device=str(self.device),
+            block_size=self.block_size,
+            factor=self.cholesky_factor(),
+            diagnostics={**self.diagnostics, "dev_calibrated": 1.0},
+            served_bias=refit_bias(self.trained, X_dev, y_dev, l2=self.l2).bias,
+            calibrated_on=X_dev,
+        )
+
+    def _response(self, X_dev: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """The module docstring's A and K at the served model: how its dev-fitted biases
+        respond when a removal moves the trained parameters."""
+        Z = augmented(X_dev, self.device)
+        p = torch.softmax(Z @ self._target_theta.T, dim=1)
+        S = torch.diag_embed(p) - p[:, :, None] * p[:, None, :]
+        eye = torch.eye(self.n_classes, dtype=torch.float64, device=self.device)
+        return S.mean(dim=0) + self.l2 * eye, torch.einsum("iab,ik->abk", S, Z[:, :-1]) / len(Z)
+
     def retrain_without(self, index: int) -> LogisticHead:
         """The optimum without training item ``index``, warm-started from the full optimum."""
         return fit_without(
@@ -139,15 +183,23 @@ class ExactHeadInfluence(BlockedEstimator):
             self.n_classes,
             index,
             l2=self.l2,
-            init=self.model,
+            init=self.trained,
             device=str(self.device),
         )
 
     # ---- basic pieces -------------------------------------------------------------------
 
     def _grads_from(self, Z: torch.Tensor, y: np.ndarray) -> torch.Tensor:
-        R = softmax_residuals(Z, self._theta, to_tensor(y, torch.int64, self.device))
-        return (R[:, :, None] * Z[:, None, :]).reshape(len(y), self.n_params)
+        """Target gradients at the served model; when it is re-calibrated after each removal,
+        the module docstring's u (the re-fitted biases' response folded in)."""
+        R = softmax_residuals(Z, self._target_theta, to_tensor(y, torch.int64, self.device))
+        G = R[:, :, None] * Z[:, None, :]
+        if self._recalibration is not None:
+            A, K = self._recalibration
+            v = torch.linalg.solve(A, R.T).T
+            G[:, :, :-1] -= torch.einsum("ma,abk->mbk", v, K)
+            G[:, :, -1] = self.l2 * v
+        return G.reshape(len(y), self.n_params)
 
     def _build_hessian(self, Z: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
         """Accumulate Σ_i S_i ⊗ z_i z_iᵀ over row blocks (no per-item Python loop)."""
@@ -180,7 +232,8 @@ class ExactHeadInfluence(BlockedEstimator):
         return self._L.cpu().numpy()
 
     def gradients(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Per-example cross-entropy gradients (m, P) w.r.t. the flattened parameters."""
+        """Per-example target gradients (m, P) w.r.t. the flattened parameters: cross-entropy
+        gradients, taken as ``_grads_from`` takes them."""
         return self._grads_from(augmented(X, self.device), y).cpu().numpy()
 
     # ---- influence scores ---------------------------------------------------------------
