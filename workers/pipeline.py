@@ -17,6 +17,7 @@ from workers.engine import (
     score_training_set,
 )
 from workers.engine.agreement import comparison_rankings, ranking_agreement
+from workers.engine.calibration import refit_bias
 from workers.engine.estimators import TEXT_ESTIMATORS
 from workers.engine.inffeed import AdjustmentSelection, Suggestions, macro_f1, prune_by_ranker
 from workers.engine.suggestions import InfFeedReport, inffeed_suggestions
@@ -230,6 +231,7 @@ def leave_out_harmful(
     if not mask.any():
         return {}
     n_classes = result.probs.shape[1]
+    calibrated = bool(result.diagnostics.get("dev_calibrated"))  # served so, pruned alike
     pruned = prune_by_ranker(
         inputs[0],
         y_train,
@@ -239,6 +241,7 @@ def leave_out_harmful(
         ranker=lambda *_: result.suspicion,
         l2=settings.head_l2,
         n_classes=n_classes,
+        calibrate=calibrated,
         device=settings.device,
     )
     out: dict[str, Any] = {
@@ -255,6 +258,8 @@ def leave_out_harmful(
             sample_weight=pruned.weights,
             device=settings.device,
         )
+        if calibrated:
+            head = refit_bias(head, inputs[1], y_dev, l2=settings.head_l2)
         predicted = head.predict_proba(inputs[2]).argmax(axis=1)
         out["test_macro_f1_left_out"] = macro_f1(np.asarray(test_y), predicted)
     return out

@@ -27,6 +27,7 @@ import numpy as np
 from sklearn.metrics import f1_score
 
 from .baselines import cleanlab_scores, loss_scores
+from .calibration import refit_bias
 from .estimators import ESTIMATORS, ExactHeadInfluence, FittableEstimator, TopK
 from .head import fit_logistic_head
 from .scoring import influence_targets
@@ -308,8 +309,11 @@ def _fit_f1(
     l2: float,
     sample_weight: np.ndarray | None = None,
     device: str | None = None,
+    calibrate: bool = False,
 ) -> float:
     head = fit_logistic_head(X, y, n_classes, l2=l2, sample_weight=sample_weight, device=device)
+    if calibrate:
+        head = refit_bias(head, X_dev, y_dev, l2=l2)
     return macro_f1(y_dev, head.predict_proba(X_dev).argmax(axis=1))
 
 
@@ -337,11 +341,13 @@ def triage_rounds(
     rounds: int,
     l2: float,
     n_classes: int | None = None,
+    calibrate: bool = False,
     device: str | None = None,
 ) -> list[TriageStep]:
     """Simulate re-annotation: per round, rank, replace silver by gold for the top unreviewed
-    extension items, retrain. The total is round(budget_fraction · |extension|), split evenly
-    over ``rounds``; later rounds rank with the labels fixed so far."""
+    extension items, retrain (``calibrate``: biases re-fitted on dev, as served). The total is
+    round(budget_fraction · |extension|), split evenly over ``rounds``; later rounds rank with
+    the labels fixed so far."""
     ext = np.asarray(extension_mask, dtype=bool)
     y = np.asarray(y_silver, dtype=np.int64).copy()
     y_gold = np.asarray(y_gold, dtype=np.int64)
@@ -356,7 +362,7 @@ def triage_rounds(
             chosen = most_suspicious(suspicion, ext & ~reviewed, size)
             y[chosen] = y_gold[chosen]
             reviewed[chosen] = True
-        f = _fit_f1(X, y, X_dev, y_dev, n_classes, l2, device=device)
+        f = _fit_f1(X, y, X_dev, y_dev, n_classes, l2, device=device, calibrate=calibrate)
         steps.append(TriageStep(int(reviewed.sum()), y.copy(), chosen, f))
     return steps
 
@@ -384,13 +390,15 @@ def prune_by_ranker(
     n_classes: int,
     reviewed_mask: np.ndarray | None = None,
     fractions: Sequence[float] = DEFAULT_DROP_FRACTIONS,
+    calibrate: bool = False,
     device: str | None = None,
 ) -> PruneResult:
     """Leave the most suspicious candidates (e.g. unreviewed silver items) out of training.
 
     Leaving an item out costs no annotation; how many to leave out is chosen by dev macro-F1
     over ``fractions`` of the candidates (0 included, so pruning is used only if it helps on
-    dev; ties go to the smaller fraction).
+    dev; ties go to the smaller fraction), of heads served as trained or, with ``calibrate``,
+    with their biases re-fitted on dev.
     """
     cand = np.nonzero(np.asarray(candidate_mask, dtype=bool))[0]
     reviewed = np.zeros(len(y), bool) if reviewed_mask is None else np.asarray(reviewed_mask)
@@ -401,7 +409,7 @@ def prune_by_ranker(
     for frac in sorted(set(fractions) | {0.0}):
         w = np.ones(len(y))
         w[order[: round(frac * len(cand))]] = 0.0
-        dev_f1[float(frac)] = _fit_f1(X, y, X_dev, y_dev, n_classes, l2, w, device)
+        dev_f1[float(frac)] = _fit_f1(X, y, X_dev, y_dev, n_classes, l2, w, device, calibrate)
         if best is None or dev_f1[float(frac)] > best[1]:
             best = (float(frac), dev_f1[float(frac)], w)
     assert best is not None
