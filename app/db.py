@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -22,10 +24,29 @@ MAX_ROW_ID = 2**31 - 1
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     """WAL lets the worker write scores while the web process reads; FKs are off by default."""
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    _use_wal(cursor)
     cursor.close()
+
+
+def _use_wal(cursor, attempts: int = 600) -> None:
+    """Switch a new database file to WAL (the mode then stays with the file).
+
+    The switch needs the file to itself, and SQLite answers "database is locked" at once,
+    without waiting out the busy timeout, while another connection (a worker starting beside
+    the web process) holds it; so a failed switch is retried until it or that connection wins.
+    """
+    for attempt in range(attempts):
+        if cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+            return
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.05)
 
 
 def make_engine(url: str) -> Engine:
