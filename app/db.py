@@ -33,9 +33,10 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 def _use_wal(cursor, attempts: int = 600) -> None:
     """Switch a new database file to WAL (the mode then stays with the file).
 
-    The switch needs the file to itself, and SQLite answers "database is locked" at once,
-    without waiting out the busy timeout, while another connection (a worker starting beside
-    the web process) holds it; so a failed switch is retried until it or that connection wins.
+    The switch needs the file to itself. When two new connections switch at once (a worker
+    starting beside the web process, two pooled threads), SQLite refuses one of them with
+    "database is locked" without waiting out the busy timeout, to avoid a deadlock; so a
+    refused switch is retried until it, or the other connection's, has taken effect.
     """
     for attempt in range(attempts):
         if cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
