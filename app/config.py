@@ -57,6 +57,12 @@ class Settings(BaseSettings):
         description="with a gold dev set, serve the exact head with its class biases re-fitted "
         "on dev (undoes silver labels' class skew); influence is then on that model",
     )
+    calibrate_min_dev_per_class: int = Field(
+        default=10,
+        ge=1,
+        description="re-fit the biases only when every class has this many dev items (a "
+        "handful would set them by chance)",
+    )
     evidence_k: int = Field(default=3, description="supporters and opposers stored per item")
     shard_size: int = Field(
         default=0, ge=0, description="training sets over this many rows score in shards; 0: never"

@@ -10,7 +10,23 @@ from app.config import Settings
 from tests.support import demo_rows
 from workers.engine import ExactHeadInfluence
 from workers.engine.embeddings import cached_embeddings
-from workers.pipeline import embedding_cache_dir, embedding_options, gold_training_rows, score_texts
+from workers.pipeline import (
+    calibrates,
+    embedding_cache_dir,
+    embedding_options,
+    gold_training_rows,
+    score_texts,
+)
+
+
+def test_biases_are_re_fitted_only_on_a_dev_set_with_enough_of_every_class():
+    settings = Settings(calibrate_min_dev_per_class=2)
+    assert calibrates(np.array([0, 0, 1, 1]), 2, settings)
+    assert not calibrates(np.array([0, 0, 1]), 2, settings)  # one item of class 1
+    assert not calibrates(np.array([0, 0, 1, 1]), 3, settings)  # class 2 missing
+    assert not calibrates(None, 2, settings) and not calibrates(np.array([]), 2, settings)
+    off = Settings(calibrate_on_dev=False, calibrate_min_dev_per_class=2)
+    assert not calibrates(np.array([0, 0, 1, 1]), 2, off)
 
 
 def test_gold_rows_are_all_but_unreviewed_silver():
@@ -30,7 +46,9 @@ def test_training_job_ranks_by_influence_on_dev_and_gold_rows(tmp_path):
     y = np.array([labels.index(r["label"]) for r in train])
     y_dev = np.array([labels.index(r["reference_label"]) for r in dev])
     unreviewed_silver = np.arange(len(train)) >= 40  # the first 40 rows: gold training labels
-    settings = Settings(data_dir=tmp_path, device="cpu", compare_with_cleanlab=False)
+    settings = Settings(  # the dev rows hold 7 fresh snippets: calibrate with them
+        data_dir=tmp_path, device="cpu", compare_with_cleanlab=False, calibrate_min_dev_per_class=5
+    )
     texts = [r["text"] for r in train]
     dev_texts = [r["text"] for r in dev]
     out = score_texts(
@@ -76,6 +94,6 @@ def test_calibration_on_dev_can_be_turned_off(tmp_path):
         dev_texts=[r["text"] for r in dev],
         dev_y=[labels.index(r["reference_label"]) for r in dev],
     )
-    assert out.result.influence.served_bias is None
+    assert not out.result.influence.is_calibrated
     np.testing.assert_array_equal(out.result.head.bias, out.result.influence.trained.bias)
     assert "estimator_dev_calibrated" not in out.dev_metrics

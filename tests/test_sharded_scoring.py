@@ -3,6 +3,7 @@ on PostgreSQL + Redis with one and with two workers (chords over the heavy queue
 
 from __future__ import annotations
 
+import pickle
 import shutil
 
 import numpy as np
@@ -45,8 +46,10 @@ def test_merged_shards_equal_one_unsharded_run():
     inffeed = inffeed_suggestions(whole.influence, X, y, X_dev, y_dev)
 
     state = fit_state(X, y, 2, l2=1e-3, X_dev=X_dev, y_dev=y_dev, calibrate=True)
-    inf = restore(state, X, y, X_dev=X_dev)
-    assert inf.served_bias is not None  # the shards serve the calibrated head too
+    inf = restore(state, X, y, X_dev=X_dev, y_dev=y_dev)
+    assert inf.is_calibrated  # the shards serve the calibrated head too
+    with pytest.raises(ValueError, match="pass X_dev and y_dev"):
+        restore(state, X, y)
     parts = [
         score_rows(
             inf,
@@ -79,6 +82,19 @@ def test_merged_shards_equal_one_unsharded_run():
     assert np.array_equal(suggestions.influencer_idx, inffeed.train.influencer_idx)
     with pytest.raises(ValueError, match="shards hold 280 rows"):
         merge_rows(parts[:4], inf)
+
+
+def test_a_state_pickled_before_calibration_existed_restores_uncalibrated():
+    from workers.engine.shards import fit_state, restore
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(40, 4))
+    y = (X[:, 0] > 0).astype(np.int64)
+    state = fit_state(X, y, 2, l2=1e-3)
+    del state.__dict__["calibrated"]  # the field that older versions did not have
+    old = pickle.loads(pickle.dumps(state))
+    assert old.calibrated is False
+    assert not restore(old, X, y).is_calibrated
 
 
 def test_embedding_shards_reproduce_one_call():

@@ -90,7 +90,7 @@ def score_texts(
         X_dev=inputs[1] if n_dev else None,
         y_dev=y_dev,
         gold_rows=gold_training_rows(prunable, settings),
-        calibrate=settings.calibrate_on_dev,
+        calibrate=calibrates(y_dev, n_classes, settings),
         l2=settings.head_l2,
         k=settings.evidence_k,
         estimator=estimator,
@@ -121,6 +121,15 @@ def gold_training_rows(
     if unreviewed_silver is None or not len(unreviewed_silver) or not settings.gold_train_targets:
         return None
     return ~np.asarray(unreviewed_silver, dtype=bool)
+
+
+def calibrates(y_dev: np.ndarray | None, n_classes: int, settings: Settings) -> bool:
+    """Whether the served head's biases are re-fitted on dev: when that is on and every class
+    has ``calibrate_min_dev_per_class`` dev items."""
+    if not settings.calibrate_on_dev or y_dev is None or not len(y_dev):
+        return False
+    counts = np.bincount(np.asarray(y_dev, dtype=np.int64), minlength=n_classes)
+    return int(counts.min()) >= settings.calibrate_min_dev_per_class
 
 
 def embedding_cache_dir(settings: Settings) -> Path:

@@ -50,6 +50,7 @@ from workers.engine.shards import (
 )
 from workers.pipeline import (
     PipelineOutput,
+    calibrates,
     embedding_cache_dir,
     embedding_options,
     finish,
@@ -181,7 +182,7 @@ def fit(settings: Settings, job: ShardJob) -> int:
         l2=settings.head_l2,
         X_dev=x_dev if len(x_dev) else None,
         y_dev=np.asarray(data.dev_y) if len(x_dev) else None,
-        calibrate=settings.calibrate_on_dev,
+        calibrate=calibrates(np.asarray(data.dev_y), len(data.labels), settings),
         device=settings.device,
     )
     _save(job.file("state.pkl"), state)
@@ -194,7 +195,7 @@ def score_shard(settings: Settings, job: ShardJob, shard: int) -> None:
     data = step.data
     state: FittedState = _load(job.file("state.pkl"))
     x_train, x_dev, _ = _embeddings(settings, data)
-    inf = restore(state, x_train, np.asarray(data.train_y), settings.device, x_dev)
+    inf = restore(state, x_train, np.asarray(data.train_y), settings.device, x_dev, data.dev_y)
     rows = _rows(step)[shard]
     scores = score_rows(
         inf,
@@ -217,7 +218,7 @@ def merge(settings: Settings, job: ShardJob) -> tuple[Plan, PipelineOutput]:
     state: FittedState = _load(job.file("state.pkl"))
     x_train, x_dev, x_test = _embeddings(settings, data)
     y_train = np.asarray(data.train_y, dtype=np.int64)
-    inf = restore(state, x_train, y_train, settings.device, x_dev)
+    inf = restore(state, x_train, y_train, settings.device, x_dev, data.dev_y)
     parts: list[RowScores] = [_load(job.file(f"score_{i}.pkl")) for i in range(step.score_shards)]
     result, suggestions = merge_rows(parts, inf)
     output = finish(

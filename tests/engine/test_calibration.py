@@ -13,15 +13,14 @@ from workers.engine.scoring import influence_targets
 C, D, L2 = 3, 4, 1e-2
 
 
-@pytest.fixture(scope="module")
-def skewed():
+def skewed_problem(n_classes: int):
     """Training labels pushed towards class 0 (as a heuristic labeller skews), a gold dev set
     and gold training rows; the true labels depend on the inputs the same way everywhere."""
     rng = np.random.default_rng(0)
 
     def draw(n: int) -> tuple[np.ndarray, np.ndarray]:
-        y = rng.integers(0, C, n)
-        return rng.normal(size=(n, D)) + 1.5 * np.eye(C, D)[y], y
+        y = rng.integers(0, n_classes, n)
+        return rng.normal(size=(n, D)) + 1.5 * np.eye(n_classes, D)[y], y
 
     X, y_true = draw(120)
     y = np.where(rng.random(120) < 0.35, 0, y_true)
@@ -29,6 +28,11 @@ def skewed():
     y[gold] = y_true[gold]
     Xd, yd = draw(50)
     return X, y, Xd, yd, gold
+
+
+@pytest.fixture(scope="module")
+def skewed():
+    return skewed_problem(C)
 
 
 def test_refit_bias_meets_its_optimality_condition(skewed):
@@ -47,16 +51,18 @@ def test_refit_bias_meets_its_optimality_condition(skewed):
 
 
 def _served_target_loss(X, y, Xd, yd, Xt, yt, weights=None, init=None) -> float:
-    head = fit_logistic_head(X, y, C, l2=L2, sample_weight=weights, init=init, tol=1e-13)
+    n_classes = int(max(y.max(), yd.max())) + 1
+    head = fit_logistic_head(X, y, n_classes, l2=L2, sample_weight=weights, init=init, tol=1e-13)
     return float(refit_bias(head, Xd, yd, l2=L2).log_loss(Xt, yt).mean())
 
 
-def test_calibrated_influence_is_the_derivative_of_the_recalibrated_loss(skewed):
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_calibrated_influence_is_the_derivative_of_the_recalibrated_loss(n_classes):
     """Down-weighting item j by ε, retraining and re-calibrating changes the target loss by
     ε · n · influence_j + the same constant for every j (the regulariser's share of the
     normalisation), to first order: a finite-difference check of the implicit-function term."""
-    X, y, Xd, yd, gold = skewed
-    est = ExactHeadInfluence.fit(X, y, C, l2=L2)
+    X, y, Xd, yd, gold = skewed_problem(n_classes)
+    est = ExactHeadInfluence.fit(X, y, n_classes, l2=L2)
     served = est.calibrated(Xd, yd)
     Xt, yt = influence_targets(Xd, yd, X, y, gold)
     predicted = served.dev_influence(Xt, yt)
@@ -99,10 +105,25 @@ def test_calibrated_estimator_serves_the_dev_biases_and_keeps_its_hessian(skewed
     np.testing.assert_array_equal(served.model.bias, refit_bias(est.model, Xd, yd, l2=L2).bias)
     np.testing.assert_array_equal(served.trained.bias, est.model.bias)
     np.testing.assert_array_equal(served.cholesky_factor(), est.cholesky_factor())
-    np.testing.assert_array_equal(served.self_influence(), est.self_influence())
+    assert served.is_calibrated and not est.is_calibrated
     assert served.diagnostics["dev_calibrated"] == 1.0 and "dev_calibrated" not in est.diagnostics
-    with pytest.raises(ValueError, match="come together"):
-        ExactHeadInfluence(est.model, X, y, l2=L2, served_bias=served.model.bias)
+    # leaving an item out is followed by re-calibration, as the influence assumes
+    without = served.retrain_without(5)
+    np.testing.assert_array_equal(
+        without.bias, refit_bias(est.retrain_without(5), Xd, yd, l2=L2).bias
+    )
+    with pytest.raises(ValueError, match="at least one dev item"):
+        est.calibrated(Xd[:0], yd[:0])
+
+
+def test_calibrated_self_influence_is_each_items_influence_on_its_own_served_loss(skewed):
+    X, y, Xd, yd, _ = skewed
+    est = ExactHeadInfluence.fit(X, y, C, l2=L2)
+    served = est.calibrated(Xd, yd)
+    own = np.concatenate([np.diag(block[:, sl]) for sl, block in served.influence(X, y)])
+    np.testing.assert_allclose(served.self_influence(), own, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(served.self_influence(slice(10, 30)), own[10:30], rtol=1e-10)
+    assert not np.allclose(served.self_influence(), est.self_influence())
 
 
 def test_scoring_calibrates_the_exact_head_only(skewed):

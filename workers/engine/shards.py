@@ -44,8 +44,9 @@ def row_shards(n: int, rows: int) -> list[slice]:
 @dataclass
 class FittedState:
     """What every scoring shard shares: the trained head, the Cholesky factor of its (damped)
-    Hessian, the biases re-fitted on dev when calibrated (else None), and InfFeed's adjustment
-    chosen on the gold dev set (None without one)."""
+    Hessian, InfFeed's adjustment chosen on the gold dev set (None without one), and whether the
+    served head's biases are re-fitted on that dev set (a default, so that a state pickled
+    before calibration existed still loads)."""
 
     weight: np.ndarray
     bias: np.ndarray
@@ -53,7 +54,7 @@ class FittedState:
     factor: np.ndarray
     diagnostics: dict[str, float]
     adjustment: AdjustmentSelection | None
-    served_bias: np.ndarray | None
+    calibrated: bool = False
 
 
 def fit_state(
@@ -84,7 +85,7 @@ def fit_state(
         inf.cholesky_factor(),
         dict(inf.diagnostics),
         adjustment,
-        inf.served_bias,
+        inf.is_calibrated,
     )
 
 
@@ -94,9 +95,12 @@ def restore(
     y_train: np.ndarray,
     device: str | None = None,
     X_dev: np.ndarray | None = None,
+    y_dev: np.ndarray | None = None,
 ) -> ExactHeadInfluence:
-    """The fitted estimator again, in any process, without refitting or refactorising
-    (``X_dev``: the dev embeddings, needed when the state was calibrated on them)."""
+    """The fitted estimator again, in any process, without refitting or refactorising (the
+    dev set is needed when the state was calibrated on it; the re-fit is deterministic)."""
+    if state.calibrated and (X_dev is None or y_dev is None):
+        raise ValueError("this state was calibrated on a dev set: pass X_dev and y_dev")
     return ExactHeadInfluence(
         LogisticHead(state.weight, state.bias),
         X_train,
@@ -105,8 +109,7 @@ def restore(
         device=device,
         factor=state.factor,
         diagnostics=state.diagnostics,
-        served_bias=state.served_bias,
-        calibrated_on=None if state.served_bias is None else X_dev,
+        calibrate_on=(X_dev, np.asarray(y_dev, dtype=np.int64)) if state.calibrated else None,
     )
 
 

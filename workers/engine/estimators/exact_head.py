@@ -61,8 +61,8 @@ class ExactHeadInfluence(BlockedEstimator):
     ``max_condition`` (0 for any sensible l2); a number fixes λ. ``diagnostics`` reports both.
     ``factor`` (with its ``diagnostics``) restores an estimator from ``cholesky_factor()`` of
     an earlier one on the same data without rebuilding the Hessian: how scoring shards share
-    one fit. ``served_bias``, re-fitted on the dev embeddings ``calibrated_on`` (``calibrated``
-    computes both), makes ``model`` the served, dev-calibrated head; ``trained`` is always the
+    one fit. ``calibrate_on`` = (X_dev, y_dev) makes ``model`` the served head, its biases
+    re-fitted there (``calibrated`` builds it from a fitted estimator); ``trained`` is always the
     optimum the Hessian belongs to.
     """
 
@@ -81,17 +81,18 @@ class ExactHeadInfluence(BlockedEstimator):
         block_size: int = 1024,
         factor: np.ndarray | None = None,
         diagnostics: dict[str, float] | None = None,
-        served_bias: np.ndarray | None = None,
-        calibrated_on: np.ndarray | None = None,
+        calibrate_on: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:
-        if (served_bias is None) != (calibrated_on is None):
-            raise ValueError("served_bias and calibrated_on come together")
         self.device = resolve_device(device)
-        self.trained = head
-        self.served_bias = None if served_bias is None else np.asarray(served_bias, np.float64)
-        self.model = head if served_bias is None else LogisticHead(head.weight, self.served_bias)
-        self._target_theta = self.model.theta(self.device)
         self.l2 = float(l2)
+        self.trained = head
+        self._calibration_set = calibrate_on
+        self.model = head
+        if calibrate_on is not None:
+            if not len(calibrate_on[1]):
+                raise ValueError("calibrating the biases needs at least one dev item")
+            self.model = refit_bias(head, *calibrate_on, l2=self.l2)
+        self._target_theta = self.model.theta(self.device)
         self.block_size = int(block_size)
         self._X = np.asarray(X_train)
         self._y = np.asarray(y_train, dtype=np.int64)
@@ -99,12 +100,11 @@ class ExactHeadInfluence(BlockedEstimator):
         self.n_classes = int(self._theta.shape[0])
         self.dim = int(self._theta.shape[1])
         self.n_params = self.n_classes * self.dim
-        self._recalibration = None if calibrated_on is None else self._response(calibrated_on)
+        self._recalibration = None if calibrate_on is None else self._response(calibrate_on[0])
 
         Z = augmented(self._X, self.device)
         self.n = int(Z.shape[0])
         probs = torch.softmax(Z @ self._theta.T, dim=1)
-        self.train_probs = probs.cpu().numpy()
         self._Z = Z
         self._R = softmax_residuals(Z, self._theta, to_tensor(self._y, torch.int64, self.device))
         self._G = (self._R[:, :, None] * Z[:, None, :]).reshape(self.n, self.n_params)
@@ -162,9 +162,12 @@ class ExactHeadInfluence(BlockedEstimator):
             block_size=self.block_size,
             factor=self.cholesky_factor(),
             diagnostics={**self.diagnostics, "dev_calibrated": 1.0},
-            served_bias=refit_bias(self.trained, X_dev, y_dev, l2=self.l2).bias,
-            calibrated_on=X_dev,
+            calibrate_on=(X_dev, np.asarray(y_dev, dtype=np.int64)),
         )
+
+    @property
+    def is_calibrated(self) -> bool:
+        return self._calibration_set is not None
 
     def _response(self, X_dev: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """The module docstring's A and K at the served model: how its dev-fitted biases
@@ -176,8 +179,9 @@ class ExactHeadInfluence(BlockedEstimator):
         return S.mean(dim=0) + self.l2 * eye, torch.einsum("iab,ik->abk", S, Z[:, :-1]) / len(Z)
 
     def retrain_without(self, index: int) -> LogisticHead:
-        """The optimum without training item ``index``, warm-started from the full optimum."""
-        return fit_without(
+        """The served model without training item ``index``: the optimum without it (warm-started
+        from the full optimum), its biases re-fitted on dev again when this one's were."""
+        head = fit_without(
             self._X,
             self._y,
             self.n_classes,
@@ -186,6 +190,9 @@ class ExactHeadInfluence(BlockedEstimator):
             init=self.trained,
             device=str(self.device),
         )
+        if self._calibration_set is None:
+            return head
+        return refit_bias(head, *self._calibration_set, l2=self.l2)
 
     # ---- basic pieces -------------------------------------------------------------------
 
@@ -239,7 +246,8 @@ class ExactHeadInfluence(BlockedEstimator):
     # ---- influence scores ---------------------------------------------------------------
 
     def self_influence(self, rows: slice = slice(None)) -> np.ndarray:
-        """(1/n) g_iᵀ H⁻¹ g_i per training item: ≈ rise of its own loss if it were left out.
+        """(1/n) u_iᵀ H⁻¹ g_i per training item: ≈ rise of its own loss if it were left out
+        (u_i = g_i, or on a calibrated estimator the target gradient of its own loss).
 
         High values mark items the model can only fit by memorising them: suspicious labels.
         ``rows`` limits it to a range of training items (a scoring shard's).
@@ -247,8 +255,11 @@ class ExactHeadInfluence(BlockedEstimator):
         start, stop, _ = rows.indices(self.n)
         out = torch.empty(stop - start, dtype=torch.float64, device=self.device)
         for sl in self._target_slices(stop - start):
-            G = self._G[start + sl.start : start + sl.stop]
-            out[sl] = (self._solve(G.T).T * G).sum(dim=1) / self.n
+            own = slice(start + sl.start, start + sl.stop)
+            G = self._G[own]
+            # the item's own loss as a target: at the served model, like every other target
+            U = G if self._recalibration is None else self._grads_from(self._Z[own], self._y[own])
+            out[sl] = (self._solve(U.T).T * G).sum(dim=1) / self.n
         return out.cpu().numpy()
 
     def dev_influence(

@@ -139,7 +139,6 @@ class IHVPInfluence(BlockedEstimator):
         self._V = _centred_basis(C, self.dtype, self.device)
 
         Phi, probs = self._jacobians()  # (n, C-1, P), (n, C)
-        self.train_probs = probs.cpu().numpy()
         p = probs.double()
         items = torch.arange(self.n, device=self.device)
         resid = p.clone()
