@@ -289,8 +289,8 @@ def calibration_table(corpus: Corpus) -> None:
         rows,
         note=f"Mean test macro-F1 over the splits with seeds {SEEDS.start}-{SEEDS.stop - 1}; "
         "Assay's ranking is taken on the model that is served (ASSAY_CALIBRATE_ON_DEV). VADER "
-        "labels a quarter of the extension fresh (42% in truth), and the head trained on them "
-        "predicts fresh for about one test snippet in seven; re-fitting the two biases on the "
+        "labels 27% of the extension rotten (42% in truth), and the head trained on them "
+        "predicts rotten for about one test snippet in seven; re-fitting the two biases on the "
         "1,000 gold dev snippets undoes most of that, so all-silver rises and the gap left for "
         "re-annotation narrows. Reproduce: `python -m bench.triage`.",
     )
