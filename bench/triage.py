@@ -41,7 +41,7 @@ SIZES = {"gold": 1000, "extension": 8000, "dev": 1000}
 BUDGETS = (0.001, 0.01, 0.05, 0.10)
 CURVE_BUDGETS = (0.001, 0.005, 0.01, 0.02, 0.05, 0.10, 0.20)
 SEEDS = range(5)
-# (gold training, extension) sizes: is the 5% line out of reach only for the demo's split?
+# (gold training, extension) sizes: does the 5% figure hold beyond the demo's split?
 SIZE_GRID = ((1000, 2000), (1000, 4000), (2000, 4000), (4000, 4000), (1000, 8000))
 SIZE_SEEDS = range(2)
 PRUNE_BUDGETS = (0.0, 0.05)
