@@ -1,7 +1,7 @@
 """Benchmark 2: extension triage (InfFeed objective 2), which items to re-annotate.
 
-The demo's split: 1,000 gold training snippets, an 8,000-snippet extension with VADER's silver
-labels, 1,000 gold dev snippets, 2,752 test snippets. A ranking picks the extension items to
+The demo's split with twice its gold training data: 1,000 gold training snippets, an
+8,000-snippet extension with VADER's silver labels, 1,000 gold dev snippets, 2,752 test snippets. A ranking picks the extension items to
 re-annotate (their gold label replaces the silver one); the head is retrained and its test
 macro-F1 reported, beside all-silver, all-gold and leaving the extension out. The same is
 repeated over five seeded splits, so one lucky split cannot carry a claim, and over other sizes
