@@ -1,10 +1,11 @@
 """Benchmark 3: InfFeed objective 1, label adjustment from influencers, on held-out test data.
 
 The demo's split with twice its gold training data: 1,000 gold training snippets plus an
-8,000-snippet extension, 1,000 gold dev snippets, the remaining 2,752 as test. Two training sets: the extension with VADER's silver
-labels (the demo's case) and with gold labels. k, the weighting and the confidence threshold
-are chosen on dev only; test macro-F1 is reported before and after adjustment, for the head
-served as trained and with its biases re-fitted on dev (the product's default).
+8,000-snippet extension, 1,000 gold dev snippets, the remaining 2,752 as test. Two training
+sets: the extension with VADER's silver labels (the demo's case) and with gold labels. k, the
+weighting and the confidence threshold are chosen on dev only; test macro-F1 is reported before
+and after adjustment, for the head served as trained and with its biases re-fitted on dev (the
+product's default).
 
     python -m bench.adjustment       # writes bench/results/adjustment.md and adjustment.png
 """

@@ -1,16 +1,16 @@
 """Benchmark 2: extension triage (InfFeed objective 2), which items to re-annotate.
 
 The demo's split with twice its gold training data: 1,000 gold training snippets, an
-8,000-snippet extension with VADER's silver labels, 1,000 gold dev snippets, 2,752 test snippets. A ranking picks the extension items to
-re-annotate (their gold label replaces the silver one); the head is retrained and its test
-macro-F1 reported, beside all-silver, all-gold and leaving the extension out. The same is
-repeated over five seeded splits, so one lucky split cannot carry a claim, and over other sizes
-of gold training data and extension at 5%. The served head, as in the product, has its class
-biases re-fitted on the gold dev set (``ASSAY_CALIBRATE_ON_DEV``); every model here is served so,
-and a table compares with the head served as trained. Assay's ranking takes influence on the
-dev loss and on the gold training items' loss of that served model. A last table also
-leaves the most suspicious unreviewed silver items out of training, the amount chosen on dev
-(costs no annotation).
+8,000-snippet extension with VADER's silver labels, 1,000 gold dev snippets, 2,752 test
+snippets. A ranking picks the extension items to re-annotate (their gold label replaces the
+silver one); the head is retrained and its test macro-F1 reported, beside all-silver, all-gold
+and leaving the extension out. The same is repeated over five seeded splits, so one lucky split
+cannot carry a claim, and over other sizes of gold training data and extension at 5%. The served
+head, as in the product, has its class biases re-fitted on the gold dev set
+(``ASSAY_CALIBRATE_ON_DEV``); every model here is served so, and a table compares with the head
+served as trained. Assay's ranking takes influence on the dev loss and on the gold training
+items' loss of that served model. A last table also leaves the most suspicious unreviewed silver
+items out of training, the amount chosen on dev (costs no annotation).
 
     python -m bench.triage    # bench/results/triage*.md and triage.png
 """
