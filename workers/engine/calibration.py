@@ -1,7 +1,7 @@
 """Re-fitting a trained head's class biases on the gold dev set (prior correction).
 
-Why: silver labels from a heuristic such as VADER are skewed towards one class (27% of
-the Rotten Tomatoes extension labelled rotten, against 42% in truth), and a head trained on them
+Why: silver labels from a heuristic such as VADER can skew the class balance (27% of the
+Rotten Tomatoes extension labelled rotten, against 42% in truth), and a head trained on them
 inherits the skew in its biases: it predicts rotten for about one test snippet in seven, and
 macro-F1 falls. The weights still separate the classes; re-fitting only the C biases on the
 gold dev set, by cross-entropy, puts the decision boundary back where the gold labels want it.
