@@ -23,8 +23,8 @@ from functools import cached_property
 import numpy as np
 
 from bench.common import L2, Corpus, figure, load_corpus, machine, macro_f1, split, write_table
-from workers.engine import ExactHeadInfluence, fit_logistic_head
-from workers.engine.calibration import refit_bias
+from workers.engine import ExactHeadInfluence
+from workers.engine.calibration import fit_served_head
 from workers.engine.inffeed import (
     PruneResult,
     Ranker,
@@ -67,9 +67,8 @@ class Case:
     calibrate: bool = True  # serve heads with their biases re-fitted on dev, as the product
 
     def test_predictions(self, labels: np.ndarray, weights: np.ndarray | None = None):
-        head = fit_logistic_head(self.X, labels, 2, l2=L2, sample_weight=weights)
-        if self.calibrate:
-            head = refit_bias(head, self.X_dev, self.y_dev, l2=L2)
+        dev = (self.X_dev, self.y_dev) if self.calibrate else None
+        head = fit_served_head(self.X, labels, 2, l2=L2, sample_weight=weights, calibrate_on=dev)
         return head.predict_proba(self.X_test).argmax(axis=1)
 
     def test_f1(self, labels: np.ndarray, weights: np.ndarray | None = None) -> float:

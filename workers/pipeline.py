@@ -13,11 +13,10 @@ from app.config import Settings
 from workers.engine import (
     ScoreResult,
     cached_embeddings,
-    fit_logistic_head,
     score_training_set,
 )
 from workers.engine.agreement import comparison_rankings, ranking_agreement
-from workers.engine.calibration import refit_bias
+from workers.engine.calibration import fit_served_head
 from workers.engine.estimators import TEXT_ESTIMATORS
 from workers.engine.inffeed import AdjustmentSelection, Suggestions, macro_f1, prune_by_ranker
 from workers.engine.suggestions import InfFeedReport, inffeed_suggestions
@@ -259,16 +258,15 @@ def leave_out_harmful(
         "dev_macro_f1_left_out": pruned.dev_f1[pruned.fraction],
     }
     if len(inputs[2]) and len(test_y):
-        head = fit_logistic_head(
+        head = fit_served_head(
             inputs[0],
             y_train,
             n_classes,
             l2=settings.head_l2,
             sample_weight=pruned.weights,
+            calibrate_on=(inputs[1], y_dev) if calibrated else None,
             device=settings.device,
         )
-        if calibrated:
-            head = refit_bias(head, inputs[1], y_dev, l2=settings.head_l2)
         predicted = head.predict_proba(inputs[2]).argmax(axis=1)
         out["test_macro_f1_left_out"] = macro_f1(np.asarray(test_y), predicted)
     return out

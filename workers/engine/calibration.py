@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import minimize
 
-from .head import LogisticHead
+from .head import LogisticHead, fit_logistic_head
 
 
 def refit_bias(
@@ -45,3 +45,19 @@ def refit_bias(
         objective, start, jac=True, method="L-BFGS-B", options={"gtol": 1e-12, "ftol": 0.0}
     )
     return LogisticHead(weight=head.weight, bias=found.x)
+
+
+def fit_served_head(
+    X: np.ndarray,
+    y: np.ndarray,
+    n_classes: int,
+    *,
+    l2: float,
+    sample_weight: np.ndarray | None = None,
+    calibrate_on: tuple[np.ndarray, np.ndarray] | None = None,
+    device: str | None = None,
+) -> LogisticHead:
+    """The head as it is served: fitted, then (given ``calibrate_on`` = (X_dev, y_dev)) its
+    biases re-fitted there; what every model that is compared with the served one must be."""
+    head = fit_logistic_head(X, y, n_classes, l2=l2, sample_weight=sample_weight, device=device)
+    return head if calibrate_on is None else refit_bias(head, *calibrate_on, l2=l2)

@@ -27,7 +27,7 @@ import numpy as np
 from sklearn.metrics import f1_score
 
 from .baselines import cleanlab_scores, loss_scores
-from .calibration import refit_bias
+from .calibration import fit_served_head
 from .estimators import ESTIMATORS, ExactHeadInfluence, FittableEstimator, TopK
 from .head import fit_logistic_head
 from .scoring import influence_targets
@@ -311,9 +311,15 @@ def _fit_f1(
     device: str | None = None,
     calibrate: bool = False,
 ) -> float:
-    head = fit_logistic_head(X, y, n_classes, l2=l2, sample_weight=sample_weight, device=device)
-    if calibrate:
-        head = refit_bias(head, X_dev, y_dev, l2=l2)
+    head = fit_served_head(
+        X,
+        y,
+        n_classes,
+        l2=l2,
+        sample_weight=sample_weight,
+        calibrate_on=(X_dev, y_dev) if calibrate else None,
+        device=device,
+    )
     return macro_f1(y_dev, head.predict_proba(X_dev).argmax(axis=1))
 
 
