@@ -93,6 +93,9 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(20), default=Role.annotator)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Part of every page session; raising it (logout, deactivation, role or password change)
+    # ends all of the user's sessions at once.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ApiToken(Base):
@@ -107,11 +110,26 @@ class ApiToken(Base):
 
 class Project(Base):
     __tablename__ = "projects"
+    __table_args__ = (Index("uq_projects_name", "name", unique=True),)
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     task_kind: Mapped[str] = mapped_column(String(40), default="text_classification")
     labels: Mapped[list[str]] = mapped_column(default=list)
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ProjectMember(Base):
+    """Who may see and work on a project (admins see every project without a row here)."""
+
+    __tablename__ = "project_members"
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    added_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -161,9 +179,13 @@ class Item(Base):
 
 
 class LabelEvent(Base):
-    """Append-only label history; the idempotency key makes a repeated submission a no-op."""
+    """Append-only label history; the idempotency key makes a repeated submission a no-op.
+    Keys are the user's own: another user's key never collides with them."""
 
     __tablename__ = "label_events"
+    __table_args__ = (
+        UniqueConstraint("user_id", "idempotency_key", name="uq_label_events_user_key"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
@@ -171,7 +193,7 @@ class LabelEvent(Base):
     old_label: Mapped[str | None] = mapped_column(String(200))
     new_label: Mapped[str | None] = mapped_column(String(200))
     reason: Mapped[str | None] = mapped_column(Text)
-    idempotency_key: Mapped[str | None] = mapped_column(String(100), unique=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     user: Mapped[User | None] = relationship()
 
@@ -284,7 +306,7 @@ class Assignment(Base):
     __tablename__ = "assignments"
     __table_args__ = (
         UniqueConstraint("item_id", "user_id"),
-        UniqueConstraint("idempotency_key", name="uq_assignments_idempotency_key"),
+        UniqueConstraint("user_id", "idempotency_key", name="uq_assignments_user_key"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
