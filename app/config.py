@@ -7,6 +7,7 @@ secret key must be given explicitly.
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -79,7 +80,32 @@ class Settings(BaseSettings):
         default=1, ge=1, description="`assay serve` processes (uvicorn workers); about one a core"
     )
     secure_cookies: bool = Field(default=False, description="set behind HTTPS")
-    session_max_age_s: int = 14 * 24 * 3600
+    session_idle_timeout_s: int = Field(
+        default=8 * 3600,
+        ge=60,
+        description="a page session unused this long ends (also the cookie's Max-Age); "
+        "replaces ASSAY_SESSION_MAX_AGE_S",
+    )
+    session_max_lifetime_s: int = Field(
+        default=24 * 3600,
+        ge=60,
+        description="a page session ends this long after its login, however active",
+    )
+    password_min_length: int = Field(
+        default=12, ge=8, description="shortest password accepted (CLI, pages, API)"
+    )
+    password_min_score: int = Field(
+        default=2,
+        ge=0,
+        le=4,
+        description="least zxcvbn strength score (0-4) a new password needs; 0: length and "
+        "the common-password list only",
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="comma-separated IPs/CIDRs of reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto `assay serve` honours; empty: none, the peer address is the client",
+    )
     login_max_failures: int = Field(
         default=5, description="failed logins per username and address before 429"
     )
@@ -156,6 +182,19 @@ class Settings(BaseSettings):
                 f"ASSAY_JOB_HEARTBEAT_INTERVAL_S ({self.job_heartbeat_interval_s})"
             )
         return self
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def proxy_addresses(cls, value: str) -> str:
+        """uvicorn takes a malformed entry as a literal host name and never matches it: refuse it
+        here instead, so a typo cannot silently turn the proxy headers off (or on)."""
+        entries = [entry.strip() for entry in value.split(",") if entry.strip()]
+        for entry in entries:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"'{entry}' is not an IP address or CIDR network") from None
+        return ",".join(entries)
 
     @field_validator("data_dir")
     @classmethod

@@ -53,7 +53,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         SessionCookieMiddleware,  # HttpOnly, SameSite=lax; Secure on HTTPS or when configured
         secret_key=secret,
         session_cookie="assay_session",
-        max_age=settings.session_max_age_s,
+        max_age=settings.session_idle_timeout_s,  # re-sent on every response: an idle limit
         same_site="lax",
         https_only=settings.secure_cookies,
     )

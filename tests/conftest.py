@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.seeding import add_members, add_to_every_project
 from tests.support import assay_env, postgres_database
 
 
@@ -44,17 +45,22 @@ def admin_headers(client) -> dict[str, str]:
 
 @pytest.fixture
 def annotator_headers(client) -> dict[str, str]:
-    return {"Authorization": f"Bearer {_make_user('ann', 'annotator')}"}
+    """Annotator 'ann', a member of the ``project`` fixture's project (whichever comes first)."""
+    headers = {"Authorization": f"Bearer {_make_user('ann', 'annotator')}"}
+    add_to_every_project("ann")
+    return headers
 
 
 @pytest.fixture
 def project(client, admin_headers) -> dict:
+    """Project 'Reviews'; the fixtures' non-admin users ('ann') are its members."""
     response = client.post(
         "/api/v1/projects",
         headers=admin_headers,
         json={"name": "Reviews", "labels": ["fresh", "rotten"]},
     )
     assert response.status_code == 201, response.text
+    add_members(response.json()["id"], "ann")
     return response.json()
 
 

@@ -55,6 +55,47 @@ def seed_model_version(
         return version.version
 
 
+def add_members(project_id: int, *usernames: str) -> None:
+    """Make these users members of the project, as an admin does on the project page."""
+    from sqlalchemy import select
+
+    from app.db import session_scope
+    from app.models import Project, User
+    from app.services.membership import add_member
+
+    with session_scope() as session:
+        project = session.get(Project, project_id)
+        for user in session.scalars(select(User).where(User.username.in_(usernames))):
+            add_member(session, project, user, added_by=None)
+
+
+def add_to_every_project(*usernames: str) -> None:
+    """``add_members`` for every project there is (the fixtures' shared setup)."""
+    from sqlalchemy import select
+
+    from app.db import session_scope
+    from app.models import Project
+
+    with session_scope() as session:
+        project_ids = list(session.scalars(select(Project.id)))
+    for project_id in project_ids:
+        add_members(project_id, *usernames)
+
+
+def hand_over(item_id: int, username: str, lease_ttl_s: int = 600) -> None:
+    """Lease the item to ``username`` as the queue does when it serves it (an annotator may
+    decide only the item the queue handed them), for tests that label chosen items."""
+    from sqlalchemy import select
+
+    from app.db import session_scope
+    from app.models import User
+    from app.services.queue import claim
+
+    with session_scope() as session:
+        user = session.scalar(select(User).where(User.username == username))
+        assert claim(session, item_id, user, lease_ttl_s), f"item {item_id} is held by another"
+
+
 def csrf_of(html: str) -> str:
     match = re.search(r'name="csrf_token" value="([^"]+)"', html) or re.search(
         r'"X-CSRF-Token": "([^"]+)"', html

@@ -1,4 +1,5 @@
-"""Every route x every role x anonymous, on SQLite and PostgreSQL.
+"""Every route x {admin, member reviewer, member annotator, non-member annotator, anonymous},
+on SQLite and PostgreSQL.
 
 ``MINIMUM_ROLE`` is the one table of who may call what. A route that the app serves and the
 table does not list fails ``test_every_route_is_in_the_table``, so a new route cannot ship
@@ -7,7 +8,12 @@ without a decision about who may call it.
 Outcome classes: allowed means neither 401 nor 403 (a 404, 409 or 422 from the route's own logic
 still proves the role check let the call through); forbidden means 403 from the role check (not
 the CSRF check: the logged-in clients always send a valid token); anonymous means 401 on the
-API and a 303 to ``/login?next=...`` on pages. Path parameters name real rows.
+API and a 303 to ``/login?next=...`` on pages; hidden means the 404 "... not found" that a
+missing row gets. Path parameters name real rows of one project, whose members are the reviewer
+and the annotator. The non-member annotator gets hidden on every project-scoped route (a
+``{project_id}``, ``{item_id}`` or ``{job_id}`` in the path), or forbidden where the role alone
+already refuses them (that says nothing about the project either); elsewhere they are an
+annotator like any other, and the lists they see leave the project out.
 """
 
 from __future__ import annotations
@@ -18,12 +24,14 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from tests.seeding import PASSWORD, csrf_of, page_login
+from tests.seeding import PASSWORD, add_members, csrf_of, page_login
 from tests.support import demo_rows, to_csv
 
 PUBLIC, ANNOTATOR, REVIEWER, ADMIN = "public", "annotator", "reviewer", "admin"
-RANK = {ANNOTATOR: 0, REVIEWER: 1, ADMIN: 2}
-ROLES = (ADMIN, REVIEWER, ANNOTATOR)
+NON_MEMBER = "non-member annotator"
+RANK = {ANNOTATOR: 0, NON_MEMBER: 0, REVIEWER: 1, ADMIN: 2}
+ROLES = (ADMIN, REVIEWER, ANNOTATOR, NON_MEMBER)
+PROJECT_SCOPED = ("{project_id}", "{item_id}", "{job_id}")
 
 # route -> the least role that may call it (roles are ordered annotator < reviewer < admin)
 MINIMUM_ROLE: dict[str, str] = {
@@ -47,6 +55,9 @@ MINIMUM_ROLE: dict[str, str] = {
     "POST /api/v1/items/{item_id}/review": REVIEWER,
     "GET /api/v1/projects/{project_id}/agreement": ANNOTATOR,
     "GET /api/v1/projects/{project_id}/export": ADMIN,
+    "GET /api/v1/projects/{project_id}/members": ADMIN,
+    "POST /api/v1/projects/{project_id}/members": ADMIN,
+    "DELETE /api/v1/projects/{project_id}/members/{user_id}": ADMIN,
     # pages (login sessions)
     "GET /healthz": PUBLIC,
     "GET /login": PUBLIC,
@@ -68,6 +79,8 @@ MINIMUM_ROLE: dict[str, str] = {
     "POST /projects/{project_id}/review/{item_id}": REVIEWER,
     "GET /projects/{project_id}/queue-settings": ANNOTATOR,
     "POST /projects/{project_id}/overlap": ADMIN,
+    "POST /projects/{project_id}/members": ADMIN,
+    "POST /projects/{project_id}/members/{user_id}/remove": ADMIN,
     "GET /projects/{project_id}/export": ADMIN,
     "GET /projects/{project_id}/dashboard": ADMIN,
     "GET /projects/{project_id}/dashboard/stats": ADMIN,
@@ -108,6 +121,7 @@ def _json_body(route: str) -> dict | None:
     """A valid body where the route validates one before its own role check."""
     return {
         "POST /api/v1/auth/token": {"username": "ada", "password": PASSWORD, "name": "matrix"},
+        # a wrong current password: a 422 that changes nothing (the sessions stay valid)
         "POST /api/v1/projects": {"name": f"P{_key()[:8]}", "labels": ["a", "b"]},
         "PATCH /api/v1/projects/{project_id}": {},
         "POST /api/v1/projects/{project_id}/jobs": {},
@@ -115,6 +129,7 @@ def _json_body(route: str) -> dict | None:
         "POST /api/v1/items/{item_id}/skip": {"mode": "later", "idempotency_key": _key()},
         "POST /api/v1/projects/{project_id}/undo": {"idempotency_key": _key()},
         "POST /api/v1/items/{item_id}/review": {"idempotency_key": _key()},
+        "POST /api/v1/projects/{project_id}/members": {"username": "victim"},
     }.get(route)
 
 
@@ -140,6 +155,7 @@ def _setup(client, admin_headers) -> dict:
         victim = create_user(session, "victim", PASSWORD, Role.annotator)
         issue_token(session, victim, "victim's")
         victim_id = victim.id
+    add_members(project["id"], "rex", "ann", "victim")
     with session_scope() as session:
         token_id = session.scalar(select(ApiToken.id).where(ApiToken.user_id == victim_id))
     return {
@@ -181,6 +197,8 @@ def _call(app, route: str, ids: dict, who: str | None, tokens: dict, sessions: d
     data = {"csrf_token": csrf}
     if route == "POST /login":
         data |= {"username": "ada", "password": PASSWORD}
+    if route == "POST /projects/{project_id}/members":
+        data |= {"username": "victim"}
     if method == "GET":
         return browser.get(path, follow_redirects=False)
     return browser.request(
@@ -188,17 +206,26 @@ def _call(app, route: str, ids: dict, who: str | None, tokens: dict, sessions: d
     )
 
 
-def _expected(route: str, who: str | None) -> str:
+def _project_scoped(route: str) -> bool:
+    return any(name in route for name in PROJECT_SCOPED)
+
+
+def _expected(route: str, who: str | None) -> set[str]:
     need = MINIMUM_ROLE[route]
     if need == PUBLIC:
-        return "allowed"
+        return {"allowed"}
     if who is None:
-        return "anonymous"
-    return "allowed" if RANK[who] >= RANK[need] else "forbidden"
+        return {"anonymous"}
+    by_role = "allowed" if RANK[who] >= RANK[need] else "forbidden"
+    if who == NON_MEMBER and _project_scoped(route):
+        return {"hidden", by_role} if by_role == "forbidden" else {"hidden"}
+    return {by_role}
 
 
 def _outcome(route: str, response) -> str:
     code = response.status_code
+    if code == 404 and _project_scoped(route) and " not found" in response.text:
+        return "hidden"
     if code == 403 and "form token" not in response.text:
         return "forbidden"
     if code == 401 and route.split(" ", 1)[1].startswith("/api/"):
@@ -216,12 +243,12 @@ def test_role_matrix(client, admin_headers):
     from app.models import Role
 
     tokens = {ADMIN: admin_headers["Authorization"].removeprefix("Bearer ")}
+    usernames = {ADMIN: "ada", REVIEWER: "rex", ANNOTATOR: "ann", NON_MEMBER: "nat"}
     with session_scope() as session:
-        for name, role in (("rex", Role.reviewer), ("ann", Role.annotator)):
-            tokens[role.value] = issue_token(
-                session, create_user(session, name, PASSWORD, role), "t"
-            )
-    usernames = {ADMIN: "ada", REVIEWER: "rex", ANNOTATOR: "ann"}
+        roles = {REVIEWER: Role.reviewer, ANNOTATOR: Role.annotator, NON_MEMBER: Role.annotator}
+        for who, role in roles.items():
+            user = create_user(session, usernames[who], PASSWORD, role)
+            tokens[who] = issue_token(session, user, "t")
     ids = _setup(client, admin_headers)
     app = client.app
     sessions = {role: _logged_in(app, usernames[role]) for role in ROLES}
@@ -234,10 +261,23 @@ def test_role_matrix(client, admin_headers):
             response = _call(app, route, ids, who, tokens, sessions, usernames)
             expected, got = _expected(route, who), _outcome(route, response)
             checked += 1
-            if expected != got:
+            if got not in expected:
                 wrong.append(
-                    f"{route} as {who or 'anonymous'}: expected {expected}, got {got} "
+                    f"{route} as {who or 'anonymous'}: expected {'/'.join(expected)}, got {got} "
                     f"({response.status_code} {response.text[:120]!r})"
                 )
-    assert checked == 4 * len(MINIMUM_ROLE)
+    assert checked == 5 * len(MINIMUM_ROLE)
     assert wrong == [], "\n".join(wrong)
+    _assert_lists_leave_out_the_project(app, ids["project_id"], tokens, sessions)
+
+
+def _assert_lists_leave_out_the_project(app, project_id: int, tokens: dict, sessions: dict):
+    """The project lists (API and the projects page) show a project to its members only."""
+    link = f'href="/projects/{project_id}"'
+    for who in ROLES:
+        api = TestClient(app).get(
+            "/api/v1/projects", headers={"Authorization": f"Bearer {tokens[who]}"}
+        )
+        listed = project_id in [p["id"] for p in api.json()]
+        on_page = link in sessions[who][0].get("/").text
+        assert listed == on_page == (who != NON_MEMBER), (who, listed, on_page)

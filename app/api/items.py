@@ -14,6 +14,7 @@ from app.config import get_settings
 from app.db import get_db
 from app.models import Item, ItemStatus, Project, User
 from app.schemas import ItemDetail, ItemPage, LabelDecision, LabelEventOut
+from app.services.deciders import NotAllowed
 from app.services.decisions import decide, history
 from app.services.items import BadCursor, item_view, list_items
 from app.services.queue import DecisionError, StaleAction
@@ -54,10 +55,14 @@ def item_detail(db: Session, item: Item) -> ItemDetail:
 
 
 def commit_action(db: Session, action: Callable[[], object]) -> None:
-    """Commit ``action``; bad input is a 422 naming the problem, a stale one a 409."""
+    """Commit ``action``; bad input is a 422 naming the problem, a stale one (or an item the
+    annotator does not hold) a 409, a change nobody may make (a trusted item) a 403."""
     try:
         action()
         db.commit()
+    except NotAllowed as err:
+        db.rollback()
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(err)) from None
     except StaleAction as err:
         db.rollback()
         raise HTTPException(status.HTTP_409_CONFLICT, str(err)) from None
@@ -78,7 +83,7 @@ def read_item(
 @router.post(
     "/items/{item_id}/label",
     response_model=ItemDetail,
-    responses=errors(400, 401, 404, 409, 422),
+    responses=errors(400, 401, 403, 404, 409, 422),
 )
 def label_item(
     body: LabelDecision,

@@ -3,7 +3,7 @@
 from fastapi import APIRouter, Depends, HTTPException, status
 from sqlalchemy.orm import Session
 
-from app.api.deps import RowId, get_project
+from app.api.deps import get_job, get_project
 from app.api.errors import errors
 from app.auth import api_admin, api_user
 from app.db import get_db
@@ -36,8 +36,6 @@ def create_job(
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut, responses=errors(401, 404, 422))
-def read_job(job_id: RowId, db: Session = Depends(get_db), _: User = Depends(api_user)) -> Job:
-    job = db.get(Job, job_id)
-    if job is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id} not found")
+def read_job(job: Job = Depends(get_job), _: User = Depends(api_user)) -> Job:
+    """A job of a project the caller may see."""
     return job

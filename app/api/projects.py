@@ -72,8 +72,9 @@ def update_project(
 
 
 @router.get("/projects", response_model=list[ProjectOut], responses=errors(401))
-def list_projects(db: Session = Depends(get_db), _: User = Depends(api_user)) -> list[Project]:
-    return project_service.list_projects(db)
+def list_projects(db: Session = Depends(get_db), user: User = Depends(api_user)) -> list[Project]:
+    """The projects you are a member of (admins: all)."""
+    return project_service.list_projects(db, user)
 
 
 @router.get("/projects/{project_id}", response_model=ProjectOut, responses=errors(401, 404, 422))

@@ -90,7 +90,7 @@ def take_next(
 @router.post(
     "/items/{item_id}/skip",
     response_model=SkipOut,
-    responses=errors(400, 401, 404, 409, 422),
+    responses=errors(400, 401, 403, 404, 409, 422),
 )
 def skip_item(
     body: SkipRequest,

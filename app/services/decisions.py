@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import Assignment, Item, ItemStatus, LabelEvent, Project, User
+from app.services.deciders import check_changeable, check_holder
 from app.services.queue import (
     DecisionError,
     StaleAction,
@@ -117,6 +118,7 @@ def decide(
     check_label(project, label)
     if item.project_id != project.id:
         raise DecisionError("item belongs to another project")
+    check_changeable(item)
     lock_item(session, item)
     # A twin of this request (a double click) may have committed while we waited for the lock:
     # its event is ours, not a stale decision.
@@ -130,6 +132,7 @@ def decide(
     mine = assignment(session, item, user)
     if mine is not None and mine.state == "done":
         raise StaleAction(f"you already labelled item {item.id}")
+    check_holder(item, user)
     event = LabelEvent(
         item_id=item.id,
         user_id=user.id,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from sqlalchemy import and_, select
+from sqlalchemy import Select, and_, select
 from sqlalchemy.orm import Session
 
 from app.db import MAX_ROW_ID
@@ -47,50 +47,33 @@ class ItemView:
         }
 
 
-def list_items(
-    session: Session, project: Project, *, order: Order, limit: int, cursor: str | None
-) -> tuple[list[ItemView], str | None]:
-    """A page of items; ``suspicion`` order lists scored items, most suspicious first.
+UNSCORED = "u"  # cursor prefix: the page ended among the items without a suspicion rank
 
-    The cursor is the last row's sort key, so pages stay stable while annotators work.
+
+def list_items(
+    session: Session,
+    project: Project,
+    *,
+    order: Order,
+    limit: int,
+    cursor: str | None,
+    unscored: bool = True,
+) -> tuple[list[ItemView], str | None]:
+    """A page of items. ``suspicion`` order lists the scored items, most suspicious first, then
+    (``unscored``) the items the newest model did not rank, by id: before any training that is
+    every item, so a client paging through sees the whole project either way.
+
+    The cursor is the last row's sort key (a suspicion rank, or ``u`` and an item id once past
+    the scored items; an item id in ``id`` order), so pages stay stable while annotators work.
     """
     version = latest_model_version(session, project.id)
-    try:
-        after = int(cursor) if cursor else None
-    except ValueError:
-        raise BadCursor(f"invalid cursor '{cursor}'") from None
-    if after is not None and not 0 <= after <= MAX_ROW_ID:
-        raise BadCursor(f"invalid cursor '{cursor}'")
-    if order == "suspicion" and version is not None:
-        query = (
-            select(Item, Prediction)
-            .join(
-                Prediction,
-                and_(Prediction.item_id == Item.id, Prediction.model_version_id == version.id),
-            )
-            .where(Item.project_id == project.id, Prediction.suspicion_rank.is_not(None))
-            .order_by(Prediction.suspicion_rank)
-        )
-        if after is not None:
-            query = query.where(Prediction.suspicion_rank > after)
-    elif order == "suspicion":
-        return [], None
-    else:
-        query = (
-            select(Item, Prediction)
-            .outerjoin(
-                Prediction,
-                and_(
-                    Prediction.item_id == Item.id,
-                    Prediction.model_version_id == (version.id if version else -1),
-                ),
-            )
-            .where(Item.project_id == project.id)
-            .order_by(Item.id)
-        )
-        if after is not None:
-            query = query.where(Item.id > after)
-    rows = session.execute(query.limit(limit + 1)).all()
+    rank_after, id_after = _parse_cursor(cursor, order)
+    rows: list = []
+    if order == "suspicion" and id_after is None and version is not None:
+        rows = session.execute(_scored(project, version, rank_after).limit(limit + 1)).all()
+    if order == "id" or (unscored and len(rows) <= limit):
+        query = _by_id(project, version, id_after, unscored_only=order == "suspicion")
+        rows += session.execute(query.limit(limit + 1 - len(rows))).all()
     has_more = len(rows) > limit
     rows = rows[:limit]
     scores = item_scores(session, version.id, [i.id for i, _ in rows]) if version else {}
@@ -98,8 +81,65 @@ def list_items(
     next_cursor = None
     if has_more and rows:
         last_item, last_pred = rows[-1]
-        next_cursor = str(last_pred.suspicion_rank if order == "suspicion" else last_item.id)
+        if order == "id":
+            next_cursor = str(last_item.id)
+        elif last_pred is not None and last_pred.suspicion_rank is not None:
+            next_cursor = str(last_pred.suspicion_rank)
+        else:
+            next_cursor = f"{UNSCORED}{last_item.id}"
     return views, next_cursor
+
+
+def _parse_cursor(cursor: str | None, order: Order) -> tuple[int | None, int | None]:
+    """(rank after, item id after): at most one is set."""
+    if not cursor:
+        return None, None
+    past_scored = order == "suspicion" and cursor.startswith(UNSCORED)
+    digits = cursor[len(UNSCORED) :] if past_scored else cursor
+    if not digits.isascii() or not digits.isdigit() or not 0 <= int(digits) <= MAX_ROW_ID:
+        raise BadCursor(f"invalid cursor '{cursor}'")
+    if order == "id" or past_scored:
+        return None, int(digits)
+    return int(digits), None
+
+
+def _scored(project: Project, version: ModelVersion, rank_after: int | None) -> Select:
+    query = (
+        select(Item, Prediction)
+        .join(
+            Prediction,
+            and_(Prediction.item_id == Item.id, Prediction.model_version_id == version.id),
+        )
+        .where(Item.project_id == project.id, Prediction.suspicion_rank.is_not(None))
+        .order_by(Prediction.suspicion_rank)
+    )
+    if rank_after is not None:
+        query = query.where(Prediction.suspicion_rank > rank_after)
+    return query
+
+
+def _by_id(
+    project: Project, version: ModelVersion | None, id_after: int | None, unscored_only: bool
+) -> Select:
+    """Items by id with the version's prediction, if any; ``unscored_only``: those it did not
+    rank (no prediction, or one without a rank such as a dev or test item's)."""
+    query = (
+        select(Item, Prediction)
+        .outerjoin(
+            Prediction,
+            and_(
+                Prediction.item_id == Item.id,
+                Prediction.model_version_id == (version.id if version else -1),
+            ),
+        )
+        .where(Item.project_id == project.id)
+        .order_by(Item.id)
+    )
+    if unscored_only:
+        query = query.where(Prediction.suspicion_rank.is_(None))
+    if id_after is not None:
+        query = query.where(Item.id > id_after)
+    return query
 
 
 def item_view(session: Session, item: Item) -> ItemView:

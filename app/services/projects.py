@@ -7,7 +7,8 @@ from sqlalchemy.orm import Session
 
 from app.config import get_settings
 from app.estimators import ESTIMATORS
-from app.models import Dataset, Item, ItemStatus, Job, Project
+from app.models import Dataset, Item, ItemStatus, Job, Project, User
+from app.services.membership import visible_projects
 
 
 class UnknownEstimator(ValueError):
@@ -42,8 +43,9 @@ def estimator_of(project: Project) -> str:
     return project.settings.get("estimator") or get_settings().default_estimator
 
 
-def list_projects(session: Session) -> list[Project]:
-    return list(session.scalars(select(Project).order_by(Project.id)))
+def list_projects(session: Session, user: User) -> list[Project]:
+    """The projects ``user`` may see: all for an admin, else the ones they are a member of."""
+    return list(session.scalars(select(Project).where(visible_projects(user)).order_by(Project.id)))
 
 
 def list_datasets(session: Session, project: Project) -> list[Dataset]:

@@ -268,5 +268,8 @@ def skip(session: Session, item: Item, user: User, mode: SkipMode, idempotency_k
     held = assignment(session, item, user)
     if held is not None and held.state == "done":
         raise StaleAction(f"you already labelled item {item.id}; undo it first")
+    from app.services.deciders import check_may_decide  # deciders imports this module
+
+    check_may_decide(item, user)
     set_standing(session, item, user, SKIP_STATES[mode], key=idempotency_key)
     return True

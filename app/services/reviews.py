@@ -17,6 +17,7 @@ from app.models import (
     Role,
     User,
 )
+from app.services.deciders import check_changeable
 from app.services.decisions import DecisionOutcome, check_label, earlier_event, set_final
 from app.services.queue import DecisionError, StaleAction, lock_item
 
@@ -82,6 +83,7 @@ def review(
         return DecisionOutcome(earlier, duplicate=True)
     if item.project_id != project.id:
         raise DecisionError("item belongs to another project")
+    check_changeable(item)
     if label is not None:
         check_label(project, label)
     lock_item(session, item)

@@ -3,7 +3,7 @@
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
-from app.api.deps import get_project
+from app.api.deps import page_project
 from app.auth import page_admin
 from app.config import get_settings
 from app.db import get_db
@@ -77,8 +77,8 @@ def _stats_context(db: Session, project: Project) -> dict:
 @router.get("/projects/{project_id}/dashboard")
 def dashboard_page(
     request: Request,
+    project: Project = Depends(page_project),  # before the role check: a non-member gets 404
     user: User = Depends(page_admin),
-    project: Project = Depends(get_project),
     db: Session = Depends(get_db),
 ):
     datasets = project_service.list_datasets(db, project)
@@ -97,8 +97,8 @@ def dashboard_page(
 @router.get("/projects/{project_id}/dashboard/stats")
 def dashboard_stats(
     request: Request,
+    project: Project = Depends(page_project),
     _: User = Depends(page_admin),
-    project: Project = Depends(get_project),
     db: Session = Depends(get_db),
 ):
     """The plots and tables alone: the page re-fetches them while annotators work."""

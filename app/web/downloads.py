@@ -3,7 +3,7 @@
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
-from app.api.deps import get_project
+from app.api.deps import page_project
 from app.api.export import export_response
 from app.auth import page_admin
 from app.models import DatasetKind, Project, User
@@ -16,7 +16,7 @@ router = APIRouter()
 def download_export(
     format: ExportFormat = Query(ExportFormat.csv),
     kind: list[DatasetKind] | None = Query(None),
+    project: Project = Depends(page_project),  # before the role check: a non-member gets 404
     _: User = Depends(page_admin),
-    project: Project = Depends(get_project),
 ) -> StreamingResponse:
     return export_response(project, format, kind)

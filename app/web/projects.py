@@ -1,10 +1,10 @@
 """Admin pages: projects, uploads, jobs with live progress."""
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile, status
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 
-from app.api.deps import RowId
+from app.api.deps import page_job, page_project
 from app.auth import page_admin, page_user, verify_csrf
 from app.config import get_settings
 from app.db import get_db
@@ -15,6 +15,7 @@ from app.services import projects as project_service
 from app.services.ingest import IngestError
 from app.services.items import list_items
 from app.services.jobs import JobConflict, start_train_score
+from app.services.membership import members_of, sees_everything
 from app.services.model_versions import version_history
 from app.services.results import latest_model_version
 from app.services.retraining import (
@@ -31,16 +32,9 @@ RECENT_JOBS = 5
 TOP_ITEMS = 20
 
 
-def _project(db: Session, project_id: int) -> Project:
-    project = db.get(Project, project_id)
-    if project is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"project {project_id} not found")
-    return project
-
-
 @router.get("/")
 def home(request: Request, db: Session = Depends(get_db), user: User = Depends(page_user)):
-    projects = project_service.list_projects(db)
+    projects = project_service.list_projects(db, user)
     return render(request, "projects.html", user=user, projects=projects, error=None)
 
 
@@ -61,7 +55,7 @@ def create_project(
     elif any(len(label) > LABEL_MAX_LENGTH for label in label_list):
         error = f"labels: each at most {LABEL_MAX_LENGTH} characters."
     if error:
-        projects = project_service.list_projects(db)
+        projects = project_service.list_projects(db, user)
         return render(
             request, "projects.html", status_code=422, user=user, projects=projects, error=error
         )
@@ -79,11 +73,14 @@ def _project_page(
     settings_error: str | None = None,
     status_code: int = 200,
     policy_error: str | None = None,
+    members_error: str | None = None,
 ):
     datasets = project_service.list_datasets(db, project)
     jobs = project_service.recent_jobs(db, project, RECENT_JOBS)
     pending = project_service.pending_count(db, project)
-    top, _ = list_items(db, project, order="suspicion", limit=TOP_ITEMS, cursor=None)
+    top, _ = list_items(
+        db, project, order="suspicion", limit=TOP_ITEMS, cursor=None, unscored=False
+    )
     return render(
         request,
         "project.html",
@@ -104,29 +101,30 @@ def _project_page(
         retrain_every=retrain_every_of(project),
         corrections_pending=corrections_since_latest(db, project.id),
         policy_error=policy_error,
+        members=members_of(db, project) if sees_everything(user) else [],
+        members_error=members_error,
     )
 
 
 @router.get("/projects/{project_id}")
 def project_page(
     request: Request,
-    project_id: RowId,
+    project: Project = Depends(page_project),  # first: a non-member gets 404
     db: Session = Depends(get_db),
     user: User = Depends(page_user),
 ):
-    return _project_page(request, db, user, _project(db, project_id))
+    return _project_page(request, db, user, project)
 
 
 @router.post("/projects/{project_id}/datasets", dependencies=[Depends(verify_csrf)])
 async def upload(
     request: Request,
-    project_id: RowId,
+    project: Project = Depends(page_project),  # first: a non-member gets 404
     file: UploadFile = File(...),
     kind: DatasetKind = Form(DatasetKind.silver),
     db: Session = Depends(get_db),
     user: User = Depends(page_admin),
 ):
-    project = _project(db, project_id)
     settings = get_settings()
     try:
         path = await spool_upload(file, settings.max_upload_bytes, settings.uploads_dir)
@@ -141,11 +139,10 @@ async def upload(
 @router.post("/projects/{project_id}/jobs", dependencies=[Depends(verify_csrf)])
 def start_job(
     request: Request,
-    project_id: RowId,
+    project: Project = Depends(page_project),  # first: a non-member gets 404
     db: Session = Depends(get_db),
     user: User = Depends(page_admin),
 ):
-    project = _project(db, project_id)
     try:
         job = start_train_score(db, project)
     except JobConflict as err:
@@ -156,12 +153,11 @@ def start_job(
 @router.post("/projects/{project_id}/settings", dependencies=[Depends(verify_csrf)])
 def update_settings(
     request: Request,
-    project_id: RowId,
+    project: Project = Depends(page_project),  # first: a non-member gets 404
     estimator: str = Form(...),
     db: Session = Depends(get_db),
     user: User = Depends(page_admin),
 ):
-    project = _project(db, project_id)
     try:
         project_service.set_estimator(project, estimator)
     except project_service.UnknownEstimator as err:
@@ -173,13 +169,12 @@ def update_settings(
 @router.post("/projects/{project_id}/retraining", dependencies=[Depends(verify_csrf)])
 def update_retraining(
     request: Request,
-    project_id: RowId,
+    project: Project = Depends(page_project),  # first: a non-member gets 404
     retrain_every: str = Form(""),
     db: Session = Depends(get_db),
     user: User = Depends(page_admin),
 ):
     """The retraining policy: every N corrections, or (empty) by hand only."""
-    project = _project(db, project_id)
     try:
         set_retrain_every(project, int(retrain_every) if retrain_every.strip() else None)
     except ValueError as err:  # not a number, or below 1
@@ -190,10 +185,6 @@ def update_retraining(
 
 
 @router.get("/jobs/{job_id}/progress")
-def job_progress(
-    request: Request, job_id: RowId, db: Session = Depends(get_db), user: User = Depends(page_user)
-):
-    job = db.get(Job, job_id)
-    if job is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id} not found")
+def job_progress(request: Request, job: Job = Depends(page_job)):
+    """A job's progress bar, for a job of a project the user may see."""
     return render(request, "_job.html", job=job, active=job.state in ACTIVE_JOB_STATES)

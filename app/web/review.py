@@ -6,11 +6,12 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.api.deps import RowId
+from app.api.deps import page_item, page_project, page_project_item
 from app.auth import page_user, verify_csrf
 from app.config import get_settings
 from app.db import get_db
 from app.models import Item, Project, User
+from app.services.deciders import NotAllowed
 from app.services.decisions import decide, history, last_decision, undo
 from app.services.items import item_view, prediction_history
 from app.services.queue import DecisionError, next_item, overlap_of, skip
@@ -19,13 +20,6 @@ from app.web.templating import render
 
 router = APIRouter()
 NOTE_MAX = 2000
-
-
-def get_or_404(db: Session, model, key: int, what: str):
-    row = db.get(model, key)
-    if row is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"{what} {key} not found")
-    return row
 
 
 def _queue_context(
@@ -57,10 +51,14 @@ def _queue_context(
 
 
 def apply_action(db: Session, action) -> str | None:
-    """Commit the action; a refusal becomes the message shown above the next item."""
+    """Commit the action; a refusal becomes the message shown above the next item, but a
+    change nobody may make (a trusted item, never served by any queue) is a 403."""
     try:
         action()
         db.commit()
+    except NotAllowed as err:
+        db.rollback()
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(err)) from None
     except DecisionError as err:
         db.rollback()
         return str(err)
@@ -72,25 +70,22 @@ def apply_action(db: Session, action) -> str | None:
 @router.get("/projects/{project_id}/queue")
 def queue_page(
     request: Request,
-    project_id: RowId,
+    project: Project = Depends(page_project),
     db: Session = Depends(get_db),
     user: User = Depends(page_user),
 ):
-    project = get_or_404(db, Project, project_id, "project")
-
     return render(request, "queue.html", user=user, **_queue_context(db, project, user))
 
 
 @router.post("/projects/{project_id}/queue/undo", dependencies=[Depends(verify_csrf)])
 def queue_undo(
     request: Request,
-    project_id: RowId,
+    project: Project = Depends(page_project),
     idempotency_key: str = Form(..., min_length=8, max_length=100),
     db: Session = Depends(get_db),
     user: User = Depends(page_user),
 ):
     """Take back my last decision; the item comes back to me."""
-    project = get_or_404(db, Project, project_id, "project")
     ttl = get_settings().lease_ttl_s
     error = apply_action(db, lambda: undo(db, project, user, idempotency_key, ttl))
     notice = None if error else "Your last decision was undone."
@@ -100,8 +95,8 @@ def queue_undo(
 @router.post("/projects/{project_id}/queue/{item_id}", dependencies=[Depends(verify_csrf)])
 def queue_decision(
     request: Request,
-    project_id: RowId,
-    item_id: RowId,
+    project: Project = Depends(page_project),
+    item: Item = Depends(page_project_item),
     action: str = Form(...),
     label: str = Form(""),
     note: str = Form("", max_length=NOTE_MAX),
@@ -111,8 +106,6 @@ def queue_decision(
 ):
     """Confirm or correct (``action=label``), skip for later, or pass to others; answers with
     the next item."""
-    project = get_or_404(db, Project, project_id, "project")
-    item = get_or_404(db, Item, item_id, "item")
 
     def act() -> None:
         if action in ("skip", "pass"):
@@ -130,10 +123,11 @@ def queue_decision(
 
 @router.get("/items/{item_id}")
 def item_page(
-    request: Request, item_id: RowId, db: Session = Depends(get_db), user: User = Depends(page_user)
+    request: Request,
+    item: Item = Depends(page_item),
+    db: Session = Depends(get_db),
+    user: User = Depends(page_user),
 ):
-
-    item = get_or_404(db, Item, item_id, "item")
     view = item_view(db, item)
     evidence = evidence_for(db, view.version.id, item.id) if view.version else []
     return render(

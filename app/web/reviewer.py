@@ -5,14 +5,14 @@ import uuid
 from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
 from sqlalchemy.orm import Session
 
-from app.api.deps import RowId
+from app.api.deps import page_project, page_project_item
 from app.auth import page_admin, page_user, verify_csrf
 from app.db import get_db
 from app.models import Item, Project, Role, User
 from app.services.agreement import agreement
 from app.services.queue import DecisionError, overlap_of, set_overlap
 from app.services.reviews import ReviewRow, awaiting_review, can_review, review, voters
-from app.web.review import apply_action, get_or_404
+from app.web.review import apply_action
 from app.web.templating import render
 
 router = APIRouter()
@@ -28,11 +28,10 @@ def page_reviewer(user: User = Depends(page_user)) -> User:
 @router.get("/projects/{project_id}/review")
 def review_page(
     request: Request,
-    project_id: RowId,
+    project: Project = Depends(page_project),  # first: a non-member gets 404
     db: Session = Depends(get_db),
     user: User = Depends(page_reviewer),
 ):
-    project = get_or_404(db, Project, project_id, "project")
     rows = awaiting_review(db, project, REVIEW_PAGE)
     return render(
         request,
@@ -46,16 +45,14 @@ def review_page(
 @router.post("/projects/{project_id}/review/{item_id}", dependencies=[Depends(verify_csrf)])
 def review_decision(
     request: Request,
-    project_id: RowId,
-    item_id: RowId,
+    project: Project = Depends(page_project),  # first: a non-member gets 404
+    item: Item = Depends(page_project_item),
     idempotency_key: str = Form(..., min_length=8, max_length=100),
     label: str = Form(""),
     db: Session = Depends(get_db),
     user: User = Depends(page_reviewer),
 ):
     """Approve (no label) or override; answers with the row, marked done or with the error."""
-    project = get_or_404(db, Project, project_id, "project")
-    item = get_or_404(db, Item, item_id, "item")
     error = apply_action(
         db, lambda: review(db, project, item, user, idempotency_key, label or None)
     )
@@ -90,23 +87,22 @@ def _settings_fragment(
 @router.get("/projects/{project_id}/queue-settings")
 def queue_settings(
     request: Request,
-    project_id: RowId,
+    project: Project = Depends(page_project),
     db: Session = Depends(get_db),
     user: User = Depends(page_user),
 ):
     """Overlap and agreement, loaded into the project page."""
-    return _settings_fragment(request, db, get_or_404(db, Project, project_id, "project"), user)
+    return _settings_fragment(request, db, project, user)
 
 
 @router.post("/projects/{project_id}/overlap", dependencies=[Depends(verify_csrf)])
 def change_overlap(
     request: Request,
-    project_id: RowId,
+    project: Project = Depends(page_project),  # first: a non-member gets 404
     overlap: str = Form(...),
     db: Session = Depends(get_db),
     user: User = Depends(page_admin),
 ):
-    project = get_or_404(db, Project, project_id, "project")
     try:
         set_overlap(project, int(overlap) if overlap.strip().isdigit() else overlap)
     except DecisionError as err:
