@@ -14,6 +14,9 @@ from tests.support import demo_rows, to_csv
 from tests.test_api import count_rows, upload
 
 OK = b'{"text": "fine", "label": "fresh"}\n'
+DEEP = b"[" * 40 + b"]" * 40  # over ASSAY_MAX_JSON_DEPTH (32)
+WIDE = b",".join([b"text", b"label"] + [b"c%d" % i for i in range(40_000)]) + b"\n"
+WIDE += b"fine,fresh" + b",x" * 40_000 + b"\n"  # quadratic before: 20 s, and then accepted
 
 CASES = [
     # (data, filename, line, field, words in the message)
@@ -39,6 +42,19 @@ CASES = [
     (b'{"text": "a", "label": "fresh", "id": "x\\u0000"}\n', "s.jsonl", 1, "id", "NUL"),
     (OK.replace(b"}", b', "id": 7}') * 2, "s.jsonl", 2, "id", "duplicate id '7'"),
     (b"  \n\n", "s.jsonl", None, None, "empty"),
+    (OK + b'{"text": "a\\ud800", "label": "fresh"}\n', "s.jsonl", 2, "text", "lone UTF-16"),
+    (b'{"text": "a", "label": "fresh", "m": {"\\udc00": 1}}\n', "s.jsonl", 1, "m", "surrogate"),
+    (OK + b'{"text": "a", "label": "fresh", "m": ' + DEEP + b"}\n", "s.jsonl", 2, "m", "deeper"),
+    (b'{"text": "a", "label": "fresh", "x": ' + b"[" * 100_000, "s.jsonl", 1, None, "deeper"),
+    (b'{"text": "a", "label": "fresh", "label": "rotten"}\n', "s.jsonl", 1, None, "twice"),
+    (
+        OK.replace(b"}", b', "id": 1}') + OK.replace(b"}", b', "id": 1.0}'),
+        "s.jsonl",
+        2,
+        "id",
+        "whole",
+    ),
+    (WIDE, "s.csv", 1, None, "40002 columns"),
 ]
 IDS = [
     "csv-missing-label-column",
@@ -63,6 +79,13 @@ IDS = [
     "jsonl-nul-in-id",
     "jsonl-duplicate-id",
     "jsonl-blank-only",
+    "jsonl-lone-surrogate-in-text",
+    "jsonl-lone-surrogate-in-a-key",
+    "jsonl-nested-over-the-depth-limit",
+    "jsonl-nested-past-the-recursion-limit",
+    "jsonl-duplicate-key",
+    "jsonl-ids-1-and-1.0",
+    "csv-40000-columns",
 ]
 
 

@@ -6,9 +6,17 @@ answer; an error a route can give but does not declare is a documentation bug.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from fastapi import Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+
+from app.config import get_settings
+from app.strict_json import excerpt
 
 
 class ValidationIssue(BaseModel):
@@ -31,6 +39,7 @@ DESCRIPTIONS = {
     403: "the token's user lacks the role this route needs",
     404: "the project, item or job does not exist",
     409: "conflicts with the current state (e.g. an action already taken, a job running)",
+    413: "the request body is larger than its route's limit",
     422: "the request is not valid: the detail names the field",
     429: "too many failed logins for this user from this address",
 }
@@ -39,3 +48,28 @@ DESCRIPTIONS = {
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     """``responses=`` for a route that can answer with these error statuses."""
     return {code: {"model": ErrorOut, "description": DESCRIPTIONS[code]} for code in codes}
+
+
+def _short(value: Any, limit: int) -> Any:
+    """``value`` as is when small, else an excerpt of its text (a 20 MB field is not echoed)."""
+    if isinstance(value, bool | int | float) or value is None:
+        return value
+    text = value if isinstance(value, str) else json.dumps(jsonable_encoder(value), default=str)
+    if len(text) <= limit:
+        return value
+    return excerpt(text, limit)
+
+
+async def validation_error(_: Request, err: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422, but each issue's ``input`` and ``ctx`` cut to ASSAY_ERROR_EXCERPT_CHARS:
+    the default echoes the whole input back."""
+    limit = get_settings().error_excerpt_chars
+    issues = []
+    for issue in err.errors():
+        issue = dict(issue)
+        if "input" in issue:
+            issue["input"] = _short(issue["input"], limit)
+        if "ctx" in issue:
+            issue["ctx"] = {key: _short(value, limit) for key, value in issue["ctx"].items()}
+        issues.append(issue)
+    return JSONResponse(status_code=422, content={"detail": jsonable_encoder(issues)})
