@@ -1,10 +1,18 @@
-"""Users, password hashing, API tokens, page sessions and CSRF."""
+"""Users, password hashing, API tokens, page sessions and CSRF.
+
+A page session is Starlette's signed cookie holding the user's id, their ``session_version`` at
+login, and the login and last-seen times. Raising ``users.session_version`` (``end_sessions``:
+logout, deactivation, reactivation, role and password changes) makes every cookie issued before
+it worthless at once, with no server-side session table; the times enforce
+``session_idle_timeout_s`` and ``session_max_lifetime_s``.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import secrets
+import time
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -12,12 +20,16 @@ from pwdlib import PasswordHash
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
+from app.config import get_settings
 from app.db import get_db
 from app.models import ApiToken, Role, User
 
 password_hash = PasswordHash.recommended()  # argon2id
 bearer = HTTPBearer(auto_error=False)
 SESSION_USER = "user_id"
+SESSION_VERSION = "session_version"
+SESSION_ISSUED = "issued_at"  # epoch seconds of the login
+SESSION_SEEN = "seen_at"  # epoch seconds of the last page request that used the session
 SESSION_CSRF = "csrf"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
@@ -95,11 +107,59 @@ class LoginRequired(Exception):
     """Raised by page dependencies; the app turns it into a redirect to the login page."""
 
 
-def page_user(request: Request, db: Session = Depends(get_db)) -> User:
-    user_id = request.session.get(SESSION_USER)
-    user = db.get(User, user_id) if user_id is not None else None
+def end_sessions(user: User) -> None:
+    """Every page session of ``user`` issued so far stops working (at the caller's commit).
+
+    An SQL increment, not a read-modify-write: two concurrent ends both count."""
+    user.session_version = User.session_version + 1
+
+
+def start_session(request: Request, user: User) -> None:
+    """A fresh session for ``user`` (a new CSRF token too: none survives from before login)."""
+    now = int(time.time())
+    request.session.clear()
+    request.session.update(
+        {
+            SESSION_USER: user.id,
+            SESSION_VERSION: user.session_version,
+            SESSION_ISSUED: now,
+            SESSION_SEEN: now,
+        }
+    )
+
+
+def session_user(request: Request, db: Session) -> User | None:
+    """The user this request's session belongs to, or None when there is none or it has ended:
+    a user gone or deactivated, an older session version, idle or lifetime exceeded."""
+    session = request.session
+    user_id = session.get(SESSION_USER)
+    user = db.get(User, user_id) if isinstance(user_id, int) else None
     if user is None or not is_active(user):
+        return None
+    settings, now = get_settings(), time.time()
+    issued, seen = session.get(SESSION_ISSUED), session.get(SESSION_SEEN)
+    if (
+        session.get(SESSION_VERSION) != user.session_version
+        or not isinstance(issued, int)
+        or not isinstance(seen, int)
+        or now - seen > settings.session_idle_timeout_s
+        or now - issued > settings.session_max_lifetime_s
+    ):
+        return None
+    return user
+
+
+def page_user(request: Request, db: Session = Depends(get_db)) -> User:
+    """The logged-in user, else LoginRequired (and an ended session is dropped).
+
+    Last-seen is refreshed on every page request: Starlette re-signs and re-sends the cookie on
+    every response anyway, so throttling the write would save nothing."""
+    user = session_user(request, db)
+    if user is None:
+        if SESSION_USER in request.session:  # keep an anonymous visitor's CSRF token
+            request.session.clear()
         raise LoginRequired()
+    request.session[SESSION_SEEN] = int(time.time())
     return user
 
 
@@ -119,11 +179,17 @@ def csrf_token(request: Request) -> str:
 
 async def verify_csrf(request: Request) -> None:
     """Forms send the token as a field, htmx as a header; either must match the session's."""
-    expected = request.session.get(SESSION_CSRF)
     sent = request.headers.get(CSRF_HEADER)
     if sent is None:
         form = await request.form()
         sent = form.get(CSRF_FIELD)
+    check_csrf(request, sent)
+
+
+def check_csrf(request: Request, sent: object) -> None:
+    """403 unless ``sent`` is the session's token (the upload page checks its streamed field
+    with this before any file byte is stored)."""
+    expected = request.session.get(SESSION_CSRF)
     if not expected or not isinstance(sent, str) or not hmac.compare_digest(expected, sent):
         raise HTTPException(
             status.HTTP_403_FORBIDDEN, "stale or missing form token: reload the page"

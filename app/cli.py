@@ -59,6 +59,13 @@ def _serve(host: str, port: int, with_worker: bool, worker_process=None) -> None
         click.echo(
             f"worker started (pid {worker_process.pid}, log {settings.data_dir / 'worker.log'})"
         )
+    # X-Forwarded-For/-Proto only from ASSAY_TRUSTED_PROXIES: uvicorn's default trusts 127.0.0.1
+    # (or FORWARDED_ALLOW_IPS), which would let any local client pick the address that the
+    # login limit counts. With no trusted proxy the headers are ignored altogether.
+    proxies = {
+        "proxy_headers": bool(settings.trusted_proxies),
+        "forwarded_allow_ips": settings.trusted_proxies or None,
+    }
     try:
         if settings.web_workers > 1:  # separate processes: the factory runs in each
             uvicorn.run(
@@ -68,9 +75,12 @@ def _serve(host: str, port: int, with_worker: bool, worker_process=None) -> None
                 host=host,
                 port=port,
                 log_level="info",
+                **proxies,
             )
         else:
-            uvicorn.run(create_app(run_migrations=False), host=host, port=port, log_level="info")
+            uvicorn.run(
+                create_app(run_migrations=False), host=host, port=port, log_level="info", **proxies
+            )
     finally:
         if worker_process is not None:
             stop_worker(worker_process)
@@ -123,17 +133,40 @@ def user() -> None:
 )
 @click.password_option(help="prompted for when not given")
 def user_create(username: str, role: str, password: str) -> None:
-    from app.auth import UserExists, create_user
+    """Create USERNAME (the password policy applies, as on the admin page)."""
     from app.db import migrate, session_scope
-    from app.models import Role
+    from app.services.users import UserError, add_user
 
     migrate()
     try:
         with session_scope() as session:
-            create_user(session, username, password, Role(role))
-    except UserExists as err:
+            add_user(session, username, password, role)
+    except UserError as err:
         raise click.ClickException(str(err)) from None
     click.echo(f"created {role} '{username}'")
+
+
+@user.command("set-password")
+@click.argument("username")
+@click.password_option(help="prompted for when not given")
+def user_set_password(username: str, password: str) -> None:
+    """Give USERNAME a new password (the password policy applies); ends all their sessions."""
+    from sqlalchemy import select
+
+    from app.db import migrate, session_scope
+    from app.models import User
+    from app.services.users import UserError, set_password
+
+    migrate()
+    try:
+        with session_scope() as session:
+            account = session.scalar(select(User).where(User.username == username))
+            if account is None:
+                raise click.ClickException(f"no user '{username}'")
+            set_password(account, password)
+    except UserError as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(f"new password set for '{username}'; their sessions have ended")
 
 
 @main.group()

@@ -1,9 +1,17 @@
 """Failed-login rate limiting per username and client address (the ``limits`` library).
 
-After ``login_max_failures`` failed logins for one username from one address within
-``login_window_s`` seconds (a moving window), further attempts for that pair are refused with
-429 before any password is checked, until the oldest failure leaves the window. A success
-clears the pair's count.
+At most ``login_max_failures`` passwords are checked for one username from one address within
+``login_window_s`` seconds (a moving window) without a success; further attempts for that pair
+are refused with 429 before any password is checked, until the oldest failure leaves the window.
+A success clears the pair's count.
+
+Each attempt is counted *before* its password is checked, in one atomic step (the moving
+window's ``hit`` takes a lock in memory and is one Lua script in Redis): counting after the
+check let parallel attempts all pass the test before any of them was counted, so 12 parallel
+guesses all got through a limit of 5.
+
+The address is the peer's; ``assay serve`` replaces it by X-Forwarded-For only when the peer is
+one of ``trusted_proxies`` (``app.cli``), so a client cannot pick its own address.
 
 Storage is ``login_limit_storage``: ``memory://`` (the default) counts **per web process**, so
 N processes allow up to N times the limit; a ``redis://`` URL shares the count between them.
@@ -40,22 +48,22 @@ class LoginLimiter:
     def _key(username: str, address: str) -> tuple[str, str, str]:
         return ("login", username.strip().lower(), address)
 
-    def check(self, username: str, address: str) -> None:
-        """Raise TooManyLogins when this pair has used up its failures."""
+    def attempt(self, username: str, address: str) -> None:
+        """Count an attempt for this pair, or raise TooManyLogins when it has none left.
+
+        Call before checking the password; a failed attempt then simply stays counted."""
         key = self._key(username, address)
-        if not self.window.test(self.limit, *key):
+        if not self.window.hit(self.limit, *key):
             reset = self.window.get_window_stats(self.limit, *key).reset_time
             raise TooManyLogins(max(1, math.ceil(reset - time.time())))
 
-    def failed(self, username: str, address: str) -> None:
-        self.window.hit(self.limit, *self._key(username, address))
-
     def succeeded(self, username: str, address: str) -> None:
+        """The password was right: the pair starts afresh."""
         self.window.clear(self.limit, *self._key(username, address))
 
 
 def client_address(request: Request) -> str:
-    """The peer address (behind a proxy, uvicorn's --proxy-headers makes it the client's)."""
+    """The peer address (the client's when a trusted proxy forwarded the request)."""
     return request.client.host if request.client else "unknown"
 
 

@@ -201,3 +201,10 @@ class TokenRequest(BaseModel):
 
 class TokenOut(BaseModel):
     token: str
+
+
+class PasswordChange(BaseModel):
+    """The caller's own password: the current one, then the new one (the password policy)."""
+
+    current_password: str
+    new_password: str

@@ -37,6 +37,7 @@ PROJECT_SCOPED = ("{project_id}", "{item_id}", "{job_id}")
 MINIMUM_ROLE: dict[str, str] = {
     # JSON API (bearer tokens)
     "POST /api/v1/auth/token": PUBLIC,
+    "POST /api/v1/auth/password": ANNOTATOR,
     "POST /api/v1/projects": ADMIN,
     "GET /api/v1/projects": ANNOTATOR,
     "GET /api/v1/projects/{project_id}": ANNOTATOR,
@@ -63,6 +64,8 @@ MINIMUM_ROLE: dict[str, str] = {
     "GET /login": PUBLIC,
     "POST /login": PUBLIC,
     "POST /logout": PUBLIC,
+    "GET /account/password": ANNOTATOR,
+    "POST /account/password": ANNOTATOR,
     "GET /": ANNOTATOR,
     "POST /projects": ADMIN,
     "GET /projects/{project_id}": ANNOTATOR,
@@ -89,6 +92,7 @@ MINIMUM_ROLE: dict[str, str] = {
     "POST /admin/users/{user_id}/role": ADMIN,
     "POST /admin/users/{user_id}/deactivate": ADMIN,
     "POST /admin/users/{user_id}/reactivate": ADMIN,
+    "POST /admin/users/{user_id}/password": ADMIN,
     "GET /admin/tokens": ADMIN,
     "POST /admin/tokens": ADMIN,
     "POST /admin/tokens/{token_id}/revoke": ADMIN,
@@ -121,6 +125,8 @@ def _json_body(route: str) -> dict | None:
     """A valid body where the route validates one before its own role check."""
     return {
         "POST /api/v1/auth/token": {"username": "ada", "password": PASSWORD, "name": "matrix"},
+        # a wrong current password: a 422 that changes nothing (the sessions stay valid)
+        "POST /api/v1/auth/password": {"current_password": "wrong", "new_password": "x"},
         # a wrong current password: a 422 that changes nothing (the sessions stay valid)
         "POST /api/v1/projects": {"name": f"P{_key()[:8]}", "labels": ["a", "b"]},
         "PATCH /api/v1/projects/{project_id}": {},
@@ -201,9 +207,12 @@ def _call(app, route: str, ids: dict, who: str | None, tokens: dict, sessions: d
         data |= {"username": "victim"}
     if method == "GET":
         return browser.get(path, follow_redirects=False)
-    return browser.request(
+    response = browser.request(
         method, path, data=data, headers={"X-CSRF-Token": csrf}, follow_redirects=False
     )
+    if route == "POST /logout" and who:  # it ended every session of the user: log in again
+        sessions[who] = _logged_in(app, users[who])
+    return response
 
 
 def _project_scoped(route: str) -> bool:

@@ -1,7 +1,13 @@
 """User, role and API-token administration: the rules the admin pages enforce.
 
 Deactivation locks the password hash (``app.auth.LOCKED``) and revokes the user's tokens, so
-it needs no schema change and keeps the user's label history attributed to them.
+it needs no schema change and keeps the user's label history attributed to them. Every change
+to who a user is or what they may do (deactivation, reactivation, a new role, a new password)
+ends their page sessions (``app.auth.end_sessions``): the next request logs in again under the
+new state, and a cookie from before a deactivation never comes back with the reactivation.
+
+API tokens survive a password change: scripts hold them, the admin tokens page lists and
+revokes them one by one, and deactivation revokes them all.
 """
 
 from __future__ import annotations
@@ -12,11 +18,19 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from app.auth import LOCKED, UserExists, create_user, is_active, issue_token
+from app.auth import (
+    LOCKED,
+    UserExists,
+    create_user,
+    end_sessions,
+    is_active,
+    issue_token,
+    password_hash,
+)
 from app.models import ApiToken, Role, User
+from app.services.passwords import WeakPassword, check_password
 
 USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{1,80}$")
-MIN_PASSWORD = 8
 MAX_TOKEN_NAME = 120
 
 
@@ -55,12 +69,35 @@ def add_user(session: Session, username: str, password: str, role: str) -> User:
     username = username.strip()
     if not USERNAME.match(username):
         raise UserError("username", "1 to 80 letters, digits or . _ @ -")
-    if len(password) < MIN_PASSWORD:
-        raise UserError("password", f"at least {MIN_PASSWORD} characters")
+    _check_password("password", password)
     try:
         return create_user(session, username, password, parse_role(role))
     except UserExists as err:
         raise UserError("username", str(err)) from None
+
+
+def _check_password(field: str, password: str) -> None:
+    try:
+        check_password(password)
+    except WeakPassword as err:
+        raise UserError(field, str(err)) from None
+
+
+def set_password(user: User, password: str, field: str = "password") -> None:
+    """A new password under the policy; ends the user's sessions. A deactivated user stays
+    locked, and reactivation brings back this password."""
+    _check_password(field, password)
+    hashed = password_hash.hash(password)
+    user.password_hash = hashed if is_active(user) else LOCKED + hashed
+    end_sessions(user)
+
+
+def change_own_password(user: User, current: str, new: str) -> None:
+    """The user's own change: the current password first, so a left-open session cannot take
+    over the account. (Callers count the attempt against the login limit.)"""
+    if not password_hash.verify(current, user.password_hash):
+        raise UserError("current_password", "wrong password")
+    set_password(user, new, field="new_password")
 
 
 def _not_self(actor: User, user: User, what: str) -> None:
@@ -73,7 +110,9 @@ def set_role(actor: User, user: User, role: str) -> None:
     new = parse_role(role)
     if new != Role.admin:
         _not_self(actor, user, "remove the admin role from")
-    user.role = new
+    if new != user.role:
+        user.role = new
+        end_sessions(user)
 
 
 def deactivate(session: Session, actor: User, user: User) -> None:
@@ -81,13 +120,15 @@ def deactivate(session: Session, actor: User, user: User) -> None:
     _not_self(actor, user, "deactivate")
     if is_active(user):
         user.password_hash = LOCKED + user.password_hash
+    end_sessions(user)
     session.execute(delete(ApiToken).where(ApiToken.user_id == user.id))
 
 
 def reactivate(user: User) -> None:
-    """The old password works again; revoked tokens stay revoked."""
+    """The old password works again; revoked tokens and ended sessions stay ended."""
     if not is_active(user):
         user.password_hash = user.password_hash[len(LOCKED) :]
+        end_sessions(user)
 
 
 def list_tokens(session: Session) -> list[ApiToken]:

@@ -1,4 +1,4 @@
-"""Admin pages: users and their roles, API tokens (shown once, stored hashed)."""
+"""Admin pages: users, their roles and passwords, API tokens (shown once, stored hashed)."""
 
 from collections.abc import Callable
 
@@ -7,7 +7,8 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 
 from app.api.deps import RowId
-from app.auth import page_admin, verify_csrf
+from app.auth import page_admin, start_session, verify_csrf
+from app.config import get_settings
 from app.db import MAX_ROW_ID, get_db
 from app.models import ApiToken, Role, User
 from app.services import users as user_service
@@ -34,6 +35,7 @@ def _users_page(request: Request, db: Session, user: User, error: str | None = N
         rows=user_service.list_users(db),
         roles=list(Role),
         error=error,
+        password_min_length=get_settings().password_min_length,
     )
 
 
@@ -123,6 +125,24 @@ def reactivate(user_id: RowId, db: Session = Depends(get_db), _: User = Depends(
     user_service.reactivate(_get(db, User, user_id, "user"))
     db.commit()
     return RedirectResponse(USERS, status_code=303)
+
+
+@router.post("/users/{user_id}/password", dependencies=[Depends(verify_csrf)])
+def reset_password(
+    request: Request,
+    user_id: RowId,
+    password: str = Form(...),
+    db: Session = Depends(get_db),
+    user: User = Depends(page_admin),
+):
+    """A new password (the password policy applies) that ends all of that user's sessions;
+    the admin resetting their own keeps this browser's session."""
+    target = _get(db, User, user_id, "user")
+    response = _change_user(request, db, user, lambda: user_service.set_password(target, password))
+    if target.id == user.id and isinstance(response, RedirectResponse):
+        db.refresh(user)
+        start_session(request, user)
+    return response
 
 
 @router.get("/tokens")

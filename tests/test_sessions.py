@@ -1,0 +1,294 @@
+"""Page sessions that end: logout, deactivation, role and password changes end every session of
+the user (an old cookie replayed afterwards gets the login page), and so do the idle timeout and
+the absolute lifetime. The password policy holds on the CLI, the pages and the API."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from base64 import b64decode, b64encode
+
+import pytest
+from fastapi.testclient import TestClient
+from itsdangerous import TimestampSigner
+from sqlalchemy import select
+
+from tests.seeding import PASSWORD, csrf_of, page_login
+
+COOKIE = "assay_session"
+NEW_PASSWORD = "amber kettle orbit 42"  # passes the password policy
+
+
+def _user(username: str):
+    from app.db import session_scope
+    from app.models import User
+
+    with session_scope() as session:
+        return session.scalar(select(User).where(User.username == username))
+
+
+@pytest.fixture
+def ann(client, admin_headers, annotator_headers) -> TestClient:
+    """A browser logged in as the annotator 'ann' ('ada' is the admin)."""
+    browser = TestClient(client.app)
+    page_login(browser, "ann")
+    return browser
+
+
+@pytest.fixture
+def admin(client) -> tuple[TestClient, str]:
+    """A browser logged in as the admin 'ada', and its CSRF token."""
+    browser = TestClient(client.app)
+    return browser, page_login(browser, "ada")
+
+
+def _replayed(app, cookie: str):
+    """The home page requested with exactly this session cookie (a fresh browser)."""
+    browser = TestClient(app)
+    browser.cookies.set(COOKIE, cookie)
+    return browser.get("/", follow_redirects=False)
+
+
+def _assert_ended(app, cookie: str) -> None:
+    response = _replayed(app, cookie)
+    assert response.status_code == 303, response.text
+    assert response.headers["location"] == "/login?next=/"
+
+
+def _assert_alive(app, cookie: str) -> None:
+    response = _replayed(app, cookie)
+    assert response.status_code == 200, response.headers
+
+
+def _admin_post(admin, url: str, **data):
+    browser, csrf = admin
+    return browser.post(url, data={"csrf_token": csrf, **data}, follow_redirects=False)
+
+
+def test_logout_ends_every_session_of_the_user(client, ann):
+    other = TestClient(client.app)  # ann on a second device
+    page_login(other, "ann")
+    old = ann.cookies[COOKIE]
+    _assert_alive(client.app, old)
+    logout = other.post(
+        "/logout", data={"csrf_token": csrf_of(other.get("/").text)}, follow_redirects=False
+    )
+    assert logout.status_code == 303 and logout.headers["location"] == "/login"
+    _assert_ended(client.app, old)
+    assert ann.get("/", follow_redirects=False).status_code == 303
+    page_login(TestClient(client.app), "ann")  # logging in again works
+
+
+def test_deactivation_then_reactivation_does_not_revive_old_cookies(client, ann, admin):
+    old, ann_id = ann.cookies[COOKIE], _user("ann").id
+    assert _admin_post(admin, f"/admin/users/{ann_id}/deactivate").status_code == 303
+    _assert_ended(client.app, old)
+    assert _admin_post(admin, f"/admin/users/{ann_id}/reactivate").status_code == 303
+    _assert_ended(client.app, old)
+    fresh = TestClient(client.app)
+    page_login(fresh, "ann")  # the password works again, in a new session
+    _assert_alive(client.app, fresh.cookies[COOKIE])
+
+
+def test_role_change_ends_the_users_sessions(client, ann, admin):
+    old, ann_id = ann.cookies[COOKIE], _user("ann").id
+    assert _admin_post(admin, f"/admin/users/{ann_id}/role", role="annotator").status_code == 303
+    _assert_alive(client.app, old)  # the same role: nothing changed
+    assert _admin_post(admin, f"/admin/users/{ann_id}/role", role="reviewer").status_code == 303
+    _assert_ended(client.app, old)
+
+
+def test_own_password_change_ends_the_other_sessions_and_keeps_this_one(client, ann):
+    other = TestClient(client.app)
+    page_login(other, "ann")
+    before = ann.cookies[COOKIE]
+    form = {
+        "csrf_token": csrf_of(ann.get("/account/password").text),
+        "current_password": PASSWORD,
+        "new_password": NEW_PASSWORD,
+        "new_password_again": NEW_PASSWORD,
+    }
+    changed = ann.post("/account/password", data=form)
+    assert changed.status_code == 200 and "Password changed" in changed.text
+    assert ann.get("/", follow_redirects=False).status_code == 200  # this browser stays in
+    _assert_ended(client.app, before)  # this browser's cookie from before the change
+    assert other.get("/", follow_redirects=False).status_code == 303  # the other device
+    page_login(TestClient(client.app), "ann", NEW_PASSWORD)
+    login = TestClient(client.app)
+    refused = login.post(
+        "/login",
+        data={
+            "username": "ann",
+            "password": PASSWORD,
+            "csrf_token": csrf_of(login.get("/login").text),
+        },
+    )
+    assert refused.status_code == 401
+
+
+def test_admin_password_reset_ends_the_users_sessions(client, ann, admin):
+    old, ann_id = ann.cookies[COOKIE], _user("ann").id
+    reset = _admin_post(admin, f"/admin/users/{ann_id}/password", password=NEW_PASSWORD)
+    assert reset.status_code == 303 and reset.headers["location"] == "/admin/users"
+    _assert_ended(client.app, old)
+    page_login(TestClient(client.app), "ann", NEW_PASSWORD)
+    assert admin[0].get("/admin/users").status_code == 200  # the admin's own session is not hit
+
+
+def test_admin_resetting_their_own_password_stays_logged_in(client, ann, admin):
+    browser, _ = admin
+    old = browser.cookies[COOKIE]
+    reset = _admin_post(admin, f"/admin/users/{_user('ada').id}/password", password=NEW_PASSWORD)
+    assert reset.status_code == 303
+    _assert_ended(client.app, old)
+    assert browser.get("/admin/users").status_code == 200
+
+
+def test_api_password_change_ends_page_sessions_but_keeps_tokens(client, ann, annotator_headers):
+    old = ann.cookies[COOKIE]
+    body = {"current_password": PASSWORD, "new_password": NEW_PASSWORD}
+    changed = client.post("/api/v1/auth/password", headers=annotator_headers, json=body)
+    assert changed.status_code == 204, changed.text
+    _assert_ended(client.app, old)
+    assert client.get("/api/v1/projects", headers=annotator_headers).status_code == 200
+    page_login(TestClient(client.app), "ann", NEW_PASSWORD)
+
+
+def _run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        env=os.environ.copy(),  # the backend fixture's ASSAY_* settings
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_cli_set_password_ends_sessions_and_applies_the_policy(client, ann):
+    old, hash_before = ann.cookies[COOKIE], _user("ann").password_hash
+    weak = _run_cli("user", "set-password", "ann", "--password", "password1234")
+    assert weak.returncode != 0
+    assert "this password is among the most common ones" in weak.stderr
+    assert _user("ann").password_hash == hash_before
+    _assert_alive(client.app, old)
+
+    done = _run_cli("user", "set-password", "ann", "--password", NEW_PASSWORD)
+    assert done.returncode == 0, done.stderr
+    _assert_ended(client.app, old)
+    page_login(TestClient(client.app), "ann", NEW_PASSWORD)
+    missing = _run_cli("user", "set-password", "nobody", "--password", NEW_PASSWORD)
+    assert missing.returncode != 0 and "no user 'nobody'" in missing.stderr
+
+
+@pytest.mark.parametrize(
+    ("password", "message"),
+    [
+        ("short", "password must be at least 12 characters"),
+        ("password1234", "this password is among the most common ones"),
+        ("P@ssw0rd1234", "this password is too easy to guess"),
+    ],
+    ids=["short", "common", "guessable"],
+)
+def test_password_policy_everywhere_with_nothing_stored(
+    client, ann, admin, annotator_headers, password, message
+):
+    hash_before, ann_id = _user("ann").password_hash, _user("ann").id
+
+    created = _run_cli("user", "create", "bea", "--password", password)
+    assert created.returncode != 0 and message in created.stderr
+    assert _user("bea") is None
+
+    page = _admin_post(admin, "/admin/users", username="bea", password=password)
+    assert page.status_code == 422 and message in page.text
+    assert _user("bea") is None
+    reset = _admin_post(admin, f"/admin/users/{ann_id}/password", password=password)
+    assert reset.status_code == 422 and message in reset.text
+
+    form = {
+        "csrf_token": csrf_of(ann.get("/account/password").text),
+        "current_password": PASSWORD,
+        "new_password": password,
+        "new_password_again": password,
+    }
+    own = ann.post("/account/password", data=form)
+    assert own.status_code == 422 and message in own.text
+
+    body = {"current_password": PASSWORD, "new_password": password}
+    api = client.post("/api/v1/auth/password", headers=annotator_headers, json=body)
+    assert api.status_code == 422 and message in api.json()["detail"]
+
+    assert _user("ann").password_hash == hash_before
+    assert ann.get("/", follow_redirects=False).status_code == 200  # no session ended
+
+
+def test_wrong_current_password_or_mismatch_changes_nothing(client, ann, annotator_headers):
+    hash_before = _user("ann").password_hash
+    csrf = csrf_of(ann.get("/account/password").text)
+    base = {"csrf_token": csrf, "new_password": NEW_PASSWORD}
+    wrong = ann.post(
+        "/account/password",
+        data={**base, "current_password": "not it at all", "new_password_again": NEW_PASSWORD},
+    )
+    assert wrong.status_code == 422 and "current_password: wrong password" in wrong.text
+    mismatch = ann.post(
+        "/account/password",
+        data={**base, "current_password": PASSWORD, "new_password_again": NEW_PASSWORD + "!"},
+    )
+    assert mismatch.status_code == 422 and "the two passwords differ" in mismatch.text
+    body = {"current_password": "not it at all", "new_password": NEW_PASSWORD}
+    api = client.post("/api/v1/auth/password", headers=annotator_headers, json=body)
+    assert api.status_code == 422 and "current_password: wrong password" in api.json()["detail"]
+    assert _user("ann").password_hash == hash_before
+
+
+def _decoded(cookie: str) -> dict:
+    """The session a Starlette cookie carries (base64 JSON, then the signature)."""
+    return json.loads(b64decode(cookie.split(".")[0]))
+
+
+def _forged(session: dict) -> str:
+    """A cookie for ``session`` signed with the app's own key, as the app would sign it: the
+    session's times can be moved into the past without waiting."""
+    from app.config import get_settings
+
+    signer = TimestampSigner(get_settings().resolved_secret_key())
+    return signer.sign(b64encode(json.dumps(session).encode())).decode()
+
+
+def test_idle_timeout_and_absolute_lifetime_end_a_session(client, ann):
+    from app.auth import SESSION_ISSUED, SESSION_SEEN, SESSION_USER, SESSION_VERSION
+    from app.config import get_settings
+
+    settings, now = get_settings(), int(time.time())
+    session = _decoded(ann.cookies[COOKIE])
+    assert {SESSION_USER, SESSION_VERSION, SESSION_ISSUED, SESSION_SEEN} <= session.keys()
+    _assert_alive(client.app, _forged(session))  # the forgery itself is accepted
+
+    idle = {**session, SESSION_SEEN: now - settings.session_idle_timeout_s - 5}
+    _assert_ended(client.app, _forged(idle))
+    recent = {**session, SESSION_SEEN: now - settings.session_idle_timeout_s + 60}
+    _assert_alive(client.app, _forged(recent))
+
+    lifetime = settings.session_max_lifetime_s
+    old = {**session, SESSION_ISSUED: now - lifetime - 5, SESSION_SEEN: now}
+    _assert_ended(client.app, _forged(old))
+    young = {**session, SESSION_ISSUED: now - lifetime + 60, SESSION_SEEN: now}
+    _assert_alive(client.app, _forged(young))
+
+    pre_upgrade = {SESSION_USER: session[SESSION_USER]}  # a cookie from before session versions
+    _assert_ended(client.app, _forged(pre_upgrade))
+
+
+def test_last_seen_is_refreshed_by_each_page_request(client, ann):
+    from app.auth import SESSION_SEEN
+
+    now = int(time.time())
+    session = _decoded(ann.cookies[COOKIE])
+    browser = TestClient(client.app)
+    browser.cookies.set(COOKIE, _forged({**session, SESSION_SEEN: now - 600}))
+    response = browser.get("/")
+    assert response.status_code == 200
+    assert _decoded(response.cookies[COOKIE])[SESSION_SEEN] >= now
