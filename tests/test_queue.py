@@ -448,13 +448,16 @@ def test_repeated_and_stale_submissions_change_nothing(db, world):
     with pytest.raises(StaleAction, match="already decided"):
         vote(db, project, item, b, "rotten")
     db.rollback()
-    with pytest.raises(DecisionError, match="another request"):
-        vote(db, project, take(db, project, b), b, "fresh", same)
+    with pytest.raises(DecisionError, match="different request"):  # a's key, another item
+        vote(db, project, take(db, project, a), a, "fresh", same)
     db.rollback()
     with pytest.raises(DecisionError, match="unknown label 'mouldy'"):
         vote(db, project, take(db, project, b), b, "mouldy")
     db.rollback()
     assert len(db.scalars(select(LabelEvent)).all()) == 1
+    vote(db, project, take(db, project, b), b, "fresh", same)  # b's own key: not a's
+    db.commit()
+    assert len(db.scalars(select(LabelEvent)).all()) == 2
 
 
 def test_the_same_decision_sent_twice_at_once_is_recorded_once(world):

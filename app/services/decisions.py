@@ -7,6 +7,7 @@ overlap 1 it sets the label itself), ``consensus`` (the majority of n votes), ``
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -19,6 +20,8 @@ from app.services.queue import (
     StaleAction,
     assignment,
     claim,
+    key_reused,
+    key_used_for_skip,
     lock_item,
     overlap_of,
     record_standing,
@@ -33,13 +36,23 @@ class DecisionOutcome:
     duplicate: bool
 
 
-def earlier_event(session: Session, key: str, item: Item | None, user: User) -> LabelEvent | None:
-    """The event this idempotency key already made, if any: a repeated request is a no-op."""
-    event = session.scalar(select(LabelEvent).where(LabelEvent.idempotency_key == key))
-    if event is not None and (
-        event.user_id != user.id or (item is not None and event.item_id != item.id)
-    ):
-        raise DecisionError("this idempotency key was already used for another request")
+def earlier_event(
+    session: Session, user: User, key: str, same: Callable[[LabelEvent], bool]
+) -> LabelEvent | None:
+    """The event ``user``'s key already made, if any: the same request repeated is a no-op.
+
+    Keys are each user's own (another user's same key is another request). The key already
+    used by this user for anything ``same`` does not accept (another action, item, label or
+    note, or a skip) is a 422: answering with the first request's result would hide that the
+    second one was not applied."""
+    mine = (LabelEvent.user_id == user.id) & (LabelEvent.idempotency_key == key)
+    event = session.scalar(select(LabelEvent).where(mine))
+    if event is None:
+        if key_used_for_skip(session, user, key):
+            raise key_reused(key)
+        return None
+    if not same(event):
+        raise key_reused(key)
     return event
 
 
@@ -112,7 +125,12 @@ def decide(
 
     The first decision to arrive counts, lease or not (work done is not thrown away); a later
     one for an item already decided, or a second vote by the same annotator, is stale."""
-    earlier = earlier_event(session, idempotency_key, item, user)
+
+    def same(event: LabelEvent) -> bool:
+        request = ("annotator", item.id, label, reason or None)
+        return (event.source, event.item_id, event.new_label, event.reason) == request
+
+    earlier = earlier_event(session, user, idempotency_key, same)
     if earlier is not None:
         return DecisionOutcome(earlier, duplicate=True)
     check_label(project, label)
@@ -122,7 +140,7 @@ def decide(
     lock_item(session, item)
     # A twin of this request (a double click) may have committed while we waited for the lock:
     # its event is ours, not a stale decision.
-    earlier = earlier_event(session, idempotency_key, item, user)
+    earlier = earlier_event(session, user, idempotency_key, same)
     if earlier is not None:
         return DecisionOutcome(earlier, duplicate=True)
     if item.status != ItemStatus.pending:
@@ -175,7 +193,11 @@ def undo(
     """Take back ``user``'s last decision: the item returns to its earlier label and status and
     to this annotator's hands; an ``undo`` event is appended. Refused once anybody else acted
     on the item after it (a later vote or a review)."""
-    earlier = earlier_event(session, idempotency_key, None, user)
+
+    def same(event: LabelEvent) -> bool:
+        return event.source == "undo" and session.get(Item, event.item_id).project_id == project.id
+
+    earlier = earlier_event(session, user, idempotency_key, same)
     if earlier is not None:
         return DecisionOutcome(earlier, duplicate=True)
     target = last_decision(session, project, user)

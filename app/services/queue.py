@@ -20,6 +20,7 @@ from app.models import (
     Assignment,
     Item,
     ItemStatus,
+    LabelEvent,
     Project,
     User,
     utcnow,
@@ -38,6 +39,24 @@ class DecisionError(ValueError):
 
 class StaleAction(DecisionError):
     """The item moved on since the page was drawn (decided by others, nothing to undo): a 409."""
+
+
+def key_reused(key: str) -> DecisionError:
+    """A user's idempotency key names one request: sent again with another action or payload,
+    it is refused rather than answered with the first request's result."""
+    return DecisionError(f"idempotency key {key} was already used for a different request")
+
+
+def key_used_for_event(session: Session, user: User, key: str) -> bool:
+    """Whether ``user``'s key already made a label event (a label, review or undo)."""
+    mine = (LabelEvent.user_id == user.id) & (LabelEvent.idempotency_key == key)
+    return session.scalar(select(exists().where(mine)))
+
+
+def key_used_for_skip(session: Session, user: User, key: str) -> bool:
+    """Whether ``user``'s key already made a skip (stored on the user's assignment)."""
+    mine = (Assignment.user_id == user.id) & (Assignment.idempotency_key == key)
+    return session.scalar(select(exists().where(mine)))
 
 
 class QueueBusy(RuntimeError):
@@ -258,12 +277,17 @@ def skip(session: Session, item: Item, user: User, mode: SkipMode, idempotency_k
     Returns False when this key was already used for this skip (nothing changes)."""
     if mode not in SKIP_STATES:
         raise DecisionError(f"unknown skip mode '{mode}' (known: {', '.join(SKIP_STATES)})")
-    same_key = Assignment.idempotency_key == idempotency_key
-    earlier = session.scalar(select(Assignment).where(same_key))
+    mine = (Assignment.user_id == user.id) & (Assignment.idempotency_key == idempotency_key)
+    earlier = session.scalar(select(Assignment).where(mine))
     if earlier is not None:
-        if (earlier.item_id, earlier.user_id) != (item.id, user.id):
-            raise DecisionError("this idempotency key was already used for another item")
+        # Another item, or the other mode while the standing is still the skip's (once labelled
+        # or undone, the mode it had is gone: the repeat is taken as the same skip).
+        other_mode = earlier.state in SKIP_STATES.values() and earlier.state != SKIP_STATES[mode]
+        if earlier.item_id != item.id or other_mode:
+            raise key_reused(idempotency_key)
         return False
+    if key_used_for_event(session, user, idempotency_key):
+        raise key_reused(idempotency_key)
     lock_item(session, item)
     held = assignment(session, item, user)
     if held is not None and held.state == "done":

@@ -78,7 +78,12 @@ def review(
 ) -> DecisionOutcome:
     """Approve the item's decision (no ``label``) or override it; the reviewer authors the
     ``review`` event, and the item leaves the review list."""
-    earlier = earlier_event(session, idempotency_key, item, reviewer)
+
+    def same(event: LabelEvent) -> bool:  # no label: an approval, of whatever label it had
+        wanted = event.new_label if label is None and event.reason == "approved" else label
+        return (event.source, event.item_id, event.new_label) == ("review", item.id, wanted)
+
+    earlier = earlier_event(session, reviewer, idempotency_key, same)
     if earlier is not None:
         return DecisionOutcome(earlier, duplicate=True)
     if item.project_id != project.id:
