@@ -11,7 +11,7 @@ from datetime import datetime
 import pytest
 from sqlalchemy import select
 
-from tests.seeding import page_login, seed_model_version
+from tests.seeding import hand_over, page_login, seed_model_version
 from tests.support import demo_rows, to_csv
 from tests.test_api import upload
 
@@ -33,6 +33,7 @@ def corrected(client, admin_headers, annotator_headers, project):
     seed_model_version(pid, ranking, project["labels"])
     target = items[3]
     new = "rotten" if target["silver_label"] == "fresh" else "fresh"
+    hand_over(target["id"], "ann")  # as the queue would: an annotator decides what they hold
     decision = client.post(
         f"/api/v1/items/{target['id']}/label",
         headers=annotator_headers,
@@ -170,3 +171,88 @@ def test_only_a_final_decision_is_attributed(client, admin_headers, project, cor
     }
     assert rows[waiting["id"]]["status"] == "pending" and rows[waiting["id"]]["decided_by"] == ""
     assert rows[target["id"]]["decided_by"] == "ann"
+
+
+FORMULAS = ["=cmd|' /C calc'!A0", "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1"]
+
+
+def test_formula_cells_are_neutralised_in_csv_and_exact_in_jsonl(
+    client, admin_headers, annotator_headers
+):
+    """OWASP's CSV injection advice on every text column (text, ids, labels, note, user): a
+    cell a spreadsheet would run gets a leading ', every text cell is quoted; JSONL is exact."""
+    from tests.seeding import add_members
+
+    labels = ['=HYPERLINK("http://x")', "@SUM(A1)"]
+    created = client.post(
+        "/api/v1/projects", headers=admin_headers, json={"name": "Formulas", "labels": labels}
+    )
+    assert created.status_code == 201, created.text
+    pid = created.json()["id"]
+    add_members(pid, "ann")
+    rows = [
+        {"id": payload, "text": payload, "label": labels[i % 2]}
+        for i, payload in enumerate([*FORMULAS[:4], "a;=1+1"])
+    ]
+    uploaded = upload(client, admin_headers, pid, to_csv(rows))
+    assert uploaded.status_code == 201, uploaded.text
+    _store_as_is(pid, FORMULAS[4:], labels[0])  # a leading tab or CR, whatever the importer keeps
+    items = client.get(f"/api/v1/projects/{pid}/items?order=id", headers=admin_headers).json()
+    target = items["items"][0]
+    hand_over(target["id"], "ann")
+    csrf = page_login(client, "ann")
+    note = "=cmd|' /C calc'!A0"  # the page strips a note's surrounding whitespace
+    decided = client.post(
+        f"/projects/{pid}/queue/{target['id']}",
+        data={
+            "action": "label",
+            "label": labels[1],
+            "note": note,
+            "idempotency_key": uuid.uuid4().hex,
+            "csrf_token": csrf,
+        },
+    )
+    assert decided.status_code == 200, decided.text
+
+    records = [
+        json.loads(line) for line in _export(client, admin_headers, pid, "jsonl").text.splitlines()
+    ]
+    stored = [*rows, *({"id": p, "text": p, "label": labels[0]} for p in FORMULAS[4:])]
+    assert [(r["external_id"], r["text"], r["silver_label"]) for r in records] == [
+        (r["id"], r["text"], r["label"]) for r in stored
+    ]
+    assert (records[0]["final_label"], records[0]["note"]) == (labels[1], note)
+    assert records[0]["decided_by"] == "ann"
+
+    raw = _export(client, admin_headers, pid, "csv").text
+    cells = list(csv.DictReader(io.StringIO(raw, newline="")))
+    assert len(cells) == len(records)
+    for record, row in zip(records, cells, strict=True):
+        for column, value in record.items():
+            if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+                assert row[column] == "'" + value, (column, value)
+            else:
+                assert row[column] == ("" if value is None else str(value)), (column, value)
+    assert cells[0]["note"] == "'" + note and cells[0]["final_label"] == "'@SUM(A1)"
+    assert '"a;=1+1"' in raw  # quoted: a ;-separated spreadsheet keeps it one cell
+
+
+def _store_as_is(project_id: int, payloads: list[str], label: str) -> None:
+    """Items whose id and text are exactly ``payloads``, added to the project's dataset."""
+    from app.db import session_scope
+    from app.models import Dataset, Item
+
+    with session_scope() as session:
+        dataset = session.scalar(select(Dataset).where(Dataset.project_id == project_id))
+        for payload in payloads:
+            session.add(
+                Item(
+                    project_id=project_id,
+                    dataset_id=dataset.id,
+                    dataset_kind=dataset.kind,
+                    external_id=payload,
+                    text=payload,
+                    silver_label=label,
+                    current_label=label,
+                )
+            )

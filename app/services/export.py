@@ -1,5 +1,11 @@
 """A project's items with their provenance, as CSV or JSONL, streamed in batches.
 
+CSV is meant to be opened in a spreadsheet, which runs a cell starting with ``=``, ``+``, ``-``,
+``@``, tab or carriage return as a formula (CSV injection: texts, labels, ids and notes come from
+uploads and annotators). Following OWASP's advice, such a text cell gets a leading ``'`` and
+every text cell is quoted, so a separator inside it (``;`` in some locales) never starts a new
+cell. Numbers stay bare (``-0.5`` is a number, not a formula). JSONL is exact.
+
 One SELECT feeds the whole file (a consistent snapshot on PostgreSQL) and is read through a
 server-side cursor ``batch`` rows at a time, so memory stays flat however large the project.
 """
@@ -52,6 +58,7 @@ COLUMNS = (
     "status",
     "decided_by",
     "decided_at",
+    "note",
     "model_version",
     "estimator",
     "predicted_label",
@@ -88,6 +95,7 @@ def export_query(
             Item.status.label("status"),
             func.coalesce(User.username, LabelEvent.source).label("decided_by"),
             LabelEvent.created_at.label("decided_at"),
+            LabelEvent.reason.label("note"),
             Prediction.id.label("prediction_id"),
             Prediction.label.label("predicted_label"),
             Prediction.confidence.label("confidence"),
@@ -141,19 +149,29 @@ def _record(row: Row, version: ModelVersion | None) -> dict[str, Any]:
     values["model_version"] = version.version if on_model else None
     values["estimator"] = version.estimator if on_model else None
     if values["status"] != ItemStatus.reviewed:  # a vote awaiting others, or undone: no decision
-        values["decided_by"] = values["decided_at"] = None
+        values["decided_by"] = values["decided_at"] = values["note"] = None
     elif isinstance(values["decided_at"], datetime):
         values["decided_at"] = values["decided_at"].isoformat()
     return {column: values[column] for column in COLUMNS}
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # OWASP: what a spreadsheet would evaluate
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A text cell that a spreadsheet would run as a formula, prefixed with ``'``; others as is."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 def encode_csv(batches: Iterable[list[dict[str, Any]]]) -> Iterator[bytes]:
-    """A header, then one chunk per batch; empty values are empty cells."""
+    """A header, then one chunk per batch; empty values are empty cells, text cells quoted."""
     buffer = io.StringIO(newline="")
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\r\n")
-    writer.writeheader()
+    csv.writer(buffer, lineterminator="\r\n").writerow(COLUMNS)
+    writer = csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\r\n")
     for records in batches:
-        writer.writerows(records)
+        writer.writerows([spreadsheet_safe(r[c]) for c in COLUMNS] for r in records)
         yield buffer.getvalue().encode("utf-8")
         buffer.seek(0)
         buffer.truncate()
