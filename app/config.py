@@ -11,6 +11,7 @@ import ipaddress
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -80,6 +81,14 @@ class Settings(BaseSettings):
         default=1, ge=1, description="`assay serve` processes (uvicorn workers); about one a core"
     )
     secure_cookies: bool = Field(default=False, description="set behind HTTPS")
+    hsts_max_age_s: int = Field(
+        default=31_536_000,
+        ge=0,
+        description="Strict-Transport-Security max-age on HTTPS requests; 0 sends none",
+    )
+    referrer_policy: Literal["same-origin", "strict-origin-when-cross-origin", "no-referrer"] = (
+        Field(default="same-origin", description="Referrer-Policy header of every response")
+    )
     session_idle_timeout_s: int = Field(
         default=8 * 3600,
         ge=60,
@@ -163,6 +172,7 @@ class Settings(BaseSettings):
     templates_dir: Path = REPO_ROOT / "templates"
     static_dir: Path = REPO_ROOT / "static"
     htmx_js: Path = REPO_ROOT / "node_modules" / "htmx.org" / "dist" / "htmx.min.js"
+    swagger_ui_dir: Path = REPO_ROOT / "node_modules" / "swagger-ui-dist"
 
     @field_validator("default_estimator")
     @classmethod

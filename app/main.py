@@ -17,10 +17,12 @@ from app.auth import LoginRequired
 from app.config import Settings, get_settings
 from app.db import get_engine, migrate
 from app.login_limit import LoginLimiter
+from app.security_headers import SecurityHeaders
 from app.services.job_reaper import start_reaper
 from app.services.jobs import BrokerUnavailable
 from app.services.retraining import install_retrain_hook
 from app.session_cookie import SessionCookieMiddleware
+from app.web import api_docs
 from app.web.static import CachedStaticFiles, cache_control
 
 log = logging.getLogger(__name__)
@@ -44,7 +46,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         title="Assay",
         summary="Influence-guided relabelling of silver datasets",
         openapi_url="/api/v1/openapi.json",
-        docs_url="/api/v1/docs",
+        docs_url=None,  # app.web.api_docs serves it from node_modules, CSP-clean
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -57,9 +59,15 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         same_site="lax",
         https_only=settings.secure_cookies,
     )
-    app.add_middleware(AdmissionLimit, limit=settings.max_concurrent_requests)  # outermost
+    app.add_middleware(AdmissionLimit, limit=settings.max_concurrent_requests)
+    app.add_middleware(  # outermost: every response, the admission queue's included
+        SecurityHeaders,
+        hsts_max_age_s=settings.hsts_max_age_s,
+        referrer_policy=settings.referrer_policy,
+    )
     app.include_router(api.router)
     app.include_router(web.router)
+    app.include_router(api_docs.router)
     app.mount(
         "/static", CachedStaticFiles(settings.static_dir, settings.static_max_age_s), name="static"
     )

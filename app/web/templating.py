@@ -5,6 +5,7 @@ from fastapi.templating import Jinja2Templates
 
 from app.auth import CSRF_FIELD, CSRF_HEADER, csrf_token
 from app.config import get_settings
+from app.security_headers import csp_nonce
 
 templates = Jinja2Templates(directory=str(get_settings().templates_dir))
 templates.env.globals.update(csrf_field=CSRF_FIELD, csrf_header=CSRF_HEADER)
@@ -12,4 +13,5 @@ templates.env.globals.update(csrf_field=CSRF_FIELD, csrf_header=CSRF_HEADER)
 
 def render(request: Request, name: str, status_code: int = 200, **context):
     context.setdefault("csrf", csrf_token(request))
+    context.setdefault("csp_nonce", csp_nonce(request))  # for an inline <script nonce=...>
     return templates.TemplateResponse(request, name, context, status_code=status_code)
