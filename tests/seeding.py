@@ -82,9 +82,10 @@ def add_to_every_project(*usernames: str) -> None:
         add_members(project_id, *usernames)
 
 
-def hand_over(item_id: int, username: str, lease_ttl_s: int = 600) -> None:
+def hand_over(item_id: int, username: str, lease_ttl_s: int = 600) -> bool:
     """Lease the item to ``username`` as the queue does when it serves it (an annotator may
-    decide only the item the queue handed them), for tests that label chosen items."""
+    decide only the item the queue handed them), for tests that label chosen items; False
+    when the item is decided, another holds it, or there is no such user in this test."""
     from sqlalchemy import select
 
     from app.db import session_scope
@@ -93,7 +94,7 @@ def hand_over(item_id: int, username: str, lease_ttl_s: int = 600) -> None:
 
     with session_scope() as session:
         user = session.scalar(select(User).where(User.username == username))
-        assert claim(session, item_id, user, lease_ttl_s), f"item {item_id} is held by another"
+        return user is not None and claim(session, item_id, user, lease_ttl_s)
 
 
 def csrf_of(html: str) -> str:

@@ -8,6 +8,7 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
+from tests.seeding import add_members, hand_over
 from tests.support import demo_rows, to_csv
 
 
@@ -154,6 +155,7 @@ def test_label_decision_is_idempotent_and_recorded(
     ).json()["items"][0]
     new = "rotten" if item["silver_label"] == "fresh" else "fresh"
     body = {"label": new, "idempotency_key": uuid.uuid4().hex}
+    hand_over(item["id"], "ann")  # as the queue would: an annotator decides what they hold
     first = client.post(f"/api/v1/items/{item['id']}/label", headers=annotator_headers, json=body)
     assert first.status_code == 200, first.text
     second = client.post(f"/api/v1/items/{item['id']}/label", headers=annotator_headers, json=body)
@@ -199,6 +201,7 @@ def test_project_estimator_is_chosen_and_changed(client, admin_headers, annotato
     )
     assert unknown.status_code == 422 and "unknown estimator" in unknown.text
     url = f"/api/v1/projects/{default['id']}"
+    add_members(default["id"], "ann")  # a member, refused by role (a non-member: 404)
     assert (
         client.patch(url, headers=annotator_headers, json={"estimator": "loss"}).status_code == 403
     )

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text, update
 
-from tests.seeding import page_login, seed_model_version
+from tests.seeding import hand_over, page_login, seed_model_version
 from tests.support import demo_rows, to_csv
 from tests.test_api import upload
 
@@ -28,6 +28,7 @@ def _sql(query: str, **params):
 
 
 def _decide(client, headers, item, label) -> int:
+    hand_over(item["id"], "ann")  # as the queue would: annotator 'ann' decides what they hold
     response = client.post(
         f"/api/v1/items/{item['id']}/label",
         headers=headers,

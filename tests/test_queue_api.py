@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from tests.conftest import _make_user
+from tests.seeding import add_members
 from tests.support import demo_rows, to_csv
 
 
@@ -41,6 +42,7 @@ def queue(client, people) -> int:
         data={"kind": "silver"},
     )
     assert response.status_code == 201, response.text
+    add_members(project["id"], "ann", "bob", "rita")
     return project["id"]
 
 

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from tests.seeding import hand_over
 from tests.support import demo_rows, to_csv
 
 N_ITEMS = 12
@@ -31,6 +32,7 @@ def items(client, admin_headers, project) -> list[dict]:
 
 
 def _label(client, headers, item: dict, label: str) -> None:
+    hand_over(item["id"], "ann")  # as the queue would: annotator 'ann' decides what they hold
     response = client.post(
         f"/api/v1/items/{item['id']}/label",
         headers=headers,
