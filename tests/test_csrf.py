@@ -40,6 +40,8 @@ FORMS = {
         "idempotency_key": _key(),
     },
     "POST /projects/{project_id}/overlap": lambda ids: {"overlap": "2"},
+    "POST /projects/{project_id}/members": lambda ids: {"username": "victim"},
+    "POST /projects/{project_id}/members/{user_id}/remove": lambda ids: {},
     "POST /admin/users": lambda ids: {"username": "eve", "password": "x" * 12, "role": "admin"},
     "POST /admin/users/{user_id}/role": lambda ids: {"role": "admin"},
     "POST /admin/users/{user_id}/deactivate": lambda ids: {},

@@ -206,13 +206,30 @@ def test_an_expired_lease_returns_the_item(db, world):
     db.commit()
     again = take(db, project, b)
     assert again.id == held.id and again.leased_by_id == b.id
-    # a's late decision still counts (first decision wins); b's is then stale
-    from app.services.queue import StaleAction
+    # a's late decision is refused: b holds the item now (it was a's only while nobody took it)
+    from app.services.deciders import NotHolder
 
-    vote(db, project, held, a, "fresh")
-    with pytest.raises(StaleAction, match="already decided"):
-        vote(db, project, held, b, "rotten")
+    with pytest.raises(NotHolder, match=f"you do not hold item {held.id}"):
+        vote(db, project, held, a, "fresh")
     db.rollback()
+    vote(db, project, held, b, "rotten")
+    db.commit()
+
+
+def test_a_late_decision_counts_while_nobody_else_took_the_item(db, world):
+    from app.models import Item, ItemStatus, utcnow
+
+    project, (a, _) = load(db, world)
+    held = take(db, project, a)
+    db.execute(
+        update(Item)
+        .where(Item.id == held.id)
+        .values(lease_expires_at=utcnow() - timedelta(seconds=1))
+    )
+    db.commit()
+    vote(db, project, held, a, "fresh")  # work done is not thrown away
+    db.commit()
+    assert db.get(Item, held.id).status == ItemStatus.reviewed
 
 
 def test_overlap_two_keeps_the_item_for_a_second_annotator_and_ties_go_to_review(db, world):
