@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 
 from tests.browser import login as browser_login
 from tests.browser import running_server
+from tests.seeding import add_members
 from tests.support import assay_env, demo_rows, to_csv, wait_until
 
 pytestmark = pytest.mark.browser
@@ -49,6 +50,7 @@ def server(tmp_path_factory):
                     data={"kind": kind},
                 )
                 assert response.status_code == 201, response.text
+            add_members(project["id"], "anna")
             job = api.post(f"/api/v1/projects/{project['id']}/jobs", json={}).json()
             wait_until(
                 lambda: (
@@ -158,9 +160,11 @@ def test_export_downloaded_from_the_project_page_holds_the_correction(server, br
     import csv
     from datetime import datetime
 
-    api, project = server["api"], server["project"]
-    items = api.get(f"/api/v1/projects/{project['id']}/items?order=suspicion&limit=50").json()
-    item = next(i for i in items["items"] if i["status"] == "pending")
+    project = server["project"]
+    item = httpx.post(  # anna decides the item her queue hands her
+        f"{server['base']}/api/v1/projects/{project['id']}/queue/next",
+        headers={"Authorization": f"Bearer {_anna_token()}"},
+    ).json()
     corrected = "rotten" if item["current_label"] == "fresh" else "fresh"
     decision = httpx.post(
         f"{server['base']}/api/v1/items/{item['id']}/label",

@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser import login, running_server
+from tests.seeding import add_members
 from tests.support import assay_env, demo_rows, to_csv
 
 pytestmark = pytest.mark.browser
@@ -52,6 +53,7 @@ def site(tmp_path_factory):
                     data={"kind": "silver"},
                 )
                 assert response.status_code == 201, response.text
+                add_members(project["id"], *ANNOTATORS, "rita")
                 projects[name] = project["id"]
             yield {"base": base, "api": api, "tokens": tokens, "ids": ids, **projects}
             api.close()

@@ -27,6 +27,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from tests.browser import start_server
+from tests.seeding import add_members
 from tests.support import (
     PG_ADMIN_DSN,
     admin_headers,
@@ -595,6 +596,7 @@ def test_web_restart_while_annotators_submit(database, tmp_path):
                 timeout=60,
             )
             assert upload.status_code == 201, upload.text
+            add_members(project["id"], "ann", "bob", "cy")
 
             submitted: dict[str, tuple[int, str, str]] = {}  # key -> (item, user, label)
             errors: list[str] = []

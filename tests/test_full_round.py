@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from tests.browser import launch_chromium, login, running_server
+from tests.seeding import add_members
 from tests.support import assay_env, demo_rows, to_csv, wait_until
 
 pytestmark = pytest.mark.browser
@@ -72,6 +73,7 @@ def test_full_round_upload_train_review_retrain(tmp_path):
             admin.locator("form[action='/projects'] button[type=submit]").click()
             expect(admin).to_have_url(re.compile(r"/projects/\d+$"))
             project_id = int(admin.url.rsplit("/", 1)[1])
+            add_members(project_id, "anna")
             for kind, path in files.items():
                 upload = admin.locator(f"form[action='/projects/{project_id}/datasets']")
                 upload.locator("input[type=file]").set_input_files(str(path))
