@@ -3,8 +3,10 @@
 Starlette's SessionMiddleware decides ``Secure`` once (``https_only``, here
 ``ASSAY_SECURE_COOKIES``). This subclass also marks the cookie Secure on any request whose scheme
 is https: served over TLS, or behind a proxy that sends ``X-Forwarded-Proto: https`` and that
-uvicorn trusts (its proxy headers are on by default for 127.0.0.1; set ``FORWARDED_ALLOW_IPS``
-to the proxy's address otherwise).
+``assay serve`` trusts (its address is in ``ASSAY_TRUSTED_PROXIES``; by default no proxy is).
+
+What the cookie carries (the user's session version and its times) and when it ends is
+``app.auth``'s business; its Max-Age is ``session_idle_timeout_s``, renewed by every response.
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-PASSWORD = "correct horse battery"  # conftest's users
+PASSWORD = "correct horse battery"  # conftest's users (it passes the password policy)
+NEW_PASSWORD = "amber kettle orbit 42"  # another that passes it, for password changes
 
 
 def seed_model_version(
@@ -115,3 +116,14 @@ def page_login(client: TestClient, username: str, password: str = PASSWORD) -> s
     )
     assert response.status_code == 303, response.text
     return csrf_of(client.get("/").text)
+
+
+def stored_user(username: str):
+    """The user row as stored now (None if there is none), read in a session of its own."""
+    from sqlalchemy import select
+
+    from app.db import session_scope
+    from app.models import User
+
+    with session_scope() as session:
+        return session.scalar(select(User).where(User.username == username))

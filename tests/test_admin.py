@@ -8,17 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from tests.seeding import PASSWORD, page_login
-
-NEW_PASSWORD = "amber kettle orbit 42"  # passes the password policy
-
-
-def _user(username: str):
-    from app.db import session_scope
-    from app.models import User
-
-    with session_scope() as session:
-        return session.scalar(select(User).where(User.username == username))
+from tests.seeding import NEW_PASSWORD, PASSWORD, page_login, stored_user
 
 
 @pytest.fixture
@@ -41,7 +31,7 @@ def test_admin_pages_need_an_admin(client, admin_headers, annotator_headers):
     assert client.get("/admin/tokens").status_code == 403
     form = {"username": "eve", "password": NEW_PASSWORD, "role": "admin"}
     refused = _post(client, "/admin/users", csrf, **form)
-    assert refused.status_code == 403 and _user("eve") is None
+    assert refused.status_code == 403 and stored_user("eve") is None
     assert "/admin/users" not in client.get("/").text
 
 
@@ -49,7 +39,7 @@ def test_forms_need_the_csrf_token(client, admin):
     response = client.post(
         "/admin/users", data={"username": "eve", "password": NEW_PASSWORD, "role": "admin"}
     )
-    assert response.status_code == 403 and _user("eve") is None
+    assert response.status_code == 403 and stored_user("eve") is None
 
 
 def test_create_a_user_who_can_then_log_in(client, admin):
@@ -57,7 +47,7 @@ def test_create_a_user_who_can_then_log_in(client, admin):
     assert response.status_code == 303 and response.headers["location"] == "/admin/users"
     page = client.get("/admin/users").text
     assert 'data-username="bea"' in page
-    assert _user("bea").role == "annotator"
+    assert stored_user("bea").role == "annotator"
     other = TestClient(client.app)
     page_login(other, "bea", NEW_PASSWORD)
     assert other.get("/").status_code == 200
@@ -78,17 +68,17 @@ def test_bad_user_form_names_the_field_and_creates_nobody(client, admin, form, f
     response = _post(client, "/admin/users", admin, **form)
     assert response.status_code == 422
     assert re.search(rf'role="alert">{field}: ', response.text), response.text
-    assert _user("bea") is None
+    assert stored_user("bea") is None
 
 
 def test_change_role_but_not_ones_own_admin_role(client, admin):
-    ann = _user("ann")
+    ann = stored_user("ann")
     assert _post(client, f"/admin/users/{ann.id}/role", admin, role="admin").status_code == 303
-    assert _user("ann").role == "admin"
-    ada = _user("ada")
+    assert stored_user("ann").role == "admin"
+    ada = stored_user("ada")
     refused = _post(client, f"/admin/users/{ada.id}/role", admin, role="annotator")
     assert refused.status_code == 422 and "yourself" in refused.text
-    assert _user("ada").role == "admin"
+    assert stored_user("ada").role == "admin"
     bad = _post(client, f"/admin/users/{ann.id}/role", admin, role="overlord")
     assert bad.status_code == 422 and "role: unknown role" in bad.text
     assert _post(client, "/admin/users/9999/role", admin, role="admin").status_code == 404
@@ -100,7 +90,7 @@ def test_deactivate_stops_logins_sessions_and_tokens_then_reactivate(
     ann_page = TestClient(client.app)
     page_login(ann_page, "ann")
     assert client.get("/api/v1/projects", headers=annotator_headers).status_code == 200
-    ann = _user("ann")
+    ann = stored_user("ann")
 
     assert _post(client, f"/admin/users/{ann.id}/deactivate", admin).status_code == 303
     assert client.get("/api/v1/projects", headers=annotator_headers).status_code == 401
@@ -117,7 +107,7 @@ def test_deactivate_stops_logins_sessions_and_tokens_then_reactivate(
     row = re.search(r'<tr data-username="ann".*?</tr>', client.get("/admin/users").text, re.S)[0]
     assert "deactivated" in row and "Reactivate" in row
 
-    ada = _user("ada")
+    ada = stored_user("ada")
     refused = _post(client, f"/admin/users/{ada.id}/deactivate", admin)
     assert refused.status_code == 422 and "yourself" in refused.text
 
@@ -131,7 +121,7 @@ def test_token_is_shown_once_stored_hashed_works_and_is_revoked(client, admin):
     from app.db import session_scope
     from app.models import ApiToken
 
-    ann = _user("ann")
+    ann = stored_user("ann")
     created = _post(client, "/admin/tokens", admin, user_id=str(ann.id), name="weekly dump")
     assert created.status_code == 201
     assert created.headers["cache-control"] == "no-store"
@@ -152,7 +142,7 @@ def test_token_is_shown_once_stored_hashed_works_and_is_revoked(client, admin):
 
 
 def test_bad_token_form_names_the_field(client, admin):
-    ann = _user("ann")
+    ann = stored_user("ann")
     nameless = _post(client, "/admin/tokens", admin, user_id=str(ann.id), name="  ")
     assert nameless.status_code == 422 and 'role="alert">name: ' in nameless.text
     _post(client, f"/admin/users/{ann.id}/deactivate", admin)

@@ -14,20 +14,10 @@ from base64 import b64decode, b64encode
 import pytest
 from fastapi.testclient import TestClient
 from itsdangerous import TimestampSigner
-from sqlalchemy import select
 
-from tests.seeding import PASSWORD, csrf_of, page_login
+from tests.seeding import NEW_PASSWORD, PASSWORD, csrf_of, page_login, stored_user
 
 COOKIE = "assay_session"
-NEW_PASSWORD = "amber kettle orbit 42"  # passes the password policy
-
-
-def _user(username: str):
-    from app.db import session_scope
-    from app.models import User
-
-    with session_scope() as session:
-        return session.scalar(select(User).where(User.username == username))
 
 
 @pytest.fixture
@@ -68,7 +58,7 @@ def _admin_post(admin, url: str, **data):
     return browser.post(url, data={"csrf_token": csrf, **data}, follow_redirects=False)
 
 
-def test_logout_ends_every_session_of_the_user(client, ann):
+def test_logout_ends_every_session_of_thestored_user(client, ann):
     other = TestClient(client.app)  # ann on a second device
     page_login(other, "ann")
     old = ann.cookies[COOKIE]
@@ -83,7 +73,7 @@ def test_logout_ends_every_session_of_the_user(client, ann):
 
 
 def test_deactivation_then_reactivation_does_not_revive_old_cookies(client, ann, admin):
-    old, ann_id = ann.cookies[COOKIE], _user("ann").id
+    old, ann_id = ann.cookies[COOKIE], stored_user("ann").id
     assert _admin_post(admin, f"/admin/users/{ann_id}/deactivate").status_code == 303
     _assert_ended(client.app, old)
     assert _admin_post(admin, f"/admin/users/{ann_id}/reactivate").status_code == 303
@@ -94,7 +84,7 @@ def test_deactivation_then_reactivation_does_not_revive_old_cookies(client, ann,
 
 
 def test_role_change_ends_the_users_sessions(client, ann, admin):
-    old, ann_id = ann.cookies[COOKIE], _user("ann").id
+    old, ann_id = ann.cookies[COOKIE], stored_user("ann").id
     assert _admin_post(admin, f"/admin/users/{ann_id}/role", role="annotator").status_code == 303
     _assert_alive(client.app, old)  # the same role: nothing changed
     assert _admin_post(admin, f"/admin/users/{ann_id}/role", role="reviewer").status_code == 303
@@ -130,7 +120,7 @@ def test_own_password_change_ends_the_other_sessions_and_keeps_this_one(client, 
 
 
 def test_admin_password_reset_ends_the_users_sessions(client, ann, admin):
-    old, ann_id = ann.cookies[COOKIE], _user("ann").id
+    old, ann_id = ann.cookies[COOKIE], stored_user("ann").id
     reset = _admin_post(admin, f"/admin/users/{ann_id}/password", password=NEW_PASSWORD)
     assert reset.status_code == 303 and reset.headers["location"] == "/admin/users"
     _assert_ended(client.app, old)
@@ -141,7 +131,9 @@ def test_admin_password_reset_ends_the_users_sessions(client, ann, admin):
 def test_admin_resetting_their_own_password_stays_logged_in(client, ann, admin):
     browser, _ = admin
     old = browser.cookies[COOKIE]
-    reset = _admin_post(admin, f"/admin/users/{_user('ada').id}/password", password=NEW_PASSWORD)
+    reset = _admin_post(
+        admin, f"/admin/users/{stored_user('ada').id}/password", password=NEW_PASSWORD
+    )
     assert reset.status_code == 303
     _assert_ended(client.app, old)
     assert browser.get("/admin/users").status_code == 200
@@ -168,11 +160,11 @@ def _run_cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_cli_set_password_ends_sessions_and_applies_the_policy(client, ann):
-    old, hash_before = ann.cookies[COOKIE], _user("ann").password_hash
+    old, hash_before = ann.cookies[COOKIE], stored_user("ann").password_hash
     weak = _run_cli("user", "set-password", "ann", "--password", "password1234")
     assert weak.returncode != 0
     assert "this password is among the most common ones" in weak.stderr
-    assert _user("ann").password_hash == hash_before
+    assert stored_user("ann").password_hash == hash_before
     _assert_alive(client.app, old)
 
     done = _run_cli("user", "set-password", "ann", "--password", NEW_PASSWORD)
@@ -195,15 +187,15 @@ def test_cli_set_password_ends_sessions_and_applies_the_policy(client, ann):
 def test_password_policy_everywhere_with_nothing_stored(
     client, ann, admin, annotator_headers, password, message
 ):
-    hash_before, ann_id = _user("ann").password_hash, _user("ann").id
+    hash_before, ann_id = stored_user("ann").password_hash, stored_user("ann").id
 
     created = _run_cli("user", "create", "bea", "--password", password)
     assert created.returncode != 0 and message in created.stderr
-    assert _user("bea") is None
+    assert stored_user("bea") is None
 
     page = _admin_post(admin, "/admin/users", username="bea", password=password)
     assert page.status_code == 422 and message in page.text
-    assert _user("bea") is None
+    assert stored_user("bea") is None
     reset = _admin_post(admin, f"/admin/users/{ann_id}/password", password=password)
     assert reset.status_code == 422 and message in reset.text
 
@@ -220,12 +212,12 @@ def test_password_policy_everywhere_with_nothing_stored(
     api = client.post("/api/v1/auth/password", headers=annotator_headers, json=body)
     assert api.status_code == 422 and message in api.json()["detail"]
 
-    assert _user("ann").password_hash == hash_before
+    assert stored_user("ann").password_hash == hash_before
     assert ann.get("/", follow_redirects=False).status_code == 200  # no session ended
 
 
 def test_wrong_current_password_or_mismatch_changes_nothing(client, ann, annotator_headers):
-    hash_before = _user("ann").password_hash
+    hash_before = stored_user("ann").password_hash
     csrf = csrf_of(ann.get("/account/password").text)
     base = {"csrf_token": csrf, "new_password": NEW_PASSWORD}
     wrong = ann.post(
@@ -241,7 +233,7 @@ def test_wrong_current_password_or_mismatch_changes_nothing(client, ann, annotat
     body = {"current_password": "not it at all", "new_password": NEW_PASSWORD}
     api = client.post("/api/v1/auth/password", headers=annotator_headers, json=body)
     assert api.status_code == 422 and "current_password: wrong password" in api.json()["detail"]
-    assert _user("ann").password_hash == hash_before
+    assert stored_user("ann").password_hash == hash_before
 
 
 def _decoded(cookie: str) -> dict:
