@@ -42,12 +42,21 @@ DESCRIPTIONS = {
     413: "the request body is larger than its route's limit",
     422: "the request is not valid: the detail names the field",
     429: "too many failed logins for this user from this address",
+    503: "busy (the queue lost every race for a free item) or the database is unavailable",
+}
+RETRY_AFTER = {
+    "Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "integer"}}
 }
 
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """``responses=`` for a route that can answer with these error statuses."""
-    return {code: {"model": ErrorOut, "description": DESCRIPTIONS[code]} for code in codes}
+    """``responses=`` for a route that can answer with these error statuses; a 503 says when
+    to retry, so clients (and the fuzz test) know to expect the header."""
+    return {
+        code: {"model": ErrorOut, "description": DESCRIPTIONS[code]}
+        | ({"headers": RETRY_AFTER} if code == 503 else {})
+        for code in codes
+    }
 
 
 def _short(value: Any, limit: int) -> Any:

@@ -70,7 +70,10 @@ class AgreementOut(BaseModel):
 @router.post(
     "/projects/{project_id}/queue/next",
     response_model=QueueItemOut,
-    responses={204: {"description": "nothing left for you in this queue"}, **errors(401, 404, 422)},
+    responses={
+        204: {"description": "nothing left for you in this queue"},
+        **errors(401, 404, 422, 503),
+    },
 )
 def take_next(
     project: Project = Depends(get_project),
