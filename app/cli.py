@@ -1,8 +1,9 @@
-"""The ``assay`` command: serve, worker, demo, score, user and token management."""
+"""The ``assay`` command: serve, worker, demo, score, user, token and member management."""
 
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -231,30 +232,95 @@ def score(train: Path, dev: Path | None, out: Path, estimator: str | None) -> No
 def import_file(project: str, file: Path, kind: str) -> None:
     """Import FILE (CSV/JSONL: text, label[, id, split, reference_label]) into PROJECT (id or
     name), streamed from disk in one transaction: all rows or none, no upload size limit."""
-    from sqlalchemy import select
-
     from app.db import migrate, session_scope
-    from app.models import Project
     from app.services.datasets import import_dataset
     from app.services.ingest import IngestError
 
     migrate()
     try:
         with session_scope() as session:
-            where = Project.id == int(project) if project.isdigit() else Project.name == project
-            found = session.scalars(select(Project).where(where)).all()
-            if len(found) != 1:
-                raise click.ClickException(
-                    f"{'no' if not found else 'more than one'} project '{project}'"
-                )
+            found = _find_project(session, project)
             datasets = import_dataset(
-                session, found[0], file, file.name, DatasetKind(kind), progress=_progress_printer()
+                session, found, file, file.name, DatasetKind(kind), progress=_progress_printer()
             )
             counts = ", ".join(f"{d.kind}: {d.row_count}" for d in datasets)
-            project_id = found[0].id
+            project_id = found.id
     except IngestError as err:
         raise click.ClickException(f"{err} (nothing was imported)") from None
     click.echo(f"\nimported {file.name} into project {project_id} ({counts})")
+
+
+def _find_project(session, ref: str):
+    """A project by id (all digits) or by name, or a clear error."""
+    from sqlalchemy import select
+
+    from app.models import Project
+
+    where = Project.id == int(ref) if ref.isdigit() else Project.name == ref
+    found = session.scalars(select(Project).where(where)).all()
+    if len(found) != 1:
+        raise click.ClickException(f"{'no' if not found else 'more than one'} project '{ref}'")
+    return found[0]
+
+
+@main.group()
+def member() -> None:
+    """Manage project members (who may see and work on a project; admins see every one)."""
+
+
+@member.command("add")
+@click.argument("project")
+@click.argument("username")
+def member_add(project: str, username: str) -> None:
+    """Make USERNAME a member of PROJECT (id or name); adding twice changes nothing."""
+    from app.services.membership import add_member
+
+    with _member_context(project, username) as (session, found, user):
+        added = add_member(session, found, user, added_by=None)
+    state = "added to" if added else "already a member of"
+    click.echo(f"{username} {state} project {found.id} ({found.name})")
+
+
+@member.command("remove")
+@click.argument("project")
+@click.argument("username")
+def member_remove(project: str, username: str) -> None:
+    """End USERNAME's access to PROJECT at once; the items they hold go back to the queue."""
+    from app.services.membership import remove_member
+
+    with _member_context(project, username) as (session, found, user):
+        if not remove_member(session, found, user):
+            raise click.ClickException(f"{username} is not a member of project {found.id}")
+    click.echo(f"{username} removed from project {found.id} ({found.name})")
+
+
+@member.command("list")
+@click.argument("project")
+def member_list(project: str) -> None:
+    """PROJECT's members, one a line: username and role."""
+    from app.db import migrate, session_scope
+    from app.services.membership import members_of
+
+    migrate()
+    with session_scope() as session:
+        for user in members_of(session, _find_project(session, project)):
+            click.echo(f"{user.username}\t{user.role}")
+
+
+@contextmanager
+def _member_context(project: str, username: str):
+    """A session with the project and the user found (or a clear error), committed after."""
+    from app.db import migrate, session_scope
+    from app.services.membership import NotFound, find_user
+
+    migrate()
+    with session_scope() as session:
+        found = _find_project(session, project)
+        try:
+            user = find_user(session, username=username)
+        except NotFound as err:
+            raise click.ClickException(str(err)) from None
+        yield session, found, user
 
 
 def _progress_printer():

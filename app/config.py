@@ -125,6 +125,34 @@ class Settings(BaseSettings):
 
     max_upload_bytes: int = 200 * 1024 * 1024
     max_upload_rows: int = 2_000_000
+    upload_form_overhead_bytes: int = Field(
+        default=64 * 1024,
+        ge=0,
+        description="multipart framing and form fields allowed on top of max_upload_bytes",
+    )
+    max_json_body_bytes: int = Field(
+        default=1024 * 1024, ge=1, description="JSON request bodies over this are refused (413)"
+    )
+    max_form_body_bytes: int = Field(
+        default=256 * 1024, ge=1, description="page form bodies over this are refused (413)"
+    )
+    max_json_depth: int = Field(
+        default=32,
+        ge=1,
+        description="JSON bodies and JSONL rows nested deeper than this are refused (422)",
+    )
+    max_labels: int = Field(
+        default=1000, ge=2, description="labels a project may have (its label set is checked)"
+    )
+    max_csv_columns: int = Field(
+        default=1000, ge=2, description="CSV uploads with a wider header are refused"
+    )
+    error_excerpt_chars: int = Field(
+        default=200, ge=1, description="validation errors echo at most this much of the input"
+    )
+    queue_busy_retry_after_s: int = Field(
+        default=2, ge=1, description="Retry-After of the 503 when every free item is locked"
+    )
     import_batch_rows: int = Field(
         default=5000, description="rows per COPY/INSERT batch while streaming an import"
     )

@@ -7,19 +7,23 @@ from contextlib import asynccontextmanager
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from app import api, web
 from app.admission import AdmissionLimit
+from app.api.errors import validation_error
 from app.auth import LoginRequired
 from app.config import Settings, get_settings
 from app.db import get_engine, migrate
 from app.login_limit import LoginLimiter
+from app.request_limits import RequestLimits
 from app.security_headers import SecurityHeaders
 from app.services.job_reaper import start_reaper
 from app.services.jobs import BrokerUnavailable
+from app.services.queue import QueueBusy
 from app.services.retraining import install_retrain_hook
 from app.session_cookie import SessionCookieMiddleware
 from app.web import api_docs
@@ -60,6 +64,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         https_only=settings.secure_cookies,
     )
     app.add_middleware(AdmissionLimit, limit=settings.max_concurrent_requests)
+    app.add_middleware(RequestLimits, settings=settings)  # body caps before admission
     app.add_middleware(  # outermost: every response, the admission queue's included
         SecurityHeaders,
         hsts_max_age_s=settings.hsts_max_age_s,
@@ -87,6 +92,14 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         with get_engine().connect() as connection:
             connection.execute(text("SELECT 1"))
         return {"status": "ok"}
+
+    app.add_exception_handler(RequestValidationError, validation_error)
+
+    @app.exception_handler(QueueBusy)
+    async def queue_busy(_: Request, err: QueueBusy) -> JSONResponse:
+        """Every free item was taken under us several times running: retry shortly."""
+        retry = str(settings.queue_busy_retry_after_s)
+        return JSONResponse({"detail": str(err)}, status_code=503, headers={"Retry-After": retry})
 
     @app.exception_handler(BrokerUnavailable)
     async def broker_down(_: Request, err: BrokerUnavailable) -> JSONResponse:

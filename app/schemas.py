@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from app.config import get_settings
 from app.estimators import ESTIMATORS
+from app.services.projects import BadProject, checked_labels, checked_name
 from app.services.queue import OVERLAP_MAX
 
 
@@ -37,6 +40,15 @@ def _known_estimator(name: str | None) -> str | None:
     return name
 
 
+def _project_rule(rule: Callable[[Any], Any], value: Any) -> Any:
+    """The service's rule for names and labels, its message without the field prefix (the
+    422's ``loc`` names the field)."""
+    try:
+        return rule(value)
+    except BadProject as err:
+        raise ValueError(str(err).split(": ", 1)[-1]) from None
+
+
 class ProjectCreate(BaseModel):
     name: PlainStr = Field(min_length=1, max_length=PROJECT_NAME_MAX_LENGTH)
     labels: list[Label] = Field(min_length=2, description="the label set; uploads may use no other")
@@ -45,13 +57,24 @@ class ProjectCreate(BaseModel):
 
     _estimator = field_validator("estimator")(_known_estimator)
 
+    @field_validator("name")
+    @classmethod
+    def named(cls, name: str) -> str:
+        return _project_rule(checked_name, name)
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def not_too_many(cls, labels: object) -> object:
+        """Before each label is validated: a million-label body fails at once, with one issue."""
+        limit = get_settings().max_labels
+        if isinstance(labels, list) and len(labels) > limit:
+            raise ValueError(f"at most {limit} labels (ASSAY_MAX_LABELS), got {len(labels)}")
+        return labels
+
     @field_validator("labels")
     @classmethod
     def distinct_labels(cls, labels: list[str]) -> list[str]:
-        cleaned = [label.strip() for label in labels]
-        if any(not label for label in cleaned) or len(set(cleaned)) != len(cleaned):
-            raise ValueError("labels must be non-empty and distinct")
-        return cleaned
+        return _project_rule(checked_labels, labels)
 
 
 class ProjectUpdate(BaseModel):

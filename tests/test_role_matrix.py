@@ -131,7 +131,6 @@ def _json_body(route: str) -> dict | None:
         "POST /api/v1/auth/token": {"username": "ada", "password": PASSWORD, "name": "matrix"},
         # a wrong current password: a 422 that changes nothing (the sessions stay valid)
         "POST /api/v1/auth/password": {"current_password": "wrong", "new_password": "x"},
-        # a wrong current password: a 422 that changes nothing (the sessions stay valid)
         "POST /api/v1/projects": {"name": f"P{_key()[:8]}", "labels": ["a", "b"]},
         "PATCH /api/v1/projects/{project_id}": {},
         "POST /api/v1/projects/{project_id}/jobs": {},

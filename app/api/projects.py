@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, UploadFile, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
@@ -29,7 +29,7 @@ from app.services.jobs import JobConflict
 from app.services.model_versions import version_history
 from app.services.queue import set_overlap
 from app.services.retraining import set_retrain_every
-from app.services.uploads import UploadTooLarge, import_spooled, spool_upload
+from app.services.uploads import BadUpload, UploadTooLarge, import_spooled, spool_form
 
 router = APIRouter(tags=["projects"])
 
@@ -38,12 +38,15 @@ router = APIRouter(tags=["projects"])
     "/projects",
     response_model=ProjectOut,
     status_code=status.HTTP_201_CREATED,
-    responses=errors(400, 401, 403, 422),
+    responses=errors(400, 401, 403, 409, 422),
 )
 def create_project(
     body: ProjectCreate, db: Session = Depends(get_db), _: User = Depends(api_admin)
 ) -> Project:
-    project = project_service.create_project(db, body.name, body.labels, body.estimator)
+    try:
+        project = project_service.create_project(db, body.name, body.labels, body.estimator)
+    except project_service.ProjectNameTaken as err:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(err)) from None
     db.commit()
     return project
 
@@ -109,10 +112,36 @@ def list_datasets(
     return project_service.list_datasets(db, project)
 
 
+UPLOAD_FORM = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "title": "DatasetUpload",
+                    "properties": {
+                        "file": {"type": "string", "format": "binary", "title": "File"},
+                        "kind": {
+                            "type": "string",
+                            "enum": [k.value for k in DatasetKind],
+                            "default": DatasetKind.silver.value,
+                            "title": "Kind",
+                        },
+                    },
+                    "required": ["file"],
+                }
+            }
+        },
+    }
+}
+
+
 @router.post(
     "/projects/{project_id}/datasets",
     response_model=list[DatasetOut],
     status_code=status.HTTP_201_CREATED,
+    openapi_extra=UPLOAD_FORM,  # the route reads its body itself, after authenticating
     responses={
         **errors(400, 401, 403, 404, 409),
         202: {"model": JobOut, "description": "over ASSAY_IMPORT_BACKGROUND_BYTES: a job"},
@@ -124,33 +153,50 @@ def list_datasets(
     },
 )
 async def upload_dataset(
-    file: UploadFile = File(...),
-    kind: DatasetKind = Form(DatasetKind.silver),
+    request: Request,
     project: Project = Depends(get_project),
     db: Session = Depends(get_db),
     _: User = Depends(api_admin),
 ):
-    """CSV or JSONL with text, label[, id, split, reference_label]; all rows or none."""
+    """CSV or JSONL with text, label[, id, split, reference_label]; all rows or none.
+
+    Multipart form: ``file`` and optionally ``kind``. The body is read only once the token
+    is known to be an admin's, and streamed to disk under ASSAY_MAX_UPLOAD_BYTES."""
     settings = get_settings()
-    filename = file.filename or "upload"
     try:
-        path = await spool_upload(file, settings.max_upload_bytes, settings.uploads_dir)
+        form = await spool_form(request, settings.uploads_dir)
     except UploadTooLarge as err:
         return JSONResponse(
             status_code=413,
             content=UploadError(
-                file=filename, line=None, field=None, message=str(err)
+                file=err.filename, line=None, field=None, message=str(err)
             ).model_dump(),
         )
-    if path.stat().st_size > settings.import_background_bytes:
-        return _import_in_background(db, project, path, filename, kind)
+    except BadUpload as err:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(err)) from None
+    if form.path is None:
+        return _field_error("file", "Field required", "missing")
     try:
-        datasets = await import_spooled(db, project, path, filename, kind)
+        kind = DatasetKind(form.fields.get("kind", DatasetKind.silver.value))
+    except ValueError:
+        form.path.unlink(missing_ok=True)
+        known = ", ".join(k.value for k in DatasetKind)
+        return _field_error("kind", f"Input should be one of: {known}", "enum")
+    if form.path.stat().st_size > settings.import_background_bytes:
+        return _import_in_background(db, project, form.path, form.filename, kind)
+    try:
+        datasets = await import_spooled(db, project, form.path, form.filename, kind)
     except IngestError as err:
         db.rollback()
         return JSONResponse(status_code=422, content=err.as_dict())
     db.commit()
     return datasets
+
+
+def _field_error(name: str, message: str, kind: str) -> JSONResponse:
+    """The 422 FastAPI gives for a bad form field (the route parses its form itself)."""
+    issue = {"loc": ["body", name], "msg": message, "type": kind}
+    return JSONResponse(status_code=422, content={"detail": [issue]})
 
 
 def _import_in_background(

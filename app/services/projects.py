@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
@@ -21,16 +22,64 @@ def _checked(estimator: str) -> str:
     return estimator
 
 
+class BadProject(ValueError):
+    """A project name or label set that cannot be stored; the message says which."""
+
+
+class ProjectNameTaken(BadProject):
+    """Project names are unique (index uq_projects_name): a 409, not an IntegrityError."""
+
+
+def checked_name(name: str) -> str:
+    """The name without surrounding spaces; a blank one is refused (it shows as nothing)."""
+    name = name.strip()
+    if not name:
+        raise BadProject("name: a project needs a name (not only spaces)")
+    return name
+
+
+def checked_labels(labels: list[str]) -> list[str]:
+    """At least two distinct non-blank labels, at most ASSAY_MAX_LABELS (every page and the
+    queue's keyboard list them all)."""
+    limit = get_settings().max_labels
+    if len(labels) > limit:
+        raise BadProject(f"labels: at most {limit} (ASSAY_MAX_LABELS), got {len(labels)}")
+    cleaned = [label.strip() for label in labels]
+    if any(not label for label in cleaned) or len(set(cleaned)) != len(cleaned):
+        raise BadProject("labels: must be non-empty and distinct")
+    if len(cleaned) < 2:
+        raise BadProject("labels: a project needs at least two")
+    return cleaned
+
+
+def _name_taken(session: Session, name: str) -> ProjectNameTaken | None:
+    if session.scalar(select(Project.id).where(Project.name == name)) is None:
+        return None
+    return ProjectNameTaken(f"name: a project named '{name}' already exists")
+
+
 def create_project(
     session: Session, name: str, labels: list[str], estimator: str | None = None
 ) -> Project:
+    """A new project; ``BadProject`` (``ProjectNameTaken``) says what is wrong. Two racing
+    creators are told apart by the unique index; the loser's session is rolled back, so call
+    this before other changes."""
+    name, labels = checked_name(name), checked_labels(labels)
+    if taken := _name_taken(session, name):
+        raise taken
     project = Project(
         name=name,
         labels=labels,
         settings={"estimator": _checked(estimator or get_settings().default_estimator)},
     )
     session.add(project)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        if taken := _name_taken(session, name):
+            raise taken from None
+        raise
     return project
 
 

@@ -1,11 +1,11 @@
 """Admin pages: projects, uploads, jobs with live progress."""
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 
 from app.api.deps import page_job, page_project
-from app.auth import page_admin, page_user, verify_csrf
+from app.auth import CSRF_FIELD, CSRF_HEADER, check_csrf, page_admin, page_user, verify_csrf
 from app.config import get_settings
 from app.db import get_db
 from app.estimators import ESTIMATORS
@@ -24,7 +24,7 @@ from app.services.retraining import (
     retrain_every_of,
     set_retrain_every,
 )
-from app.services.uploads import UploadTooLarge, import_spooled, spool_upload
+from app.services.uploads import BadUpload, UploadTooLarge, import_spooled, spool_form
 from app.web.templating import render
 
 router = APIRouter()
@@ -54,12 +54,23 @@ def create_project(
         error = f"name: at most {PROJECT_NAME_MAX_LENGTH} characters."
     elif any(len(label) > LABEL_MAX_LENGTH for label in label_list):
         error = f"labels: each at most {LABEL_MAX_LENGTH} characters."
+    status_code = 422
+    if not error:
+        try:
+            project = project_service.create_project(db, name, label_list)
+        except project_service.BadProject as err:  # taken name, too many labels
+            error = str(err)
+            status_code = 409 if isinstance(err, project_service.ProjectNameTaken) else 422
     if error:
         projects = project_service.list_projects(db, user)
         return render(
-            request, "projects.html", status_code=422, user=user, projects=projects, error=error
+            request,
+            "projects.html",
+            status_code=status_code,
+            user=user,
+            projects=projects,
+            error=error,
         )
-    project = project_service.create_project(db, name.strip(), label_list)
     db.commit()
     return RedirectResponse(f"/projects/{project.id}", status_code=303)
 
@@ -116,20 +127,44 @@ def project_page(
     return _project_page(request, db, user, project)
 
 
-@router.post("/projects/{project_id}/datasets", dependencies=[Depends(verify_csrf)])
+@router.post("/projects/{project_id}/datasets")
 async def upload(
     request: Request,
     project: Project = Depends(page_project),  # first: a non-member gets 404
-    file: UploadFile = File(...),
-    kind: DatasetKind = Form(DatasetKind.silver),
     db: Session = Depends(get_db),
     user: User = Depends(page_admin),
 ):
-    settings = get_settings()
+    """The body is read only now, after the login and admin checks, and the CSRF token
+    (header, or the form field sent before the file, as the page's form does) is checked
+    before any byte of the file is stored."""
+    header = request.headers.get(CSRF_HEADER)
+    if header is not None:
+        check_csrf(request, header)
+
+    def before_file(fields: dict[str, str]) -> None:
+        if header is None:
+            check_csrf(request, fields.get(CSRF_FIELD))
+
+    def refuse(message: str, status_code: int):
+        return _project_page(
+            request, db, user, project, upload_error=message, status_code=status_code
+        )
+
     try:
-        path = await spool_upload(file, settings.max_upload_bytes, settings.uploads_dir)
-        await import_spooled(db, project, path, file.filename or "upload", kind)
-    except (IngestError, UploadTooLarge) as err:
+        form = await spool_form(request, get_settings().uploads_dir, before_file=before_file)
+    except (BadUpload, UploadTooLarge) as err:
+        return refuse(str(err), 413 if isinstance(err, UploadTooLarge) else 400)
+    if form.path is None:
+        before_file(form.fields)
+        return refuse("choose a file to upload", 422)
+    try:
+        kind = DatasetKind(form.fields.get("kind", DatasetKind.silver.value))
+    except ValueError:
+        form.path.unlink(missing_ok=True)
+        return refuse(f"kind: one of {', '.join(k.value for k in DatasetKind)}", 422)
+    try:
+        await import_spooled(db, project, form.path, form.filename, kind)
+    except IngestError as err:
         db.rollback()
         return _project_page(request, db, user, project, upload_error=str(err), status_code=422)
     db.commit()
