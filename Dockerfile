@@ -16,6 +16,7 @@ COPY migrations migrations
 COPY templates templates
 COPY static static
 COPY --from=assets /assets/node_modules/htmx.org/dist node_modules/htmx.org/dist
+COPY --from=assets /assets/node_modules/swagger-ui-dist node_modules/swagger-ui-dist
 RUN pip install -e . && useradd --create-home assay && mkdir -p /data && chown assay /data
 USER assay
 ENV ASSAY_DATA_DIR=/data

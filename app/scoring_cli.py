@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from app.config import get_settings
+from app.services.export import spreadsheet_safe
 from app.services.ingest import IngestError, parse_dataset
 
 COLUMNS = (
@@ -54,10 +55,10 @@ def score_files(
         writer.writerow(COLUMNS)
         for i, row in enumerate(train_rows):
             writer.writerow(
-                [
-                    row.external_id,
-                    row.label,
-                    labels[result.predicted[i]],
+                [  # ids and labels come from the user's file: never a formula in a spreadsheet
+                    spreadsheet_safe(row.external_id),
+                    spreadsheet_safe(row.label),
+                    spreadsheet_safe(labels[result.predicted[i]]),
                     f"{result.self_influence[i]:.6e}",
                     "" if result.dev_influence is None else f"{result.dev_influence[i]:.6e}",
                     int(result.rank[i]),

@@ -116,3 +116,25 @@ def test_unknown_default_estimator_is_a_clear_configuration_error(tmp_path):
     )
     assert result.returncode != 0
     assert "unknown estimator 'astrology'" in result.stderr
+
+
+def test_score_output_is_safe_to_open_in_a_spreadsheet(tmp_path):
+    """Ids and labels come from the user's file; a formula among them is neutralised (the
+    export's rule), the numbers stay numbers."""
+    train, out = tmp_path / "train.csv", tmp_path / "scores.csv"
+    rows = demo_rows(40)
+    formulas = {"fresh": "=1+1", "rotten": "@SUM(A1)"}
+    for i, row in enumerate(rows):
+        row["label"] = formulas[row["label"]]
+        row["id"] = f"-{i}+1" if i % 2 else f"=cmd|' /C calc'!A{i}"
+    train.write_bytes(to_csv(rows))
+    result = run(
+        ["score", str(train), "--out", str(out), "--estimator", "loss"],
+        {"ASSAY_DATA_DIR": str(tmp_path / "data")},
+    )
+    assert result.returncode == 0, result.stderr
+    scored = list(csv.DictReader(out.open()))
+    assert [r["id"] for r in scored] == ["'" + r["id"] for r in rows]
+    assert {r["label"] for r in scored} == {"'=1+1", "'@SUM(A1)"}
+    assert {r["predicted_label"] for r in scored} <= {"'=1+1", "'@SUM(A1)"}
+    assert all(float(r["self_influence"]) == float(r["self_influence"]) for r in scored)

@@ -71,3 +71,16 @@ def test_workers_consume_the_configured_queues():
         for name in WORKERS
     }
     assert queues == {"worker-heavy": settings.heavy_queue, "worker-light": settings.light_queue}
+
+
+def test_the_image_holds_every_front_end_package_the_server_serves():
+    """The web image copies the npm packages it serves from node_modules (htmx, Swagger UI):
+    a missing one is a 500 on its routes and a blank page inside the container."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    copied = re.findall(r"COPY --from=assets /assets/(node_modules/\S+) (\S+)", dockerfile)
+    settings = Settings()
+    for served in (settings.htmx_js, settings.swagger_ui_dir):
+        relative = served.relative_to(ROOT).as_posix()
+        assert any(relative.startswith(source) and source == target for source, target in copied), (
+            f"the Dockerfile does not copy {relative}"
+        )

@@ -40,8 +40,11 @@ def test_0007_keeps_old_rows_and_renames_repeated_project_names(database_url):
             text(
                 "INSERT INTO projects (id, name, task_kind, labels, settings, created_at) VALUES"
                 " (1, 'P', 'text_classification', '[]', '{}', CURRENT_TIMESTAMP),"
-                " (2, 'P', 'text_classification', '[]', '{}', CURRENT_TIMESTAMP)"
-            )
+                " (2, 'P', 'text_classification', '[]', '{}', CURRENT_TIMESTAMP),"
+                " (3, :long, 'text_classification', '[]', '{}', CURRENT_TIMESTAMP),"
+                " (4, :long, 'text_classification', '[]', '{}', CURRENT_TIMESTAMP)"
+            ),
+            {"long": "L" * 200},
         )
         connection.execute(
             text(
@@ -54,5 +57,5 @@ def test_0007_keeps_old_rows_and_renames_repeated_project_names(database_url):
         names = connection.execute(text("SELECT name FROM projects ORDER BY id")).scalars().all()
         version = connection.execute(text("SELECT session_version FROM users")).scalar_one()
     engine.dispose()
-    assert names == ["P", "P (2)"]
+    assert names == ["P", "P (project 2)", "L" * 200, "L" * 175 + " (project 4)"]
     assert version == 0

@@ -51,10 +51,12 @@ def upgrade() -> None:
         batch.drop_constraint("uq_assignments_idempotency_key", type_="unique")
         batch.create_unique_constraint("uq_assignments_user_key", ["user_id", "idempotency_key"])
 
-    # Names become unique: an older database's repeated names get their id appended.
+    # Names become unique: an older database's repeated names get their id appended, cut to
+    # fit the column (200), in a form no name typed by hand is likely to have.
     op.execute(
-        "UPDATE projects SET name = name || ' (' || id || ')' WHERE EXISTS ("
-        " SELECT 1 FROM projects p WHERE p.name = projects.name AND p.id < projects.id)"
+        "UPDATE projects SET name = substr(name, 1, 175) || ' (project ' || id || ')'"
+        " WHERE EXISTS (SELECT 1 FROM projects p"
+        " WHERE p.name = projects.name AND p.id < projects.id)"
     )
     op.create_index("uq_projects_name", "projects", ["name"], unique=True)
 
