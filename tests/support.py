@@ -152,6 +152,16 @@ def admin_headers(username: str = "ada") -> dict[str, str]:
         return {"Authorization": f"Bearer {issue_token(session, admin, 'tests')}"}
 
 
+def upload(client, headers, project_id, data: bytes, filename="silver.csv", kind="silver"):
+    """A file uploaded as a dataset through the API; the response, for the test to check."""
+    return client.post(
+        f"/api/v1/projects/{project_id}/datasets",
+        headers=headers,
+        files={"file": (filename, data, "text/csv")},
+        data={"kind": kind},
+    )
+
+
 def upload_demo_project(client, headers: dict[str, str], name: str, sizes: dict[str, int]) -> int:
     """A project with consecutive demo rows uploaded through the API, ``{kind: rows}`` in
     order (silver kinds carry VADER's label, the others the gold one); returns its id."""
@@ -162,11 +172,6 @@ def upload_demo_project(client, headers: dict[str, str], name: str, sizes: dict[
     for kind, n in sizes.items():
         rows = demo_rows(n, offset=offset, silver=kind in ("silver", "extension"))
         offset += n
-        response = client.post(
-            f"/api/v1/projects/{project['id']}/datasets",
-            headers=headers,
-            files={"file": ("f.csv", to_csv(rows))},
-            data={"kind": kind},
-        )
+        response = upload(client, headers, project["id"], to_csv(rows), "f.csv", kind)
         assert response.status_code == 201, response.text
     return project["id"]

@@ -9,16 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.seeding import add_members, hand_over
-from tests.support import demo_rows, to_csv
-
-
-def upload(client, headers, project_id, data: bytes, filename="silver.csv", kind="silver"):
-    return client.post(
-        f"/api/v1/projects/{project_id}/datasets",
-        headers=headers,
-        files={"file": (filename, data, "text/csv")},
-        data={"kind": kind},
-    )
+from tests.support import demo_rows, to_csv, upload
 
 
 def count_rows(model) -> int:

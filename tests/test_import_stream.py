@@ -19,6 +19,7 @@ from tests.support import (
     demo_rows,
     postgres_database,
     to_csv,
+    upload,
     wait_until,
 )
 
@@ -49,15 +50,6 @@ def _as_jsonl(rows: list[dict[str, str]]) -> bytes:
     return "".join(
         json.dumps({k: v for k, v in row.items() if v != ""}) + "\n" for row in rows
     ).encode()
-
-
-def _upload(client, headers, project_id: int, name: str, data: bytes, kind: str = "silver"):
-    return client.post(
-        f"/api/v1/projects/{project_id}/datasets",
-        headers=headers,
-        files={"file": (name, data)},
-        data={"kind": kind},
-    )
 
 
 def _stored(project_id: int) -> list[tuple]:
@@ -122,7 +114,7 @@ def _expected(rows: list[dict[str, str]], kind: str) -> list[tuple]:
 def test_streamed_import_stores_every_row_as_documented(client, admin_headers, project, fmt):
     rows = _rows()
     data = to_csv(rows, COLUMNS) if fmt == "csv" else _as_jsonl(rows)
-    response = _upload(client, admin_headers, project["id"], f"rows.{fmt}", data)
+    response = upload(client, admin_headers, project["id"], data, f"rows.{fmt}")
     assert response.status_code == 201, response.text
     by_kind = {d["kind"]: d["row_count"] for d in response.json()}
     assert by_kind == {"silver": ROWS // 2, "gold_dev": ROWS // 4, "test": ROWS // 4}
@@ -139,7 +131,7 @@ def test_bad_last_row_stores_nothing_and_names_its_line(client, admin_headers, p
     rows = _rows()
     rows[-1] = {**rows[-1], "label": "stale"}
     data = to_csv(rows, COLUMNS) if fmt == "csv" else _as_jsonl(rows)
-    response = _upload(client, admin_headers, project["id"], f"bad.{fmt}", data)
+    response = upload(client, admin_headers, project["id"], data, f"bad.{fmt}")
     assert response.status_code == 422, response.text
     assert response.json() == {
         "file": f"bad.{fmt}",
@@ -154,7 +146,7 @@ def test_bad_last_row_stores_nothing_and_names_its_line(client, admin_headers, p
 def test_duplicate_id_batches_apart_names_both_lines(client, admin_headers, project):
     rows = _rows()
     rows[250] = {**rows[250], "id": rows[3]["id"]}
-    response = _upload(client, admin_headers, project["id"], "dup.csv", to_csv(rows, COLUMNS))
+    response = upload(client, admin_headers, project["id"], to_csv(rows, COLUMNS), "dup.csv")
     assert response.status_code == 422, response.text
     assert response.json()["line"] == 252 and response.json()["field"] == "id"
     assert "(first on line 5)" in response.json()["message"]
@@ -165,7 +157,7 @@ def test_duplicate_id_batches_apart_names_both_lines(client, admin_headers, proj
 def test_bad_utf8_deep_in_the_file_names_its_line(client, admin_headers, project):
     data = to_csv(_rows(), COLUMNS).split(b"\n")
     data[200] = data[200] + b"\xff"
-    response = _upload(client, admin_headers, project["id"], "latin.csv", b"\n".join(data))
+    response = upload(client, admin_headers, project["id"], b"\n".join(data), "latin.csv")
     assert response.status_code == 422, response.text
     assert response.json()["line"] == 201
     assert "not valid UTF-8 (byte 0xff)" in response.json()["message"]
@@ -212,7 +204,7 @@ def test_large_upload_imports_as_a_background_job(worker_env, tmp_path):
                 ("bad.csv", to_csv(bad, COLUMNS)),
                 ("ok.csv", to_csv(rows, COLUMNS)),
             ):
-                response = _upload(client, headers, project["id"], name, data)
+                response = upload(client, headers, project["id"], data, name)
                 assert response.status_code == 202, response.text
                 job = response.json()
                 # the reply is read back after the task was sent: a quick worker may hold it

@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.seeding import PASSWORD, add_members, page_login, seed_model_version
-from tests.support import demo_rows, to_csv
+from tests.support import demo_rows, to_csv, upload
 
 
 def _user(username: str, role: str) -> dict[str, str]:
@@ -34,12 +34,7 @@ def _key() -> str:
 
 
 def _upload(client, headers, project_id: int, rows, kind: str = "silver") -> None:
-    response = client.post(
-        f"/api/v1/projects/{project_id}/datasets",
-        headers=headers,
-        files={"file": ("f.csv", to_csv(rows))},
-        data={"kind": kind},
-    )
+    response = upload(client, headers, project_id, to_csv(rows), "f.csv", kind)
     assert response.status_code == 201, response.text
 
 
