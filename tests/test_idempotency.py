@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select, text
 
 from tests.conftest import _make_user
-from tests.seeding import add_members
-from tests.support import demo_rows, to_csv
+from tests.seeding import add_members, hand_over, page_login
+from tests.support import demo_rows, to_csv, wait_until
 
 REUSED = "was already used for a different request"
 
@@ -128,3 +132,88 @@ def test_an_undo_key_is_not_a_label_key(client, people, queue):
     )
     assert undo.status_code == 422 and REUSED in undo.json()["detail"]
     assert history(client, item["id"], people["ada"])[-1]["source"] == "annotator"
+
+
+def _send(client, headers, via: str, project_id: int, item_id: int, key: str) -> str | None:
+    """ann's second request, on ``item_id`` with ``key``: the refusal it gets, else None. (The
+    page answers a refusal with 200, the next item and the message.)"""
+    if via == "page label":
+        browser = TestClient(client.app)
+        csrf = page_login(browser, "ann")
+        form = {"csrf_token": csrf, "action": "label", "label": "rotten", "idempotency_key": key}
+        response = browser.post(f"/projects/{project_id}/queue/{item_id}", data=form)
+        assert response.status_code == 200, response.text
+        return REUSED if REUSED in response.text else None
+    if via == "api skip":
+        response = skip(client, headers, item_id, "pass", key)
+    else:
+        response = label(client, headers, item_id, "rotten", key)
+    if response.status_code == 200:
+        return None
+    assert response.status_code == 422, response.text
+    return response.json()["detail"]
+
+
+def _waiting_insert(table: str) -> bool:
+    """PostgreSQL: a connection waits for a lock while inserting into ``table`` (on the unique
+    key that the first request's uncommitted row holds)."""
+    from app.db import get_engine
+
+    with get_engine().connect() as connection:
+        return bool(
+            connection.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND wait_event_type = 'Lock' AND query ILIKE :insert"
+                ),
+                {"insert": f"INSERT INTO {table}%"},
+            )
+        )
+
+
+@pytest.mark.parametrize("via", ["api label", "api skip", "page label"])
+def test_same_key_racing_on_another_item_is_refused_not_answered(
+    client, backend, people, queue, via
+):
+    """ann's first request (a label or skip of one item) is stored but not committed when her
+    second one, with the same key, arrives for another item. On PostgreSQL both pass the key
+    lookup (they lock different items) and the second's insert waits on the per-user unique
+    key, then fails once the first commits: that is the same key with another payload, a 422
+    with nothing stored, not an answer as if applied. (SQLite runs one writer at a time: a label
+    waits for the write lock and then its key lookup sees the first; a skip checks its key
+    before the lock, so it too reaches the unique key.)"""
+    from app.db import new_session
+    from app.models import Assignment, Item, LabelEvent, Project, User
+    from app.services.decisions import decide
+    from app.services.queue import skip as skip_service
+
+    key, skips = uuid.uuid4().hex, via == "api skip"
+    page = client.get(f"/api/v1/projects/{queue}/items?order=id&limit=2", headers=people["ada"])
+    first_id, second_id = [row["id"] for row in page.json()["items"]]
+    assert hand_over(first_id, "ann") and hand_over(second_id, "ann")
+
+    with new_session() as first, ThreadPoolExecutor(1) as pool:
+        ann = first.scalar(select(User).where(User.username == "ann"))
+        item = first.get(Item, first_id)
+        if skips:
+            assert skip_service(first, item, ann, "later", key)
+        else:
+            decide(first, first.get(Project, queue), item, ann, "fresh", key)
+        second = pool.submit(_send, client, people["ann"], via, queue, second_id, key)
+        if "ASSAY_DATABASE_URL" in backend:  # PostgreSQL: until the second waits on the key
+            table = "assignments" if skips else "label_events"
+            wait_until(lambda: _waiting_insert(table), 30, what="the second request's insert")
+        else:
+            time.sleep(0.5)  # waiting for the write lock, or not sent yet: the same answer
+        first.commit()
+        refusal = second.result(timeout=60)
+
+    assert refusal is not None and REUSED in refusal
+    with new_session() as check:
+        events = check.scalars(select(LabelEvent).where(LabelEvent.idempotency_key == key)).all()
+        standings = check.scalars(select(Assignment).where(Assignment.user_id == ann.id)).all()
+        assert [e.item_id for e in events] == ([] if skips else [first_id])
+        assert [(a.item_id, a.idempotency_key) for a in standings] == [
+            (first_id, key if skips else None)
+        ]
+        assert check.get(Item, second_id).status == "pending"

@@ -54,12 +54,30 @@ def item_detail(db: Session, item: Item) -> ItemDetail:
     )
 
 
-def commit_action(db: Session, action: Callable[[], object]) -> None:
-    """Commit ``action``; bad input is a 422 naming the problem, a stale one (or an item the
-    annotator does not hold) a 409, a change nobody may make (a trusted item) a 403."""
+def commit_keyed(db: Session, action: Callable[[], object]) -> None:
+    """Run ``action`` and commit it; a unique-key conflict runs it once more.
+
+    Two requests of one user with the same idempotency key both pass the key lookup when neither
+    has committed yet (on PostgreSQL, two different items lock different rows); the later one's
+    insert then fails on the per-user unique key. Rolled back and run again, the action's own key
+    lookup (``earlier_event``, ``skip``) now sees the other request and answers as for any repeat:
+    its first result when it was the same request, the 422 ``key_reused`` when it was another.
+    A second conflict propagates (the caller answers it)."""
     try:
         action()
         db.commit()
+    except IntegrityError:
+        db.rollback()
+        action()
+        db.commit()
+
+
+def commit_action(db: Session, action: Callable[[], object]) -> None:
+    """Commit ``action`` (``commit_keyed``); bad input is a 422 naming the problem, a stale one
+    (or an item the annotator does not hold) a 409, a change nobody may make (a trusted item)
+    a 403."""
+    try:
+        commit_keyed(db, action)
     except NotAllowed as err:
         db.rollback()
         raise HTTPException(status.HTTP_403_FORBIDDEN, str(err)) from None
@@ -70,7 +88,10 @@ def commit_action(db: Session, action: Callable[[], object]) -> None:
         db.rollback()
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(err)) from None
     except IntegrityError:
-        db.rollback()  # the same key committed concurrently: that request won
+        db.rollback()
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, "a concurrent request changed the same rows; send it again"
+        ) from None
 
 
 @router.get("/items/{item_id}", response_model=ItemDetail, responses=errors(401, 404, 422))
