@@ -67,10 +67,19 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_token(session: Session, user: User, name: str) -> str:
-    """A new API token; only its hash is stored, so this is the one time it is seen."""
+def issue_token(session: Session, user: User, name: str, minted_by_login: bool = False) -> str:
+    """A new API token; only its hash is stored, so this is the one time it is seen.
+
+    ``minted_by_login``: made from the user's password, so a new password revokes it."""
     token = "assay_" + secrets.token_urlsafe(32)
-    session.add(ApiToken(user_id=user.id, name=name, token_hash=hash_token(token)))
+    session.add(
+        ApiToken(
+            user_id=user.id,
+            name=name,
+            token_hash=hash_token(token),
+            minted_by_login=minted_by_login,
+        )
+    )
     session.flush()
     return token
 
@@ -97,10 +106,15 @@ def api_user(
     return token.user
 
 
-def api_admin(user: User = Depends(api_user)) -> User:
+def admin_only(user: User) -> User:
+    """403 unless ``user`` is an admin (the API's and the pages' admin dependencies)."""
     if user.role != Role.admin:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "admin role required")
     return user
+
+
+def api_admin(user: User = Depends(api_user)) -> User:
+    return admin_only(user)
 
 
 class LoginRequired(Exception):
@@ -149,24 +163,35 @@ def session_user(request: Request, db: Session) -> User | None:
     return user
 
 
-def page_user(request: Request, db: Session = Depends(get_db)) -> User:
-    """The logged-in user, else LoginRequired (and an ended session is dropped).
-
-    Last-seen is refreshed on every page request: Starlette re-signs and re-sends the cookie on
-    every response anyway, so throttling the write would save nothing."""
+def polled_page_user(request: Request, db: Session = Depends(get_db)) -> User:
+    """``page_user`` for the requests a page makes by itself (htmx polling of the dashboard's
+    stats and a job's progress): the session is checked but last-seen is left alone, so a tab
+    left open still idles out after ``session_idle_timeout_s``."""
     user = session_user(request, db)
     if user is None:
         if SESSION_USER in request.session:  # keep an anonymous visitor's CSRF token
             request.session.clear()
         raise LoginRequired()
+    return user
+
+
+def page_user(request: Request, db: Session = Depends(get_db)) -> User:
+    """The logged-in user, else LoginRequired (and an ended session is dropped).
+
+    Last-seen is refreshed on every page request: Starlette re-signs and re-sends the cookie on
+    every response anyway, so throttling the write would save nothing."""
+    user = polled_page_user(request, db)
     request.session[SESSION_SEEN] = int(time.time())
     return user
 
 
 def page_admin(user: User = Depends(page_user)) -> User:
-    if user.role != Role.admin:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "admin role required")
-    return user
+    return admin_only(user)
+
+
+def polled_page_admin(user: User = Depends(polled_page_user)) -> User:
+    """``page_admin`` for polling (``polled_page_user``)."""
+    return admin_only(user)
 
 
 def csrf_token(request: Request) -> str:

@@ -8,6 +8,7 @@ secret key must be given explicitly.
 from __future__ import annotations
 
 import ipaddress
+import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -17,6 +18,14 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+# Settings that were removed, with what replaces them (refused at startup when still set).
+RETIRED_SETTINGS = {
+    "ASSAY_SESSION_MAX_AGE_S": "set ASSAY_SESSION_IDLE_TIMEOUT_S (a session unused this long "
+    "ends, default 8 h) and ASSAY_SESSION_MAX_LIFETIME_S (a session ends this long after its "
+    "login, default 24 h) instead",
+}
 
 
 class ConfigError(RuntimeError):
@@ -219,6 +228,15 @@ class Settings(BaseSettings):
                 f"ASSAY_JOB_STALE_AFTER_S ({self.job_stale_after_s}) must be more than twice "
                 f"ASSAY_JOB_HEARTBEAT_INTERVAL_S ({self.job_heartbeat_interval_s})"
             )
+        return self
+
+    @model_validator(mode="after")
+    def no_retired_settings(self) -> Settings:
+        """A setting that is no longer read would be ignored in silence (extra="ignore"), and a
+        deployment still setting it would believe in a limit that is not applied: refuse it."""
+        for name in os.environ:
+            if name.upper() in RETIRED_SETTINGS:
+                raise ValueError(f"{name} is no longer read: {RETIRED_SETTINGS[name.upper()]}")
         return self
 
     @field_validator("trusted_proxies")

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -105,6 +106,9 @@ class ApiToken(Base):
     name: Mapped[str] = mapped_column(String(120))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Minted from a password (POST /auth/token): a new password revokes it, so a stolen
+    # password's token dies with it. Tokens an admin made are managed one by one instead.
+    minted_by_login: Mapped[bool] = mapped_column(default=False, server_default=false())
     user: Mapped[User] = relationship()
 
 

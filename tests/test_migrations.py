@@ -52,10 +52,18 @@ def test_0007_keeps_old_rows_and_renames_repeated_project_names(database_url):
                 " VALUES (1, 'u', 'x', 'admin', CURRENT_TIMESTAMP)"
             )
         )
+        connection.execute(
+            text(
+                "INSERT INTO api_tokens (id, user_id, name, token_hash, created_at)"
+                " VALUES (1, 1, 'cli', 'h', CURRENT_TIMESTAMP)"
+            )
+        )
     command.upgrade(alembic_config(database_url), "head")
     with engine.connect() as connection:
         names = connection.execute(text("SELECT name FROM projects ORDER BY id")).scalars().all()
         version = connection.execute(text("SELECT session_version FROM users")).scalar_one()
+        by_login = connection.execute(text("SELECT minted_by_login FROM api_tokens")).scalar_one()
     engine.dispose()
     assert names == ["P", "P (project 2)", "L" * 200, "L" * 175 + " (project 4)"]
     assert version == 0
+    assert not by_login  # tokens from before were made by an admin or the CLI: they stay

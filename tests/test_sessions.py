@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -284,3 +285,81 @@ def test_last_seen_is_refreshed_by_each_page_request(client, ann):
     response = browser.get("/")
     assert response.status_code == 200
     assert _decoded(response.cookies[COOKIE])[SESSION_SEEN] >= now
+
+
+def _login_token(client, password: str) -> dict[str, str]:
+    """A token minted from ann's password on POST /api/v1/auth/token."""
+    minted = client.post(
+        "/api/v1/auth/token", json={"username": "ann", "password": password, "name": "laptop"}
+    )
+    assert minted.status_code == 201, minted.text
+    return {"Authorization": f"Bearer {minted.json()['token']}"}
+
+
+def _api_status(client, headers: dict[str, str]) -> int:
+    return client.get("/api/v1/projects", headers=headers).status_code
+
+
+def test_a_new_password_revokes_login_tokens_but_not_admin_made_ones(
+    client, ann, admin, annotator_headers
+):
+    ann_id = stored_user("ann").id
+    page = _admin_post(admin, "/admin/tokens", user_id=str(ann_id), name="script")
+    assert page.status_code == 201, page.text
+    on_page = re.search(r'<code class="token">([^<]+)</code>', page.text)[1]
+    made = [annotator_headers, {"Authorization": f"Bearer {on_page}"}]  # CLI-like, admin page
+
+    stolen, own = _login_token(client, PASSWORD), _login_token(client, PASSWORD)
+    body = {"current_password": PASSWORD, "new_password": NEW_PASSWORD}
+    changed = client.post("/api/v1/auth/password", headers=own, json=body)
+    assert changed.status_code == 204, changed.text
+    assert _api_status(client, stolen) == 401  # whoever learnt the old password is out
+    assert _api_status(client, own) == 401  # the changing token too: log in with the new one
+    assert [_api_status(client, headers) for headers in made] == [200, 200]
+
+    minted = _login_token(client, NEW_PASSWORD)
+    reset = _admin_post(admin, f"/admin/users/{ann_id}/password", password=PASSWORD)
+    assert reset.status_code == 303
+    assert _api_status(client, minted) == 401
+    assert [_api_status(client, headers) for headers in made] == [200, 200]
+    assert _api_status(client, _login_token(client, PASSWORD)) == 200
+
+
+def test_polling_does_not_keep_an_idle_session_alive(client, project, admin):
+    from app.auth import SESSION_SEEN
+    from app.config import get_settings
+    from app.db import session_scope
+    from app.models import Job
+
+    project_id = project["id"]
+    with session_scope() as session:
+        job = Job(project_id=project_id, kind="train_score")
+        session.add(job)
+        session.flush()
+        job_id = job.id
+    almost_idle = int(time.time()) - get_settings().session_idle_timeout_s + 30
+    browser, _ = admin
+    session = _decoded(browser.cookies[COOKIE])
+    for url in (f"/projects/{project_id}/dashboard/stats", f"/jobs/{job_id}/progress"):
+        poller = TestClient(client.app)
+        poller.cookies.set(COOKIE, _forged({**session, SESSION_SEEN: almost_idle}))
+        polled = poller.get(url, follow_redirects=False)
+        assert polled.status_code == 200, url
+        kept = polled.cookies.get(COOKIE, poller.cookies[COOKIE])
+        assert _decoded(kept)[SESSION_SEEN] == almost_idle, url  # not counted as activity
+        page = poller.get("/", follow_redirects=False)  # a page the user asked for is
+        assert page.status_code == 200
+        assert _decoded(page.cookies[COOKIE])[SESSION_SEEN] > almost_idle
+
+
+def test_the_retired_session_max_age_setting_is_refused(client, monkeypatch):
+    from app.config import Settings
+
+    monkeypatch.setenv("ASSAY_SESSION_MAX_AGE_S", "3600")
+    with pytest.raises(ValueError, match="ASSAY_SESSION_MAX_AGE_S is no longer read") as refused:
+        Settings()
+    assert "ASSAY_SESSION_IDLE_TIMEOUT_S" in str(refused.value)
+    assert "ASSAY_SESSION_MAX_LIFETIME_S" in str(refused.value)
+    started = _run_cli("user", "set-password", "nobody", "--password", NEW_PASSWORD)
+    assert started.returncode != 0
+    assert "ASSAY_SESSION_MAX_AGE_S is no longer read" in started.stderr

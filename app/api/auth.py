@@ -30,7 +30,7 @@ def create_token(body: TokenRequest, request: Request, db: Session = Depends(get
     if user is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong username or password")
     limiter.succeeded(body.username, address)
-    token = issue_token(db, user, body.name)
+    token = issue_token(db, user, body.name, minted_by_login=True)
     db.commit()
     return TokenOut(token=token)
 
@@ -48,8 +48,9 @@ def change_password(
     user: User = Depends(api_user),
 ) -> Response:
     """The token's user sets a new password (the password policy applies; a wrong current
-    password counts against the login limit). Every page session of the user ends; API tokens
-    keep working."""
+    password counts against the login limit). Every page session of the user ends, and so do
+    the tokens minted from a password on /auth/token (this request's own included); tokens an
+    admin made keep working."""
     limiter, address = login_limiter(request), client_address(request)
     try:
         limiter.attempt(user.username, address)

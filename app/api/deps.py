@@ -52,10 +52,6 @@ def page_item(
     return visible_or_404(item_for, db, item_id, user)
 
 
-def page_job(job_id: RowId, db: Session = Depends(get_db), user: User = Depends(page_user)) -> Job:
-    return visible_or_404(job_for, db, job_id, user)
-
-
 def page_project_item(
     project: Project = Depends(page_project), item: Item = Depends(page_item)
 ) -> Item:

@@ -6,8 +6,10 @@ to who a user is or what they may do (deactivation, reactivation, a new role, a 
 ends their page sessions (``app.auth.end_sessions``): the next request logs in again under the
 new state, and a cookie from before a deactivation never comes back with the reactivation.
 
-API tokens survive a password change: scripts hold them, the admin tokens page lists and
-revokes them one by one, and deactivation revokes them all.
+A new password revokes the tokens minted from the old one (``POST /api/v1/auth/token``): whoever
+learnt the password must not keep access through them. Tokens an admin made (the admin tokens
+page, ``assay token create``) survive it: scripts hold them, the admin lists and revokes them one
+by one, and deactivation revokes them all.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import re
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from app.auth import (
     LOCKED,
@@ -84,12 +86,16 @@ def _check_password(field: str, password: str) -> None:
 
 
 def set_password(user: User, password: str, field: str = "password") -> None:
-    """A new password under the policy; ends the user's sessions. A deactivated user stays
+    """A new password under the policy; ends the user's sessions and revokes the tokens minted
+    by logging in (at the caller's commit of ``user``'s session). A deactivated user stays
     locked, and reactivation brings back this password."""
     _check_password(field, password)
     hashed = password_hash.hash(password)
     user.password_hash = hashed if is_active(user) else LOCKED + hashed
     end_sessions(user)
+    object_session(user).execute(
+        delete(ApiToken).where(ApiToken.user_id == user.id, ApiToken.minted_by_login.is_(True))
+    )
 
 
 def change_own_password(user: User, current: str, new: str) -> None:

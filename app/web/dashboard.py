@@ -3,14 +3,15 @@
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
-from app.api.deps import page_project
-from app.auth import page_admin
+from app.api.deps import RowId, page_project, visible_or_404
+from app.auth import page_admin, polled_page_admin
 from app.config import get_settings
 from app.db import get_db
 from app.models import ACTIVE_JOB_STATES, Project, User
 from app.services import dashboard as stats
 from app.services import projects as project_service
 from app.services.charts import bar_chart, line_chart, thin
+from app.services.membership import project_for
 from app.web.templating import render
 
 router = APIRouter()
@@ -97,9 +98,11 @@ def dashboard_page(
 @router.get("/projects/{project_id}/dashboard/stats")
 def dashboard_stats(
     request: Request,
-    project: Project = Depends(page_project),
-    _: User = Depends(page_admin),
+    project_id: RowId,
+    user: User = Depends(polled_page_admin),
     db: Session = Depends(get_db),
 ):
-    """The plots and tables alone: the page re-fetches them while annotators work."""
+    """The plots and tables alone: the page re-fetches them while annotators work. Polling is
+    not activity (``polled_page_admin``): an open dashboard tab still idles out."""
+    project = visible_or_404(project_for, db, project_id, user)
     return render(request, "_dashboard_stats.html", **_stats_context(db, project))

@@ -4,18 +4,26 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 
-from app.api.deps import page_job, page_project
-from app.auth import CSRF_FIELD, CSRF_HEADER, check_csrf, page_admin, page_user, verify_csrf
+from app.api.deps import RowId, page_project, visible_or_404
+from app.auth import (
+    CSRF_FIELD,
+    CSRF_HEADER,
+    check_csrf,
+    page_admin,
+    page_user,
+    polled_page_user,
+    verify_csrf,
+)
 from app.config import get_settings
 from app.db import get_db
 from app.estimators import ESTIMATORS
-from app.models import ACTIVE_JOB_STATES, DatasetKind, Job, Project, User
+from app.models import ACTIVE_JOB_STATES, DatasetKind, Project, User
 from app.schemas import LABEL_MAX_LENGTH, PROJECT_NAME_MAX_LENGTH
 from app.services import projects as project_service
 from app.services.ingest import IngestError
 from app.services.items import list_items
 from app.services.jobs import JobConflict, start_train_score
-from app.services.membership import members_of, sees_everything
+from app.services.membership import job_for, members_of, sees_everything
 from app.services.model_versions import version_history
 from app.services.results import latest_model_version
 from app.services.retraining import (
@@ -220,6 +228,13 @@ def update_retraining(
 
 
 @router.get("/jobs/{job_id}/progress")
-def job_progress(request: Request, job: Job = Depends(page_job)):
-    """A job's progress bar, for a job of a project the user may see."""
+def job_progress(
+    request: Request,
+    job_id: RowId,
+    db: Session = Depends(get_db),
+    user: User = Depends(polled_page_user),
+):
+    """A job's progress bar, for a job of a project the user may see. The page polls it every
+    second: that is not activity (``polled_page_user``), so the session still idles out."""
+    job = visible_or_404(job_for, db, job_id, user)
     return render(request, "_job.html", job=job, active=job.state in ACTIVE_JOB_STATES)

@@ -1,5 +1,5 @@
 """Trust: project members, a per-user session version, idempotency keys scoped to their user,
-unique project names
+unique project names, API tokens marked when minted by a login
 
 Revision ID: 0007
 Revises: 0006
@@ -40,6 +40,11 @@ def upgrade() -> None:
             sa.Column("session_version", sa.Integer(), nullable=False, server_default="0")
         )
 
+    with op.batch_alter_table("api_tokens") as batch:
+        batch.add_column(
+            sa.Column("minted_by_login", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
+
     sqlite = op.get_bind().dialect.name == "sqlite"
     with op.batch_alter_table("label_events", naming_convention=UNNAMED) as batch:
         batch.drop_constraint(
@@ -69,6 +74,8 @@ def downgrade() -> None:
     with op.batch_alter_table("label_events") as batch:
         batch.drop_constraint("uq_label_events_user_key", type_="unique")
         batch.create_unique_constraint("label_events_idempotency_key_key", ["idempotency_key"])
+    with op.batch_alter_table("api_tokens") as batch:
+        batch.drop_column("minted_by_login")
     with op.batch_alter_table("users") as batch:
         batch.drop_column("session_version")
     op.drop_index("ix_project_members_user_id", table_name="project_members")
