@@ -11,6 +11,7 @@ from tests.support import assay_env, demo_rows, to_csv
 
 pytestmark = pytest.mark.browser
 PASSWORD = "a-long-admin-passphrase-42"
+REFRESH_S = 2  # the dashboard's stats are swapped in this often, so the test sees one swap
 WATCH_VIOLATIONS = """
 window.__violations = [];
 document.addEventListener("securitypolicyviolation", (e) =>
@@ -20,16 +21,18 @@ document.addEventListener("securitypolicyviolation", (e) =>
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """`assay serve` with one project of 12 silver items (no model: pages render without)."""
+    """`assay serve` with one project of 12 silver items (no model: pages render without), the
+    admin 'ada' and the annotator 'ann' (whose password the admin resets on the users page)."""
     from app.auth import create_user, issue_token
     from app.db import migrate, session_scope
     from app.models import Role
 
     data_dir = tmp_path_factory.mktemp("csp")
-    with assay_env(data_dir):
+    with assay_env(data_dir, dashboard_refresh_s=str(REFRESH_S)):
         migrate()
         with session_scope() as session:
             token = issue_token(session, create_user(session, "ada", PASSWORD, Role.admin), "t")
+            ann_id = create_user(session, "ann", PASSWORD, Role.annotator).id
         with running_server(data_dir) as base:
             api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"})
             project = api.post(
@@ -42,7 +45,7 @@ def server(tmp_path_factory):
             )
             assert uploaded.status_code == 201, uploaded.text
             item = api.get(f"/api/v1/projects/{project['id']}/items?order=id").json()["items"][0]
-            yield {"base": base, "project": project["id"], "item": item["id"]}
+            yield {"base": base, "project": project["id"], "item": item["id"], "ann": ann_id}
 
 
 @pytest.fixture
@@ -97,6 +100,7 @@ def test_no_page_breaks_the_policy(page, server):
         f"/projects/{pid}/dashboard",
         "/admin/users",
         "/admin/tokens",
+        "/account/password",
     ):
         page.goto(base + path)
         page.wait_for_load_state("networkidle")
@@ -106,5 +110,54 @@ def test_no_page_breaks_the_policy(page, server):
     page.keyboard.press("1")
     page.keyboard.press("Enter")
     page.wait_for_load_state("networkidle")
+    assert_clean(page)
+    assert page.outside == []
+
+
+def _submitted(page, form: str, fields: dict[str, str]):
+    """Fill and submit the form matching the selector ``form``; the response to its POST."""
+    for name, value in fields.items():
+        page.locator(f"{form} input[name={name}]").fill(value)
+    with page.expect_response(lambda r: r.request.method == "POST") as posted:
+        page.locator(f"{form} button").click()
+    page.wait_for_load_state("networkidle")
+    return posted.value
+
+
+def test_password_forms_and_the_dashboards_swap_keep_the_policy(page, server):
+    base, pid = server["base"], server["project"]
+    login(page, base, "ada", PASSWORD)
+
+    page.goto(base + "/account/password")  # the page with its error, nothing changed
+    refused = _submitted(
+        page,
+        "form[action='/account/password']",
+        {
+            "current_password": "not my password at all",
+            "new_password": "amber kettle orbit 42",
+            "new_password_again": "amber kettle orbit 42",
+        },
+    )
+    assert refused.status == 422 and "wrong password" in page.content()
+    assert_clean(page)
+
+    page.goto(base + "/admin/users")  # the admin resets ann's password
+    reset = _submitted(
+        page,
+        f"form[action='/admin/users/{server['ann']}/password']",
+        {"password": "amber kettle orbit 42"},
+    )
+    assert reset.status == 303 and page.url == base + "/admin/users"
+    assert_clean(page)
+
+    page.goto(f"{base}/projects/{pid}/dashboard")  # the stats, swapped in by htmx polling
+    page.wait_for_load_state("networkidle")
+    page.evaluate("document.getElementById('dashboard-stats').dataset.before = 'swap'")
+    with page.expect_response(
+        lambda r: r.url == f"{base}/projects/{pid}/dashboard/stats", timeout=5_000 * REFRESH_S
+    ) as polled:
+        pass
+    assert polled.value.status == 200
+    page.wait_for_function("!document.getElementById('dashboard-stats').dataset.before")
     assert_clean(page)
     assert page.outside == []
