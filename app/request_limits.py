@@ -14,13 +14,18 @@ hundreds of MiB before answering 401. Each request gets the cap of its kind of r
 
 from __future__ import annotations
 
+import email.message
 import json
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from starlette._utils import get_route_path
+from starlette.datastructures import Headers
+
 from app.config import Settings
 from app.strict_json import JsonRefused, loads
+from app.text import size_text
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -30,26 +35,29 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 UPLOAD_PATHS = re.compile(r"^(/api/v1)?/projects/[^/]+/datasets/?$")
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+SINGLE_HEADERS = ("content-type", "content-length")
 
 
-def is_upload(method: str, path: str) -> bool:
-    """The two dataset upload routes (API and page), which stream their bodies themselves."""
-    return method == "POST" and UPLOAD_PATHS.match(path) is not None
+def is_upload(scope: Scope) -> bool:
+    """The two dataset upload routes (API and page), which stream their bodies themselves.
+    Matched on the route path (``root_path`` removed, as Starlette's router does), so behind
+    ``--root-path`` an upload is still an upload, not a page form."""
+    return scope["method"] == "POST" and UPLOAD_PATHS.match(get_route_path(scope)) is not None
 
 
-def is_json(content_type: str) -> bool:
-    """FastAPI reads a body as JSON when it says so, or says nothing."""
-    media = content_type.split(";", 1)[0].strip().lower()
-    return not media or media == "application/json" or media.endswith("+json")
-
-
-def size_text(limit: int) -> str:
-    mib, kib = 1 << 20, 1 << 10
-    if limit >= mib and limit % mib == 0:
-        return f"{limit // mib} MiB"
-    if limit >= kib and limit % kib == 0:
-        return f"{limit // kib} KiB"
-    return f"{limit} bytes"
+def is_json(content_type: str | None) -> bool:
+    """Whether FastAPI parses this body as JSON, by its own rule (fastapi/routing.py, with the
+    default strict_content_type): an ``application/json`` or ``application/*+json`` media type;
+    no Content-Type at all is not JSON. Checking exactly these keeps the strict parse from
+    missing a body FastAPI reads, or refusing one it does not."""
+    if not content_type:
+        return False
+    message = email.message.Message()
+    message["content-type"] = content_type
+    if message.get_content_maintype() != "application":
+        return False
+    subtype = message.get_content_subtype()
+    return subtype == "json" or subtype.endswith("+json")
 
 
 class RequestLimits:
@@ -58,9 +66,12 @@ class RequestLimits:
     def __init__(self, app: ASGIApp, settings: Settings):
         self.app, self.settings = app, settings
 
-    def cap(self, method: str, path: str, content_type: str) -> int:
+    def cap(self, scope: Scope, content_type: str) -> int:
+        """The most body bytes this request may send: the upload cap (file plus form framing)
+        on the upload routes, the form cap for page forms, else the JSON cap (any other body
+        is small too: no route takes a large one)."""
         settings = self.settings
-        if is_upload(method, path):
+        if is_upload(scope):
             return settings.max_upload_bytes + settings.upload_form_overhead_bytes
         if content_type.split(";", 1)[0].strip().lower() in FORM_TYPES:
             return settings.max_form_body_bytes
@@ -70,15 +81,21 @@ class RequestLimits:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        method, path = scope["method"], scope["path"]
+        # Read as Starlette and FastAPI do (the first of a repeated header), and refuse a
+        # repeated Content-Type or Content-Length: checked here by one value, parsed by the
+        # app by another, the strict JSON check or the cap could be bypassed.
+        headers = Headers(scope=scope)
+        for name in SINGLE_HEADERS:
+            if len(headers.getlist(name)) > 1:
+                await _refuse(send, 400, f"{name}: send this header once, not several times")
+                return
         content_type = headers.get("content-type", "")
-        cap = self.cap(method, path, content_type)
+        cap = self.cap(scope, content_type)
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > cap:
             await _refuse(send, 413, f"request body is larger than {size_text(cap)}")
             return
-        if is_upload(method, path):
+        if is_upload(scope):
             await self.app(scope, receive, send)  # the route counts what it streams
             return
         body = bytearray()

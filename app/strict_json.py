@@ -12,6 +12,8 @@ import json
 import re
 from typing import Any
 
+from app.text import excerpt
+
 SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -25,6 +27,8 @@ class JsonRefused(ValueError):
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook`` that refuses a repeated key: json's default keeps the last one
+    silently, so the value the client meant and the one stored could differ."""
     record = dict(pairs)
     if len(record) != len(pairs):
         seen: set[str] = set()
@@ -41,10 +45,6 @@ def _not_json(constant: str) -> Any:
 def has_surrogate(text: str) -> bool:
     """A lone surrogate (a pair in the input decodes to one character, so never matches)."""
     return SURROGATE.search(text) is not None
-
-
-def excerpt(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def check_value(value: Any, max_depth: int) -> None:

@@ -144,3 +144,126 @@ def test_queue_busy_is_503_with_retry_after(backend, client, admin_headers, proj
     response = client.post(f"/api/v1/projects/{project['id']}/queue/next", headers=headers)
     assert response.status_code == 503, response.text
     assert response.headers["Retry-After"].isdigit()
+
+
+GOOD_PROJECT = b'{"name": "P", "labels": ["fresh", "rotten"]}'
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        [("content-type", "application/json"), ("content-type", "text/plain")],
+        [("content-type", "application/json"), ("content-length", "99999999")],
+    ],
+    ids=["content-type-twice", "content-length-twice"],
+)
+def test_a_repeated_body_header_is_400(client, admin_headers, extra):
+    """Starlette reads the first of a repeated header; the limits once read the last, so
+    'application/json' then 'text/plain' skipped the strict JSON check (a duplicate key
+    stored, a lone surrogate a 500 on SQLite) and a second Content-Length its cap. Either
+    header sent twice is refused before any parse."""
+    from app.models import Project
+
+    name = extra[-1][0]
+    body = b'{"name": "a\\ud800b", "name": "x", "labels": ["fresh", "rotten"]}'
+    if name == "content-length":
+        body = GOOD_PROJECT
+        extra = [*extra, ("content-length", str(len(body)))]
+    headers = [("authorization", admin_headers["Authorization"]), *extra]
+    response = client.post("/api/v1/projects", headers=headers, content=body)
+    assert response.status_code == 400, response.text[:300]
+    assert response.json() == {"detail": f"{name}: send this header once, not several times"}
+    assert count_rows(Project) == 0
+
+
+@pytest.mark.parametrize(
+    ("content_type", "parsed_as_json"),
+    [
+        ("application/json", True),
+        ("APPLICATION/JSON; charset=utf-8", True),
+        ("application/vnd.assay+json", True),
+        (None, False),
+        ("text/plain", False),
+        ("text/x+json", False),
+        ("application/json, text/plain", False),
+    ],
+)
+def test_strict_json_check_runs_exactly_when_fastapi_parses_json(
+    client, admin_headers, content_type, parsed_as_json
+):
+    """The middleware's strict parse must use FastAPI's own rule (application/json or
+    application/*+json; no Content-Type is not JSON): a body FastAPI reads as JSON gets the
+    strict 422 (duplicate key), any other body FastAPI's own 422 (not an object). Either
+    way a 4xx with nothing stored; before, no Content-Type or text/x+json got the strict
+    check for a body FastAPI never parses."""
+    from app.models import Project
+
+    headers = dict(admin_headers)
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    body = b'{"name": "P", "name": "Q", "labels": ["fresh", "rotten"]}'
+    response = client.post("/api/v1/projects", headers=headers, content=body)
+    assert response.status_code == 422, response.text[:300]
+    issue = response.json()["detail"][0]
+    assert ("twice" in issue["msg"]) is parsed_as_json, issue
+    assert (issue.get("type") == "model_attributes_type") is not parsed_as_json, issue
+    assert count_rows(Project) == 0
+
+
+HUGE = "x" * 200_000
+
+
+def test_huge_page_fields_and_cursor_get_a_short_4xx(client, admin_headers, project):
+    """A 200 KB label or action on the queue and review forms, or a 60 KB cursor on the items
+    list (all digits: int() refused 5,000 digits with a 500), is refused with a short body
+    (the fields' max_length, the cursor's message in an excerpt); nothing is stored."""
+    from app.models import LabelEvent
+
+    csrf = page_login(client, "ada")
+    key = "k" * 10
+    pid = project["id"]
+    assert upload(client, admin_headers, pid, to_csv(demo_rows(3))).status_code == 201
+    forms = [
+        (f"/projects/{pid}/queue/1", {"action": "label", "label": HUGE}),
+        (f"/projects/{pid}/queue/1", {"action": HUGE}),
+        (f"/projects/{pid}/review/1", {"label": HUGE}),
+    ]
+    for url, data in forms:
+        response = client.post(url, data={**data, "idempotency_key": key, "csrf_token": csrf})
+        assert 400 <= response.status_code < 500, (url, response.status_code)
+        assert len(response.content) < 2048, (url, len(response.content))
+    for cursor in ("9" * 60_000, "x" * 60_000):  # httpx sends at most 64 KiB of query
+        response = client.get(
+            f"/api/v1/projects/{pid}/items", headers=admin_headers, params={"cursor": cursor}
+        )
+        assert response.status_code == 422, response.text[:300]
+        assert len(response.content) < 2048, len(response.content)
+    assert count_rows(LabelEvent) == 0
+
+
+def test_unknown_label_message_is_short(client, admin_headers):
+    """A project with many long labels: a wrong label's message quotes excerpts of the label
+    and of the project's set, not all of them (before: every label, here 200 KB)."""
+    from app.config import get_settings
+    from app.models import LabelEvent
+
+    labels = [f"{i:04d}" + "y" * 190 for i in range(get_settings().max_labels)]
+    created = client.post(
+        "/api/v1/projects", headers=admin_headers, json={"name": "Wide", "labels": labels}
+    )
+    assert created.status_code == 201, created.text[:300]
+    pid = created.json()["id"]
+    data = f"text,label\nfine,{labels[0]}\nbad,{labels[1]}\n".encode()
+    assert upload(client, admin_headers, pid, data).status_code == 201
+    item = client.post(f"/api/v1/projects/{pid}/queue/next", headers=admin_headers).json()
+    response = client.post(
+        f"/api/v1/items/{item['id']}/label",
+        headers=admin_headers,
+        json={"label": "z" * 200, "idempotency_key": "abcdefgh12"},
+    )
+    assert 400 <= response.status_code < 500 and len(response.content) < 2048, (
+        response.status_code,
+        response.text[:300],
+    )
+    assert "unknown label" in response.text
+    assert count_rows(LabelEvent) == 0

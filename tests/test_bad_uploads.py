@@ -17,6 +17,9 @@ OK = b'{"text": "fine", "label": "fresh"}\n'
 DEEP = b"[" * 40 + b"]" * 40  # over ASSAY_MAX_JSON_DEPTH (32)
 WIDE = b",".join([b"text", b"label"] + [b"c%d" % i for i in range(40_000)]) + b"\n"
 WIDE += b"fine,fresh" + b",x" * 40_000 + b"\n"  # quadratic before: 20 s, and then accepted
+# WIDE holds ASSAY_MAX_CSV_COLUMNS (a 422 before any per-column work); WIDE_REPEATED, with the
+# cap raised past it, holds the linear duplicate-column check: its one repeated name is last.
+WIDE_REPEATED = b",".join([b"text", b"label"] + [b"c%d" % i for i in range(40_000)] + [b"c39999"])
 
 CASES = [
     # (data, filename, line, field, words in the message)
@@ -121,3 +124,23 @@ def test_more_rows_than_the_limit_names_the_first_extra_line(
     line = 6 if filename.endswith(".csv") else 5  # the CSV header is line 1
     assert (error["file"], error["line"], error["field"]) == (filename, line, None), error
     assert "more than 4 rows" in error["message"]
+
+
+def test_wide_header_with_a_repeated_column_is_named_in_linear_time(
+    client, admin_headers, project, monkeypatch
+):
+    """With ASSAY_MAX_CSV_COLUMNS raised to 50,000, a 40,001-column header whose last column
+    repeats another reaches the duplicate-column check itself: a 422 naming the column, in
+    well under the 20 s that header.count() per column took (quadratic)."""
+    import time
+
+    from app.config import get_settings
+
+    monkeypatch.setattr(get_settings(), "max_csv_columns", 50_000)
+    data = WIDE_REPEATED + b"\n" + b"fine,fresh" + b",x" * 40_001 + b"\n"
+    started = time.monotonic()
+    error = _refused_and_nothing_stored(client, admin_headers, project["id"], data, "s.csv")
+    elapsed = time.monotonic() - started
+    assert (error["file"], error["line"], error["field"]) == ("s.csv", 1, "c39999"), error
+    assert error["message"] == "column 'c39999' appears twice"
+    assert elapsed < 5, f"{elapsed:.1f} s"

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from app.config import get_settings
-from app.strict_json import excerpt
+from app.text import excerpt
 
 
 class ValidationIssue(BaseModel):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.config import get_settings
 from app.models import Assignment, Item, ItemStatus, LabelEvent, Project, User
 from app.services.deciders import check_changeable, check_holder
 from app.services.queue import (
@@ -28,6 +29,7 @@ from app.services.queue import (
     release,
     set_standing,
 )
+from app.text import excerpt
 
 
 @dataclass
@@ -57,10 +59,12 @@ def earlier_event(
 
 
 def check_label(project: Project, label: str) -> None:
+    """Refuse a label outside the project's set; the message quotes both only in excerpts (a
+    project may have ASSAY_MAX_LABELS long labels, a page form may send any length)."""
     if label not in project.labels:
-        raise DecisionError(
-            f"unknown label '{label}' (project labels: {', '.join(project.labels)})"
-        )
+        limit = get_settings().error_excerpt_chars
+        known = excerpt(", ".join(project.labels), limit)
+        raise DecisionError(f"unknown label '{excerpt(label, limit)}' (project labels: {known})")
 
 
 def set_final(item: Item, label: str | None, status: ItemStatus) -> None:

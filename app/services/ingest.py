@@ -17,7 +17,7 @@ from typing import IO, Any
 
 from app import strict_json
 from app.config import get_settings
-from app.strict_json import excerpt
+from app.text import excerpt
 
 TEXT_FIELD = "text"
 LABEL_FIELD = "label"
@@ -111,7 +111,8 @@ def _records_csv(
         seen: set[str] = set()  # linear: header.count() per column took 20 s on 40,000
         duplicated = next((name for name in header if name in seen or seen.add(name)), None)
         if duplicated is not None:
-            raise IngestError(filename, 1, duplicated, f"column '{duplicated}' appears twice")
+            name = excerpt(duplicated, get_settings().error_excerpt_chars)
+            raise IngestError(filename, 1, name, f"column '{name}' appears twice")
         start = reader.line_num + 1
         for record in reader:
             if None in record:

@@ -8,9 +8,11 @@ from typing import Literal
 from sqlalchemy import Select, and_, select
 from sqlalchemy.orm import Session
 
+from app.config import get_settings
 from app.db import MAX_ROW_ID
 from app.models import Item, ModelVersion, Prediction, Project
 from app.services.results import item_scores, latest_model_version
+from app.text import excerpt
 
 Order = Literal["suspicion", "id"]
 
@@ -96,8 +98,13 @@ def _parse_cursor(cursor: str | None, order: Order) -> tuple[int | None, int | N
         return None, None
     past_scored = order == "suspicion" and cursor.startswith(UNSCORED)
     digits = cursor[len(UNSCORED) :] if past_scored else cursor
-    if not digits.isascii() or not digits.isdigit() or not 0 <= int(digits) <= MAX_ROW_ID:
-        raise BadCursor(f"invalid cursor '{cursor}'")
+    if (
+        not digits.isascii()
+        or not digits.isdigit()
+        or len(digits) > len(str(MAX_ROW_ID))  # before int(): 5000 digits raise ValueError
+        or not 0 <= int(digits) <= MAX_ROW_ID
+    ):
+        raise BadCursor(f"invalid cursor '{excerpt(cursor, get_settings().error_excerpt_chars)}'")
     if order == "id" or past_scored:
         return None, int(digits)
     return int(digits), None

@@ -22,8 +22,8 @@ from starlette.concurrency import run_in_threadpool
 
 from app.config import get_settings
 from app.models import Dataset, DatasetKind, Project
-from app.request_limits import size_text
 from app.services.datasets import import_dataset
+from app.text import size_text
 
 
 class UploadTooLarge(ValueError):
@@ -110,12 +110,13 @@ async def spool_form(
     file_field: str = "file",
     before_file: Callable[[dict[str, str]], None] | None = None,
 ) -> SpooledForm:
-    """Read the request's multipart body in order: text fields into memory (at most
-    ASSAY_UPLOAD_FORM_OVERHEAD_BYTES in all), the one file part ``file_field`` into a new file
-    under ``directory`` (at most ASSAY_MAX_UPLOAD_BYTES, else ``UploadTooLarge`` and the
-    partial file removed). ``before_file(fields)`` runs when the file part starts, before any
-    of its bytes is written: it may raise to refuse. The caller deletes the file (or hands it
-    to an import job)."""
+    """Read the request's multipart body in order, at most ASSAY_MAX_UPLOAD_BYTES plus
+    ASSAY_UPLOAD_FORM_OVERHEAD_BYTES in all (part headers and framing included): text fields
+    into memory (at most ASSAY_UPLOAD_FORM_OVERHEAD_BYTES in all), the one file part
+    ``file_field`` into a new file under ``directory`` (at most ASSAY_MAX_UPLOAD_BYTES, else
+    ``UploadTooLarge`` and the partial file removed). ``before_file(fields)`` runs when the
+    file part starts, before any of its bytes is written: it may raise to refuse. The caller
+    deletes the file (or hands it to an import job)."""
     settings = get_settings()
     max_file, max_other = settings.max_upload_bytes, settings.upload_form_overhead_bytes
     recorder = _Recorder()
@@ -123,10 +124,19 @@ async def spool_form(
     form = SpooledForm()
     out = None
     part_name, part_is_file, part_data = "", False, bytearray()
-    file_size = other_size = 0
+    max_total = max_file + max_other
+    file_size = other_size = total_size = 0
     file_done = False
     try:
         async for chunk in request.stream():
+            # Every byte counts against the whole body's cap, part headers and framing too:
+            # a chunked body with a huge part header (or endless tiny parts) is not a file
+            # part's data, but must not stream on forever either.
+            total_size += len(chunk)
+            if total_size > max_total:
+                raise UploadTooLarge(
+                    f"request body is larger than {size_text(max_total)}", form.filename
+                )
             try:
                 parser.write(chunk)
             except FormParserError:

@@ -12,7 +12,7 @@ from app.request_limits import is_upload
 
 
 async def reject_nul_in_form(request: Request) -> None:
-    if request.method != "POST" or is_upload(request.method, request.url.path):
+    if request.method != "POST" or is_upload(request.scope):
         return  # the upload page streams its own body, after the login check
     form = await request.form()  # cached on the request: the handler's Form() reads the same
     for name, value in form.multi_items():

@@ -12,6 +12,7 @@ from app.auth import page_user, verify_csrf
 from app.config import get_settings
 from app.db import get_db
 from app.models import Item, Project, User
+from app.schemas import LABEL_MAX_LENGTH
 from app.services.deciders import NotAllowed
 from app.services.decisions import decide, history, last_decision, undo
 from app.services.items import item_view, prediction_history
@@ -21,6 +22,7 @@ from app.web.templating import render
 
 router = APIRouter()
 NOTE_MAX = 2000
+ACTION_MAX = 16  # the actions are label, skip and pass: anything longer is not one of them
 
 
 def _queue_context(
@@ -98,8 +100,8 @@ def queue_decision(
     request: Request,
     project: Project = Depends(page_project),
     item: Item = Depends(page_project_item),
-    action: str = Form(...),
-    label: str = Form(""),
+    action: str = Form(..., max_length=ACTION_MAX),
+    label: str = Form("", max_length=LABEL_MAX_LENGTH),
     note: str = Form("", max_length=NOTE_MAX),
     idempotency_key: str = Form(..., min_length=8, max_length=100),
     db: Session = Depends(get_db),
