@@ -12,7 +12,7 @@ import uuid
 
 from fastapi.testclient import TestClient
 
-from tests.seeding import PASSWORD, csrf_of, page_login
+from tests.seeding import NEW_PASSWORD, PASSWORD, csrf_of, page_login
 from tests.support import database_rows, demo_rows, to_csv
 from tests.test_role_matrix import _setup, app_routes
 
@@ -24,6 +24,12 @@ def _key() -> str:
 FORMS = {
     "POST /login": lambda ids: {"username": "ada", "password": PASSWORD},
     "POST /logout": lambda ids: {},
+    # a wrong current password: past the token check, a 422 that leaves the admin's login intact
+    "POST /account/password": lambda ids: {
+        "current_password": "not the password",
+        "new_password": NEW_PASSWORD,
+        "new_password_again": NEW_PASSWORD,
+    },
     "POST /projects": lambda ids: {"name": "Forged", "labels": "a, b"},
     "POST /projects/{project_id}/datasets": lambda ids: {"kind": "silver"},
     "POST /projects/{project_id}/jobs": lambda ids: {},
@@ -44,6 +50,7 @@ FORMS = {
     "POST /projects/{project_id}/members/{user_id}/remove": lambda ids: {},
     "POST /admin/users": lambda ids: {"username": "eve", "password": "x" * 12, "role": "admin"},
     "POST /admin/users/{user_id}/role": lambda ids: {"role": "admin"},
+    "POST /admin/users/{user_id}/password": lambda ids: {"password": NEW_PASSWORD},
     "POST /admin/users/{user_id}/deactivate": lambda ids: {},
     "POST /admin/users/{user_id}/reactivate": lambda ids: {},
     "POST /admin/tokens": lambda ids: {"user_id": str(ids["user_id"]), "name": "stolen"},
