@@ -73,14 +73,17 @@ def setup(items: int, annotators: int) -> tuple[int, dict[int, str]]:
 
     from app.auth import create_user, issue_token
     from app.db import session_scope
-    from app.models import Role, User
+    from app.models import Project, Role, User
+    from app.services.membership import add_member
     from bench.next_item import ANNOTATORS, PASSWORD, load
 
     project_id = load(items)
     tokens: dict[int, str] = {}
     with session_scope() as session:
+        project = session.get(Project, project_id)
         for a in range(ANNOTATORS, annotators):
-            create_user(session, f"annotator{a}", PASSWORD, Role.annotator)
+            user = create_user(session, f"annotator{a}", PASSWORD, Role.annotator)
+            add_member(session, project, user, added_by=None)
         session.flush()
         users = session.scalars(select(User).where(User.role == Role.annotator).order_by(User.id))
         for user in list(users)[:annotators]:

@@ -83,13 +83,15 @@ def load(n: int) -> int:
     from app.auth import create_user
     from app.db import get_engine, refresh_planner_stats, session_scope
     from app.models import Dataset, Job, JobState, ModelVersion, Role
+    from app.services.membership import add_member
     from app.services.projects import create_project
     from app.services.results import rank_queue
 
     with session_scope() as session:
-        for a in range(ANNOTATORS):
-            create_user(session, f"annotator{a}", PASSWORD, Role.annotator)
         project = create_project(session, "bench", ["fresh", "rotten"])
+        for a in range(ANNOTATORS):
+            user = create_user(session, f"annotator{a}", PASSWORD, Role.annotator)
+            add_member(session, project, user, added_by=None)
         dataset = Dataset(project_id=project.id, kind="silver", source_filename="s.csv")
         job = Job(project_id=project.id, kind="train_score", state=JobState.succeeded)
         session.add_all([dataset, job])
