@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser import login, running_server
 from tests.support import assay_env, demo_rows, to_csv
@@ -158,6 +159,7 @@ def test_password_forms_and_the_dashboards_swap_keep_the_policy(page, server):
     ) as polled:
         pass
     assert polled.value.status == 200
-    page.wait_for_function("!document.getElementById('dashboard-stats').dataset.before")
+    # swapped: the marked element is gone (a locator; the CSP forbids wait_for_function's eval)
+    expect(page.locator("#dashboard-stats[data-before]")).to_have_count(0)
     assert_clean(page)
     assert page.outside == []

@@ -20,9 +20,9 @@ SIZES = {"silver": 300, "gold_dev": 100, "test": 100}
 REVIEWED = 10
 JOB_TIMEOUT_MS = 300_000
 COLUMNS = ("id", "text", "label", "reference_label")
-HTMX_SETTLED = (
-    "!document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')"
-)
+# htmx's classes while a request or swap is under way (a locator: the pages' CSP forbids the
+# eval that a wait_for_function expression needs)
+HTMX_BUSY = ".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added"
 
 
 def _files(tmp_path) -> dict[str, str]:
@@ -106,7 +106,8 @@ def test_full_round_upload_train_review_retrain(tmp_path):
                 expect(annotator.locator(f"input[name=label][value={corrected}]")).to_be_checked()
                 annotator.keyboard.press("Enter")
                 expect(card).not_to_have_attribute("data-item-id", item_id)
-                annotator.wait_for_function(HTMX_SETTLED)  # the new form is htmx's before Enter
+                # the new form is htmx's before Enter
+                expect(annotator.locator(HTMX_BUSY)).to_have_count(0)
                 reviewed.append(int(item_id))
             assert reviewed == before[:REVIEWED], "the queue served the most suspicious first"
 
