@@ -19,13 +19,14 @@ import json
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from starlette._utils import get_route_path
 from starlette.datastructures import Headers
 
 from app.config import Settings
 from app.strict_json import JsonRefused, loads
-from app.text import size_text
+from app.text import excerpt, size_text
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -34,7 +35,8 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 UPLOAD_PATHS = re.compile(r"^(/api/v1)?/projects/[^/]+/datasets/?$")
-FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+URLENCODED = "application/x-www-form-urlencoded"
+FORM_TYPES = (URLENCODED, "multipart/form-data")
 SINGLE_HEADERS = ("content-type", "content-length")
 
 
@@ -73,7 +75,7 @@ class RequestLimits:
         settings = self.settings
         if is_upload(scope):
             return settings.max_upload_bytes + settings.upload_form_overhead_bytes
-        if content_type.split(";", 1)[0].strip().lower() in FORM_TYPES:
+        if _media(content_type) in FORM_TYPES:
             return settings.max_form_body_bytes
         return settings.max_json_body_bytes
 
@@ -111,9 +113,13 @@ class RequestLimits:
                 break
         if body and is_json(content_type):
             refused = self._strict_json(bytes(body))
-            if refused is not None:
-                await _refuse(send, 422, refused)
-                return
+        elif body and _media(content_type) == URLENCODED:
+            refused = _undecodable_field(bytes(body))
+        else:
+            refused = None
+        if refused is not None:
+            await _refuse(send, 422, refused)
+            return
         await self.app(scope, _replay(bytes(body), receive), send)
 
     def _strict_json(self, body: bytes) -> list[dict[str, Any]] | None:
@@ -126,6 +132,26 @@ class RequestLimits:
         except ValueError:  # bad syntax or encoding: FastAPI's own 422 names the position
             return None
         return None
+
+
+def _media(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def _undecodable_field(body: bytes) -> list[dict[str, Any]] | None:
+    """The first form field whose name or value is not UTF-8 once percent-decoded. Starlette
+    decodes them with replacement, so ``%ED%A0%80`` (a lone surrogate's bytes) would be stored
+    as U+FFFD where the API refuses the same text."""
+    for pair in body.split(b"&"):
+        name, _, value = pair.partition(b"=")
+        raw_name = unquote_to_bytes(name.replace(b"+", b" "))
+        try:
+            raw_name.decode("utf-8")
+            unquote_to_bytes(value.replace(b"+", b" ")).decode("utf-8")
+        except UnicodeDecodeError:
+            field = excerpt(raw_name.decode("utf-8", "replace"), 80)
+            return [{"loc": ["body", field], "msg": "not valid UTF-8", "type": "value_error"}]
+    return None
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -31,6 +31,8 @@ def _raw(client, headers, path: str, body: str):
         ('{"name": 5, "labels": ["fresh", "rotten"]}', ["body", "name"], "string"),
         ('{"name": "P", "labels": "fresh,rotten"}', ["body", "labels"], "list"),
         ('{"name": "   ", "labels": ["fresh", "rotten"]}', ["body", "name"], "only spaces"),
+        ('{"name": "\\u00a0\\u200b", "labels": ["a", "b"]}', ["body", "name"], "only spaces"),
+        ('{"name": "P", "labels": ["fresh", "\\u200b"]}', ["body", "labels"], "non-empty"),
         ('{"name": "P", "labels": ["fresh", "fresh"]}', ["body", "labels"], "distinct"),
     ],
     ids=[
@@ -42,6 +44,8 @@ def _raw(client, headers, path: str, body: str):
         "name-not-a-string",
         "labels-not-a-list",
         "blank-name",
+        "invisible-name",
+        "invisible-label",
         "duplicate-labels",
     ],
 )
@@ -95,6 +99,11 @@ def test_duplicate_project_name_is_409_on_api_and_page(client, admin_headers):
         follow_redirects=False,
     )
     assert page.status_code == 409 and "already exists" in page.text
+    other_case = client.post(
+        "/api/v1/projects", headers=admin_headers, json={**body, "name": "REVIEWS"}
+    )
+    assert other_case.status_code == 409, other_case.text
+    assert other_case.json() == {"detail": "name: a project named 'Reviews' already exists"}
     blank = client.post(
         "/projects",
         data={"name": "  ", "labels": "fresh, rotten", "csrf_token": token},
@@ -267,3 +276,24 @@ def test_unknown_label_message_is_short(client, admin_headers):
     )
     assert "unknown label" in response.text
     assert count_rows(LabelEvent) == 0
+
+
+@pytest.mark.parametrize("field", ["name", "labels"])
+def test_page_form_with_bytes_that_are_not_utf8_is_422(client, admin_headers, field):
+    """A lone surrogate's bytes (%ED%A0%80) in a page form: Starlette would decode them to
+    U+FFFD and store that; the API refuses the same text, and so does the page."""
+    from app.models import Project
+
+    csrf = page_login(client, "ada")
+    form = {"name": "P", "labels": "a,b", "csrf_token": csrf}
+    form[field] = "%ED%A0%80" if field == "name" else "a,%ED%A0%80"
+    body = "&".join(f"{k}={v}" for k, v in form.items())
+    response = client.post(
+        "/projects",
+        content=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["body", field]
+    assert count_rows(Project) == 0

@@ -177,8 +177,8 @@ def _as_text(value: Any, filename: str, line: int, name: str) -> str:
         # 1 and 1.0 are one number in JSON: a JSON number id must be whole, so two rows can
         # never name the same item as "1" and "1.0"
         raise IngestError(filename, line, name, f"a numeric id must be a whole number, not {value}")
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
+    if name != TEXT_FIELD and isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)  # ids and labels are often numbers in JSONL; a text is never one
     raise IngestError(filename, line, name, f"expected a string, got {type(value).__name__}")
 
 

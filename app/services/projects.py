@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -30,9 +32,19 @@ class ProjectNameTaken(BadProject):
     """Project names are unique (index uq_projects_name): a 409, not an IntegrityError."""
 
 
+INVISIBLE = ("Cc", "Cf", "Zs", "Zl", "Zp")  # controls, format (zero-width) and separators
+
+
+def visible(text: str) -> str:
+    """``text`` without surrounding whitespace, or '' when none of it would show on a page
+    (a zero-width space is not whitespace to ``str.strip``, but a name of it looks blank)."""
+    text = text.strip()
+    return "" if all(unicodedata.category(c) in INVISIBLE for c in text) else text
+
+
 def checked_name(name: str) -> str:
     """The name without surrounding spaces; a blank one is refused (it shows as nothing)."""
-    name = name.strip()
+    name = visible(name)
     if not name:
         raise BadProject("name: a project needs a name (not only spaces)")
     return name
@@ -44,7 +56,7 @@ def checked_labels(labels: list[str]) -> list[str]:
     limit = get_settings().max_labels
     if len(labels) > limit:
         raise BadProject(f"labels: at most {limit} (ASSAY_MAX_LABELS), got {len(labels)}")
-    cleaned = [label.strip() for label in labels]
+    cleaned = [visible(label) for label in labels]
     if any(not label for label in cleaned) or len(set(cleaned)) != len(cleaned):
         raise BadProject("labels: must be non-empty and distinct")
     if len(cleaned) < 2:
@@ -53,9 +65,11 @@ def checked_labels(labels: list[str]) -> list[str]:
 
 
 def _name_taken(session: Session, name: str) -> ProjectNameTaken | None:
-    if session.scalar(select(Project.id).where(Project.name == name)) is None:
+    """Names differing only in case are one name to the people choosing between them."""
+    existing = session.scalar(select(Project.name).where(func.lower(Project.name) == name.lower()))
+    if existing is None:
         return None
-    return ProjectNameTaken(f"name: a project named '{name}' already exists")
+    return ProjectNameTaken(f"name: a project named '{existing}' already exists")
 
 
 def create_project(
