@@ -9,7 +9,7 @@ from app.auth import page_admin, verify_csrf
 from app.db import get_db
 from app.models import Project, User
 from app.services.membership import NotFound, add_member, find_user, remove_member
-from app.web.projects import _project_page
+from app.web.projects import render_project_page
 
 router = APIRouter()
 
@@ -30,7 +30,9 @@ def add_project_member(
         member = find_user(db, username=username.strip())
     except NotFound as err:
         message = f"username: {err}"
-        return _project_page(request, db, user, project, members_error=message, status_code=422)
+        return render_project_page(
+            request, db, user, project, members_error=message, status_code=422
+        )
     add_member(db, project, member, added_by=user)
     db.commit()
     return _back(project)

@@ -83,7 +83,7 @@ def create_project(
     return RedirectResponse(f"/projects/{project.id}", status_code=303)
 
 
-def _project_page(
+def render_project_page(
     request: Request,
     db: Session,
     user: User,
@@ -132,7 +132,7 @@ def project_page(
     db: Session = Depends(get_db),
     user: User = Depends(page_user),
 ):
-    return _project_page(request, db, user, project)
+    return render_project_page(request, db, user, project)
 
 
 @router.post("/projects/{project_id}/datasets")
@@ -154,7 +154,7 @@ async def upload(
             check_csrf(request, fields.get(CSRF_FIELD))
 
     def refuse(message: str, status_code: int):
-        return _project_page(
+        return render_project_page(
             request, db, user, project, upload_error=message, status_code=status_code
         )
 
@@ -174,7 +174,9 @@ async def upload(
         await import_spooled(db, project, form.path, form.filename, kind)
     except IngestError as err:
         db.rollback()
-        return _project_page(request, db, user, project, upload_error=str(err), status_code=422)
+        return render_project_page(
+            request, db, user, project, upload_error=str(err), status_code=422
+        )
     db.commit()
     return RedirectResponse(f"/projects/{project.id}", status_code=303)
 
@@ -204,7 +206,9 @@ def update_settings(
     try:
         project_service.set_estimator(project, estimator)
     except project_service.UnknownEstimator as err:
-        return _project_page(request, db, user, project, settings_error=str(err), status_code=422)
+        return render_project_page(
+            request, db, user, project, settings_error=str(err), status_code=422
+        )
     db.commit()
     return RedirectResponse(f"/projects/{project.id}", status_code=303)
 
@@ -222,7 +226,9 @@ def update_retraining(
         set_retrain_every(project, int(retrain_every) if retrain_every.strip() else None)
     except ValueError as err:  # not a number, or below 1
         message = str(err) if isinstance(err, BadPolicy) else "N must be a whole number"
-        return _project_page(request, db, user, project, policy_error=message, status_code=422)
+        return render_project_page(
+            request, db, user, project, policy_error=message, status_code=422
+        )
     db.commit()
     return RedirectResponse(f"/projects/{project.id}#model-versions", status_code=303)
 
