@@ -154,9 +154,9 @@ def _send(client, headers, via: str, project_id: int, item_id: int, key: str) ->
     return response.json()["detail"]
 
 
-def _waiting_insert(table: str) -> bool:
-    """PostgreSQL: a connection waits for a lock while inserting into ``table`` (on the unique
-    key that the first request's uncommitted row holds)."""
+def _waiting_for_lock() -> bool:
+    """PostgreSQL: another connection waits for a lock (the user's, or a unique key's, that the
+    first request's uncommitted transaction holds)."""
     from app.db import get_engine
 
     with get_engine().connect() as connection:
@@ -164,11 +164,20 @@ def _waiting_insert(table: str) -> bool:
             connection.scalar(
                 text(
                     "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                    " AND wait_event_type = 'Lock' AND query ILIKE :insert"
-                ),
-                {"insert": f"INSERT INTO {table}%"},
+                    " AND wait_event_type = 'Lock'"
+                )
             )
         )
+
+
+def _until_blocked(backend: str, second) -> None:
+    """Let the second request run until it waits on the first's locks (PostgreSQL) or for the
+    write lock (SQLite: it cannot be observed, so a pause); or until it answered (it did not
+    wait: no lock stood in its way)."""
+    if "ASSAY_DATABASE_URL" in backend:
+        wait_until(lambda: second.done() or _waiting_for_lock(), 30, what="the second request")
+    else:
+        time.sleep(0.5)
 
 
 @pytest.mark.parametrize("via", ["api label", "api skip", "page label"])
@@ -176,12 +185,10 @@ def test_same_key_racing_on_another_item_is_refused_not_answered(
     client, backend, people, queue, via
 ):
     """ann's first request (a label or skip of one item) is stored but not committed when her
-    second one, with the same key, arrives for another item. On PostgreSQL both pass the key
-    lookup (they lock different items) and the second's insert waits on the per-user unique
-    key, then fails once the first commits: that is the same key with another payload, a 422
-    with nothing stored, not an answer as if applied. (SQLite runs one writer at a time: a label
-    waits for the write lock and then its key lookup sees the first; a skip checks its key
-    before the lock, so it too reaches the unique key.)"""
+    second one, with the same key, arrives for another item. The second waits on ann's lock
+    (the user's row on PostgreSQL, the write lock on SQLite), then its key lookup sees the
+    first: that is the same key with another payload, a 422 with nothing stored, not an answer
+    as if applied."""
     from app.db import new_session
     from app.models import Assignment, Item, LabelEvent, Project, User
     from app.services.decisions import decide
@@ -200,11 +207,7 @@ def test_same_key_racing_on_another_item_is_refused_not_answered(
         else:
             decide(first, first.get(Project, queue), item, ann, "fresh", key)
         second = pool.submit(_send, client, people["ann"], via, queue, second_id, key)
-        if "ASSAY_DATABASE_URL" in backend:  # PostgreSQL: until the second waits on the key
-            table = "assignments" if skips else "label_events"
-            wait_until(lambda: _waiting_insert(table), 30, what="the second request's insert")
-        else:
-            time.sleep(0.5)  # waiting for the write lock, or not sent yet: the same answer
+        _until_blocked(backend, second)
         first.commit()
         refusal = second.result(timeout=60)
 
@@ -217,3 +220,85 @@ def test_same_key_racing_on_another_item_is_refused_not_answered(
             (first_id, key if skips else None)
         ]
         assert check.get(Item, second_id).status == "pending"
+
+
+def _first_keyed(session, project_id: int, item_id: int, action: str, key: str) -> None:
+    """ann's first request, in ``session``, stored but not committed: a label or a skip."""
+    from app.models import Item, Project, User
+    from app.services.decisions import decide
+    from app.services.queue import skip as skip_service
+
+    ann = session.scalar(select(User).where(User.username == "ann"))
+    item = session.get(Item, item_id)
+    if action == "skip":
+        assert skip_service(session, item, ann, "later", key)
+    else:
+        decide(session, session.get(Project, project_id), item, ann, "fresh", key)
+
+
+@pytest.mark.parametrize("first_action", ["label", "skip"])
+def test_a_label_and_a_skip_with_one_key_at_once_store_one(
+    client, backend, people, queue, first_action
+):
+    """A label is stored in label_events and a skip in assignments: no unique key spans both,
+    so only the lock on ann serializes them. Sent at the same moment with one key, one is
+    applied and the other is a 422; exactly one row holds the key across both tables."""
+    from app.db import new_session
+    from app.models import Assignment, Item, LabelEvent
+
+    key = uuid.uuid4().hex
+    page = client.get(f"/api/v1/projects/{queue}/items?order=id&limit=2", headers=people["ada"])
+    first_id, second_id = [row["id"] for row in page.json()["items"]]
+    assert hand_over(first_id, "ann") and hand_over(second_id, "ann")
+    second_via = "api label" if first_action == "skip" else "api skip"
+
+    with new_session() as first, ThreadPoolExecutor(1) as pool:
+        _first_keyed(first, queue, first_id, first_action, key)
+        second = pool.submit(_send, client, people["ann"], second_via, queue, second_id, key)
+        _until_blocked(backend, second)
+        first.commit()
+        refusal = second.result(timeout=60)
+
+    assert refusal is not None and REUSED in refusal
+    with new_session() as check:
+        events = check.scalars(select(LabelEvent).where(LabelEvent.idempotency_key == key)).all()
+        skips = check.scalars(select(Assignment).where(Assignment.idempotency_key == key)).all()
+        assert [(e.item_id, "label") for e in events] + [(a.item_id, "skip") for a in skips] == [
+            (first_id, first_action)
+        ]
+        assert check.get(Item, second_id).status == "pending"
+
+
+def test_two_undos_with_one_key_at_once_answer_one_undo(client, backend, people, queue):
+    """The same undo sent twice at the same moment (a double click): the second waits on ann's
+    lock, then finds the first's event by its key and answers it, instead of a 409 claiming
+    that ann acted on the item after labelling it. One undo event is stored."""
+    from app.config import get_settings
+    from app.db import new_session
+    from app.models import LabelEvent, Project, User
+    from app.services.decisions import undo
+
+    key = uuid.uuid4().hex
+    item = take(client, people["ann"], queue)
+    assert label(client, people["ann"], item["id"], "fresh", uuid.uuid4().hex).status_code == 200
+
+    def undo_over_api():
+        return client.post(
+            f"/api/v1/projects/{queue}/undo", headers=people["ann"], json={"idempotency_key": key}
+        )
+
+    with new_session() as first, ThreadPoolExecutor(1) as pool:
+        ann = first.scalar(select(User).where(User.username == "ann"))
+        project = first.get(Project, queue)
+        event_id = undo(first, project, ann, key, get_settings().lease_ttl_s).event.id
+        second = pool.submit(undo_over_api)
+        _until_blocked(backend, second)
+        first.commit()
+        response = second.result(timeout=60)
+
+    assert response.status_code == 200, response.text
+    assert response.json()["id"] == item["id"]
+    assert response.json()["history"][-1]["id"] == event_id
+    with new_session() as check:
+        undos = check.scalars(select(LabelEvent).where(LabelEvent.source == "undo")).all()
+        assert [(e.id, e.idempotency_key) for e in undos] == [(event_id, key)]

@@ -54,30 +54,14 @@ def item_detail(db: Session, item: Item) -> ItemDetail:
     )
 
 
-def commit_keyed(db: Session, action: Callable[[], object]) -> None:
-    """Run ``action`` and commit it; a unique-key conflict runs it once more.
-
-    Two requests of one user with the same idempotency key both pass the key lookup when neither
-    has committed yet (on PostgreSQL, two different items lock different rows); the later one's
-    insert then fails on the per-user unique key. Rolled back and run again, the action's own key
-    lookup (``earlier_event``, ``skip``) now sees the other request and answers as for any repeat:
-    its first result when it was the same request, the 422 ``key_reused`` when it was another.
-    A second conflict propagates (the caller answers it)."""
-    try:
-        action()
-        db.commit()
-    except IntegrityError:
-        db.rollback()
-        action()
-        db.commit()
-
-
 def commit_action(db: Session, action: Callable[[], object]) -> None:
-    """Commit ``action`` (``commit_keyed``); bad input is a 422 naming the problem, a stale one
-    (or an item the annotator does not hold) a 409, a change nobody may make (a trusted item)
-    a 403."""
+    """Commit ``action``; bad input is a 422 naming the problem, a stale one (or an item the
+    annotator does not hold) a 409, a change nobody may make (a trusted item) a 403. A keyed
+    action's twin (same user, same key) cannot race it: both take the user's lock
+    (``queue.lock_user``) before looking the key up."""
     try:
-        commit_keyed(db, action)
+        action()
+        db.commit()
     except NotAllowed as err:
         db.rollback()
         raise HTTPException(status.HTTP_403_FORBIDDEN, str(err)) from None

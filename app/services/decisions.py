@@ -24,6 +24,7 @@ from app.services.queue import (
     key_reused,
     key_used_for_skip,
     lock_item,
+    lock_user,
     overlap_of,
     record_standing,
     release,
@@ -46,7 +47,9 @@ def earlier_event(
     Keys are each user's own (another user's same key is another request). The key already
     used by this user for anything ``same`` does not accept (another action, item, label or
     note, or a skip) is a 422: answering with the first request's result would hide that the
-    second one was not applied."""
+    second one was not applied. The user's lock is taken first: a twin sent at the same moment
+    (whichever action, table or item) is then either seen here or waits until this one ends."""
+    lock_user(session, user)
     mine = (LabelEvent.user_id == user.id) & (LabelEvent.idempotency_key == key)
     event = session.scalar(select(LabelEvent).where(mine))
     if event is None:
@@ -142,11 +145,6 @@ def decide(
         raise DecisionError("item belongs to another project")
     check_changeable(item)
     lock_item(session, item)
-    # A twin of this request (a double click) may have committed while we waited for the lock:
-    # its event is ours, not a stale decision.
-    earlier = earlier_event(session, user, idempotency_key, same)
-    if earlier is not None:
-        return DecisionOutcome(earlier, duplicate=True)
     if item.status != ItemStatus.pending:
         raise StaleAction(
             f"item {item.id} was already decided ({item.status}); your label was not recorded"

@@ -235,6 +235,27 @@ def lock_item(session: Session, item: Item) -> None:
     ).scalars().one()
 
 
+def lock_user(session: Session, user: User) -> None:
+    """Serialize ``user``'s keyed actions: taken before the idempotency-key lookup, so that a
+    twin request (same key) waits here and then sees what the first one stored.
+
+    A label's key lives in ``label_events`` and a skip's in ``assignments``: no unique key spans
+    both, and two items lock different rows, so only a lock on the user orders them. PostgreSQL
+    takes the user's row lock (``FOR NO KEY UPDATE``: it still lets other sessions insert rows
+    that reference the user); SQLite needs a write for its one writer lock, and the reads that
+    follow (outside any transaction until then) see the latest commit. One user acts one step
+    at a time anyway: the lock costs one statement, and nobody else waits on it."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(User.id).where(User.id == user.id).with_for_update(key_share=True))
+    else:
+        session.execute(
+            update(User)
+            .where(User.id == user.id)
+            .values(role=User.role)
+            .execution_options(synchronize_session=False)
+        )
+
+
 def set_standing(
     session: Session,
     item: Item,
@@ -277,6 +298,7 @@ def skip(session: Session, item: Item, user: User, mode: SkipMode, idempotency_k
     Returns False when this key was already used for this skip (nothing changes)."""
     if mode not in SKIP_STATES:
         raise DecisionError(f"unknown skip mode '{mode}' (known: {', '.join(SKIP_STATES)})")
+    lock_user(session, user)
     mine = (Assignment.user_id == user.id) & (Assignment.idempotency_key == idempotency_key)
     earlier = session.scalar(select(Assignment).where(mine))
     if earlier is not None:

@@ -7,7 +7,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.api.deps import page_item, page_project, page_project_item
-from app.api.items import commit_keyed
 from app.auth import page_user, verify_csrf
 from app.config import get_settings
 from app.db import get_db
@@ -57,7 +56,8 @@ def apply_action(db: Session, action) -> str | None:
     """Commit the action; a refusal becomes the message shown above the next item, but a
     change nobody may make (a trusted item, never served by any queue) is a 403."""
     try:
-        commit_keyed(db, action)  # a concurrent twin's key: its result, or the reused-key error
+        action()  # a twin with the same key waits on the user's lock, then is answered by key
+        db.commit()
     except NotAllowed as err:
         db.rollback()
         raise HTTPException(status.HTTP_403_FORBIDDEN, str(err)) from None
