@@ -13,9 +13,11 @@ from workers.engine.embeddings import cached_embeddings
 from workers.engine.estimators import ExactHeadInfluence, TopK
 from workers.engine.head import fit_logistic_head
 from workers.engine.inffeed import (
+    DEFAULT_K_GRID,
     AdjustConfig,
     adjust_labels,
     cleanlab_ranker,
+    feasible_k_grid,
     harmful_extension_items,
     influence_ranker,
     loss_ranker,
@@ -27,6 +29,7 @@ from workers.engine.inffeed import (
     suggest_labels,
     triage_rounds,
 )
+from workers.engine.suggestions import inffeed_suggestions
 
 from .conftest import LABELS
 
@@ -115,7 +118,39 @@ def test_select_adjustment_uses_it_only_when_it_helps_on_dev():
     )
     assert macro_f1(y_dev, chosen) == pytest.approx(sel.dev_f1_after)
     with pytest.raises(ValueError):
-        select_adjustment(probs, _topk(idx, val), y_rand, y_dev, k_grid=(10,))
+        select_adjustment(probs, _topk(idx, val), y_rand, y_dev, k_grid=(0, 3))
+
+
+def test_k_grid_is_clipped_to_the_training_items():
+    """20 training items and the grid's 25: k stops at 20 (every proponent votes), the job of a
+    small project goes on (it failed with 'influencers_dev has 20 proponents, k_grid needs 25')."""
+    assert feasible_k_grid((1, 3, 5, 10, 25), 20) == (1, 3, 5, 10, 20)
+    assert feasible_k_grid((25, 10, 50), 7) == (7,)
+    assert feasible_k_grid(DEFAULT_K_GRID, 1000) == DEFAULT_K_GRID  # large data: unchanged
+    rng = np.random.default_rng(1)
+    n, m = 20, 6
+    X, Xd = rng.normal(size=(n, 4)), rng.normal(size=(m, 4))
+    y, yd = np.arange(n) % 2, np.arange(m) % 2
+    est = ExactHeadInfluence.fit(X, y, 2, l2=L2)
+    top = proponents(est, Xd, 25)
+    assert top.supporters_idx.shape == (m, n)
+    sel = select_adjustment(est.model.predict_proba(Xd), top, y, yd, k_grid=(1, 3, 5, 10, 25))
+    assert {c.k for c, _ in sel.results} == {1, 3, 5, 10, 20}
+    # k = 20 is what the unclipped k = 25 would have meant: the vote of all 20 proponents
+    for cfg, f in sel.results[1:]:
+        labels = adjust_labels(
+            est.model.predict_proba(Xd),
+            top.supporters_idx,
+            top.supporters_val,
+            y,
+            k=cfg.k,
+            weighting=cfg.weighting,
+            threshold=cfg.threshold,
+        )
+        assert macro_f1(yd, labels) == pytest.approx(f)
+    # the served suggestions take the chosen k, training items without their own vote
+    report = inffeed_suggestions(est, X, y, Xd, yd, Xd, yd)
+    assert report.config.k <= n and report.train.influencer_idx.shape[1] <= n - 1
 
 
 @pytest.fixture(scope="module")

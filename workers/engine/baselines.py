@@ -6,6 +6,7 @@ of cleanlab's ``find_label_issues``, so benchmarks can plug any of them into the
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -78,10 +79,28 @@ def out_of_fold_probs(
 
 
 def stratified_folds(y: np.ndarray, folds: int, seed: int) -> np.ndarray:
-    """Fold id per item from a shuffled stratified K-fold split."""
+    """Fold id per item from a shuffled stratified K-fold split.
+
+    Why fewer folds on small data: StratifiedKFold refuses more folds than the largest label
+    has items, and a first project of a handful of items must still be ranked; the folds are
+    then as many as that label's items, and when every label has a single item, the items are
+    dealt into at most ``folds`` folds (alone when that few). With at least ``folds`` items of
+    some label the split is unchanged.
+    """
+    y = np.asarray(y, dtype=np.int64)
+    if len(y) < 2:
+        raise ValueError(f"out-of-fold probabilities need at least 2 items, got {len(y)}")
+    largest = int(np.bincount(y).max())
     fold = np.empty(len(y), dtype=np.int64)
-    skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    for f, (_, held) in enumerate(skf.split(np.zeros(len(y)), y)):
+    if largest < 2:
+        fold[np.random.default_rng(seed).permutation(len(y))] = np.arange(len(y)) % folds
+        return fold
+    skf = StratifiedKFold(n_splits=min(folds, largest), shuffle=True, random_state=seed)
+    with warnings.catch_warnings():
+        # "The least populated class has only n members": expected on small data, see above
+        warnings.filterwarnings("ignore", "The least populated class", UserWarning)
+        splits = list(skf.split(np.zeros(len(y)), y))
+    for f, (_, held) in enumerate(splits):
         fold[held] = f
     return fold
 

@@ -120,6 +120,21 @@ class AdjustmentSelection:
     results: list[tuple[AdjustConfig, float]]
 
 
+def feasible_k_grid(k_grid: Sequence[int], n_proponents: int) -> tuple[int, ...]:
+    """The ks worth trying when each target has ``n_proponents`` (sorted, distinct).
+
+    Why: there are never more proponents than training items, and a small project (20 items,
+    below the grid's 25) is a normal first try; a k above that count would vote with the same
+    items as k = ``n_proponents``, so it is clipped to it rather than refused. On data with at
+    least ``max(k_grid)`` training items the grid is unchanged.
+    """
+    if n_proponents < 1:
+        raise ValueError("no proponents to vote with: the training set is empty")
+    if not k_grid or min(k_grid) < 1:
+        raise ValueError(f"k_grid must hold positive sizes, got {tuple(k_grid)}")
+    return tuple(sorted({min(int(k), n_proponents) for k in k_grid}))
+
+
 def select_adjustment(
     probs_dev: np.ndarray,
     influencers_dev: TopK,
@@ -132,17 +147,16 @@ def select_adjustment(
 ) -> AdjustmentSelection:
     """Grid-search k x weighting x threshold on the gold dev set (never on test).
 
-    ``influencers_dev`` must hold at least ``max(k_grid)`` proponents per dev item.
+    ``influencers_dev`` holds each dev item's proponents, ``max(k_grid)`` of them or, with
+    fewer training items, all there are; the grid is clipped to that (``feasible_k_grid``).
     """
-    width = influencers_dev.supporters_idx.shape[1]
-    if max(k_grid) > width:
-        raise ValueError(f"influencers_dev has {width} proponents, k_grid needs {max(k_grid)}")
-    off = AdjustConfig(k=min(k_grid), weighting=weightings[0], threshold=0.0)
+    ks = feasible_k_grid(k_grid, influencers_dev.supporters_idx.shape[1])
+    off = AdjustConfig(k=ks[0], weighting=weightings[0], threshold=0.0)
     before = macro_f1(y_dev, np.asarray(probs_dev).argmax(axis=1))
     best, best_f1 = off, before
     results = [(off, before)]
     for threshold in sorted(t for t in thresholds if t > 0):
-        for k in sorted(k_grid):
+        for k in ks:
             for weighting in weightings:
                 cfg = AdjustConfig(k=k, weighting=weighting, threshold=threshold)
                 labels = adjust_labels(
