@@ -103,6 +103,8 @@ def test_an_undo_is_not_a_correction(client, admin_headers, annotator_headers, p
     assert undone.json()["current_label"] == items[0]["current_label"]
     assert _jobs(project["id"]) == [], "a correction and its undo are not two corrections"
     _label(client, annotator_headers, items[1], _flip(items[1], project["labels"]))
+    assert _jobs(project["id"]) == [], "the undone correction is none: one correction"
+    _label(client, annotator_headers, items[2], _flip(items[2], project["labels"]))
     assert len(_jobs(project["id"])) == 1
 
 

@@ -2,7 +2,8 @@
 
 Definitions (the README repeats them):
 
-- a *decision* is a label event by a person: ``annotator`` (a vote) or ``review``;
+- a *decision* is a label event by a person, ``annotator`` (a vote) or ``review``, that stands
+  (a vote taken back by an undo is none: ``decision_counts``);
 - the *detection curve* follows the reviewed silver/extension items that have a reference
   label, in the order of their first decision, counting those whose silver label was wrong;
 - *throughput* is decisions per hour of active time, where a pause longer than
@@ -29,8 +30,8 @@ from app.models import (
     Project,
     User,
 )
+from app.services.decision_counts import person_decision
 
-DECISION_SOURCES = ("annotator", "review")
 F1_METRICS = (("dev_macro_f1", "dev"), ("test_macro_f1", "test"))
 
 
@@ -93,7 +94,7 @@ def _reviewable(project: Project):
 def detection(session: Session, project: Project) -> Detection:
     first = (
         select(LabelEvent.item_id, func.min(LabelEvent.id).label("first_id"))
-        .where(LabelEvent.source.in_(DECISION_SOURCES))
+        .where(person_decision())
         .group_by(LabelEvent.item_id)
         .subquery()
     )
@@ -129,7 +130,7 @@ def _decisions_up_to(session: Session, project: Project, event_id: int) -> int:
         .join(Item, Item.id == LabelEvent.item_id)
         .where(
             Item.project_id == project.id,
-            LabelEvent.source.in_(DECISION_SOURCES),
+            person_decision(),
             LabelEvent.id <= event_id,
         )
     )
@@ -172,7 +173,7 @@ def annotators(session: Session, project: Project, idle_gap_s: float) -> list[An
         select(User.username, LabelEvent.created_at, LabelEvent.new_label, Item.reference_label)
         .join(LabelEvent, LabelEvent.user_id == User.id)
         .join(Item, Item.id == LabelEvent.item_id)
-        .where(Item.project_id == project.id, LabelEvent.source.in_(DECISION_SOURCES))
+        .where(Item.project_id == project.id, person_decision())
         .order_by(User.username, LabelEvent.created_at, LabelEvent.id)
     ).all()
     by_user: dict[str, list] = defaultdict(list)

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import event, func, or_, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from app.models import Item, Job, JobState, LabelEvent, Project
+from app.services.decision_counts import is_correction
 from app.services.jobs import JobConflict, create_job, enqueue, set_state
 from app.services.results import latest_model_version
 
@@ -41,17 +42,9 @@ def set_retrain_every(project: Project, every: int | None) -> None:
     project.settings = settings
 
 
-def is_correction():
-    """An annotator's event that changed the label: a confirmation leaves the training set as
-    it was, so retraining on it would only repeat the last model. An undo takes a decision
-    back rather than adding one, so it does not count either."""
-    return LabelEvent.source.not_in(("import", "undo")) & or_(
-        LabelEvent.old_label.is_(None), LabelEvent.old_label != LabelEvent.new_label
-    )
-
-
 def corrections_between(session: Session, project_id: int, after: int, upto: int | None) -> int:
-    """Corrections with label event ids in (after, upto]: what a model version did not see."""
+    """Corrections with label event ids in (after, upto]: what a model version did not see.
+    An undone decision is none (see decision_counts), however long after it came the undo."""
     query = (
         select(func.count())
         .select_from(LabelEvent)
