@@ -95,6 +95,10 @@ def test_jsonl_export_matches_the_csv(client, admin_headers, project, corrected)
     )
     assert len(records) == len(rows) == 35
     for record, row in zip(records, rows, strict=True):
+        votes = {v["annotator"]: v["label"] for v in record.pop("votes")}
+        cast = {k.removeprefix("vote_"): v for k, v in row.items() if k.startswith("vote_")}
+        assert cast == {"ann": votes.get("ann", "")}
+        row = {k: v for k, v in row.items() if not k.startswith("vote_")}
         assert list(record) == list(row)
         assert {k: "" if v is None else str(v) for k, v in record.items()} == row
     target = next(r for r in records if r["id"] == corrected["target"]["id"])
@@ -228,12 +232,14 @@ def test_formula_cells_are_neutralised_in_csv_and_exact_in_jsonl(
     cells = list(csv.DictReader(io.StringIO(raw, newline="")))
     assert len(cells) == len(records)
     for record, row in zip(records, cells, strict=True):
+        record["vote_ann"] = next((v["label"] for v in record.pop("votes")), None)
         for column, value in record.items():
             if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
                 assert row[column] == "'" + value, (column, value)
             else:
                 assert row[column] == ("" if value is None else str(value)), (column, value)
     assert cells[0]["note"] == "'" + note and cells[0]["final_label"] == "'@SUM(A1)"
+    assert cells[0]["vote_ann"] == "'@SUM(A1)" and cells[1]["vote_ann"] == ""
     assert '"a;=1+1"' in raw  # quoted: a ;-separated spreadsheet keeps it one cell
 
 
@@ -256,3 +262,73 @@ def _store_as_is(project_id: int, payloads: list[str], label: str) -> None:
                     current_label=label,
                 )
             )
+
+
+def test_each_annotators_vote_is_exported(client, admin_headers, annotator_headers, project):
+    """Overlap 2: ann and bob vote on one item (ann with a note), bob's vote on another is
+    undone. JSONL lists the votes that stand with who and when; CSV has a column per voter."""
+    from app.auth import create_user, issue_token
+    from app.db import session_scope
+    from app.models import Role
+    from tests.seeding import add_members
+
+    with session_scope() as session:
+        user = create_user(session, "bob", "correct horse battery", Role.annotator)
+        bob = {"Authorization": f"Bearer {issue_token(session, user, 't')}"}
+    add_members(project["id"], "bob")
+    pid = project["id"]
+    assert upload(client, admin_headers, pid, to_csv(demo_rows(4), COLUMNS)).status_code == 201
+    assert (
+        client.patch(
+            f"/api/v1/projects/{pid}", headers=admin_headers, json={"overlap": 2}
+        ).status_code
+        == 200
+    )
+    first, second = client.get(
+        f"/api/v1/projects/{pid}/items?order=id", headers=admin_headers
+    ).json()["items"][:2]
+    at = {}
+    for who, headers, item, label, note in (
+        ("ann", annotator_headers, first, "rotten", "=looks off"),
+        ("bob", bob, first, "fresh", None),
+        ("bob", bob, second, "rotten", None),
+    ):
+        hand_over(item["id"], who)
+        body = {"label": label, "idempotency_key": uuid.uuid4().hex, "reason": note}
+        response = client.post(f"/api/v1/items/{item['id']}/label", headers=headers, json=body)
+        assert response.status_code == 200, response.text
+        at[(who, item["id"])] = response.json()["history"][-1]["created_at"]
+    undone = client.post(
+        f"/api/v1/projects/{pid}/undo", headers=bob, json={"idempotency_key": uuid.uuid4().hex}
+    )
+    assert undone.status_code == 200, undone.text
+
+    records = {
+        r["id"]: r
+        for r in map(json.loads, _export(client, admin_headers, pid, "jsonl").text.splitlines())
+    }
+    votes = records[first["id"]]["votes"]
+    assert [(v["annotator"], v["label"]) for v in votes] == [("ann", "rotten"), ("bob", "fresh")]
+    for vote in votes:
+        stamp = datetime.fromisoformat(vote["at"])
+        assert (
+            abs(
+                (
+                    stamp - datetime.fromisoformat(at[(vote["annotator"], first["id"])])
+                ).total_seconds()
+            )
+            < 5
+        )
+    assert records[second["id"]]["votes"] == [], "an undone vote is no vote"
+    assert records[first["id"]]["status"] == "disputed", "a tie goes to review"
+
+    rows = {
+        int(r["id"]): r
+        for r in csv.DictReader(io.StringIO(_export(client, admin_headers, pid, "csv").text))
+    }
+    assert [c for c in next(iter(rows.values())) if c.startswith("vote_")] == [
+        "vote_ann",
+        "vote_bob",
+    ]
+    assert (rows[first["id"]]["vote_ann"], rows[first["id"]]["vote_bob"]) == ("rotten", "fresh")
+    assert (rows[second["id"]]["vote_ann"], rows[second["id"]]["vote_bob"]) == ("", "")

@@ -6,6 +6,11 @@ uploads and annotators). Following OWASP's advice, such a text cell gets a leadi
 every text cell is quoted, so a separator inside it (``;`` in some locales) never starts a new
 cell. Numbers stay bare (``-0.5`` is a number, not a formula). JSONL is exact.
 
+The individual annotators' votes (their ``done`` assignments: a vote taken back by an undo is
+``open`` again, so it is left out) come with each item: in JSONL a ``votes`` list of
+``{annotator, label, at}``, in CSV one ``vote_<username>`` column per annotator who voted in the
+project. They are fetched with one query per batch, never one per row.
+
 One SELECT feeds the whole file (a consistent snapshot on PostgreSQL) and is read through a
 server-side cursor ``batch`` rows at a time, so memory stays flat however large the project.
 """
@@ -21,10 +26,11 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Row, Select, and_, func, select
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import Session, aliased
 
 from app.db import new_session
 from app.models import (
+    Assignment,
     DatasetKind,
     Item,
     ItemStatus,
@@ -127,10 +133,44 @@ def export_query(
     return query
 
 
+VOTES = "votes"
+VOTE_PREFIX = "vote_"
+
+
+def voter_names(session: Session, project_id: int) -> list[str]:
+    """Everyone with a standing vote in the project, by name: the CSV's vote columns."""
+    return list(
+        session.scalars(
+            select(User.username)
+            .join(Assignment, Assignment.user_id == User.id)
+            .join(Item, Item.id == Assignment.item_id)
+            .where(Item.project_id == project_id, Assignment.state == "done")
+            .distinct()
+            .order_by(User.username)
+        )
+    )
+
+
+def votes_of(session: Session, item_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """The standing votes on these items, oldest first: one query for a whole batch."""
+    found: dict[int, list[dict[str, Any]]] = {}
+    rows = session.execute(
+        select(Assignment.item_id, User.username, Assignment.label, Assignment.updated_at)
+        .join(User, User.id == Assignment.user_id)
+        .where(Assignment.item_id.in_(item_ids), Assignment.state == "done")
+        .order_by(Assignment.item_id, Assignment.updated_at, Assignment.id)
+    )
+    for item_id, username, label, at in rows:
+        vote = {"annotator": username, "label": label, "at": at.isoformat()}
+        found.setdefault(item_id, []).append(vote)
+    return found
+
+
 def export_records(
     project_id: int, kinds: Sequence[DatasetKind] | None, batch: int
 ) -> Iterator[list[dict[str, Any]]]:
-    """Batches of rows as dicts keyed by ``COLUMNS``; owns its session (it outlives the request)."""
+    """Batches of rows as dicts keyed by ``COLUMNS`` and ``votes``; owns its session (it
+    outlives the request)."""
     session = new_session()
     try:
         version = latest_model_version(session, project_id)
@@ -138,7 +178,11 @@ def export_records(
             export_query(project_id, version, kinds), execution_options={"yield_per": batch}
         )
         for rows in result.partitions():
-            yield [_record(row, version) for row in rows]
+            records = [_record(row, version) for row in rows]
+            cast = votes_of(session, [r["id"] for r in records])
+            for record in records:
+                record[VOTES] = cast.get(record["id"], [])
+            yield records
     finally:
         session.close()
 
@@ -165,13 +209,21 @@ def spreadsheet_safe(value: Any) -> Any:
     return value
 
 
-def encode_csv(batches: Iterable[list[dict[str, Any]]]) -> Iterator[bytes]:
-    """A header, then one chunk per batch; empty values are empty cells, text cells quoted."""
+def _csv_row(record: dict[str, Any], voters: Sequence[str]) -> list[Any]:
+    """The fixed columns, then each voter's label on this item (empty: no vote)."""
+    cast = {vote["annotator"]: vote["label"] for vote in record[VOTES]}
+    return [spreadsheet_safe(v) for v in (*(record[c] for c in COLUMNS), *map(cast.get, voters))]
+
+
+def encode_csv(batches: Iterable[list[dict[str, Any]]], voters: Sequence[str]) -> Iterator[bytes]:
+    """A header, then one chunk per batch; empty values are empty cells, text cells quoted.
+    Usernames in the header are neutralised like any text cell."""
     buffer = io.StringIO(newline="")
-    csv.writer(buffer, lineterminator="\r\n").writerow(COLUMNS)
+    header = [*COLUMNS, *(spreadsheet_safe(VOTE_PREFIX + name) for name in voters)]
+    csv.writer(buffer, lineterminator="\r\n").writerow(header)
     writer = csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\r\n")
     for records in batches:
-        writer.writerows([spreadsheet_safe(r[c]) for c in COLUMNS] for r in records)
+        writer.writerows(_csv_row(r, voters) for r in records)
         yield buffer.getvalue().encode("utf-8")
         buffer.seek(0)
         buffer.truncate()
@@ -185,10 +237,11 @@ def encode_jsonl(batches: Iterable[list[dict[str, Any]]]) -> Iterator[bytes]:
         yield "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
 
 
-ENCODERS = {ExportFormat.csv: encode_csv, ExportFormat.jsonl: encode_jsonl}
-
-
 def stream_export(
     project_id: int, fmt: ExportFormat, kinds: Sequence[DatasetKind] | None, batch: int
 ) -> Iterator[bytes]:
-    return ENCODERS[fmt](export_records(project_id, kinds, batch))
+    if fmt == ExportFormat.jsonl:
+        return encode_jsonl(export_records(project_id, kinds, batch))
+    with new_session() as session:  # the header needs the vote columns before the first row
+        voters = voter_names(session, project_id)
+    return encode_csv(export_records(project_id, kinds, batch), voters)
