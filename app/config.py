@@ -153,6 +153,9 @@ class Settings(BaseSettings):
     max_labels: int = Field(
         default=1000, ge=2, description="labels a project may have (its label set is checked)"
     )
+    max_guidelines_chars: int = Field(
+        default=20000, ge=1, description="a project's annotation guidelines (Markdown) at most"
+    )
     max_csv_columns: int = Field(
         default=1000, ge=2, description="CSV uploads with a wider header are refused"
     )

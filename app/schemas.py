@@ -6,10 +6,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field, field_validator
 
 from app.config import get_settings
 from app.estimators import ESTIMATORS
+from app.services.preselect import Preselect, preselect_in
 from app.services.projects import BadProject, checked_labels, checked_name
 from app.services.queue import OVERLAP_MAX
 
@@ -88,6 +89,16 @@ class ProjectUpdate(BaseModel):
         description="retrain after this many corrections since the last model version; "
         "null: by hand only (leave the field out to keep the current policy)",
     )
+    preselect: Preselect | None = Field(
+        default=None,
+        description="what the queue pre-selects: nothing (default: Enter waits for a label), "
+        "the model's suggestion, or the silver label (Enter then confirms it unread)",
+    )
+    guidelines: PlainStr | None = Field(
+        default=None,
+        description="annotation guidelines in Markdown (shown on the queue, raw HTML not "
+        "rendered), at most ASSAY_MAX_GUIDELINES_CHARS characters; empty: none",
+    )
 
     _estimator = field_validator("estimator")(_known_estimator)
 
@@ -100,6 +111,16 @@ class ProjectOut(BaseModel):
     labels: list[str]
     settings: dict
     created_at: datetime
+
+    @computed_field(description="what the queue pre-selects for each item")
+    @property
+    def preselect(self) -> Preselect:
+        return preselect_in(self.settings)
+
+    @computed_field(description="annotation guidelines, Markdown ('' when none)")
+    @property
+    def guidelines(self) -> str:
+        return str(self.settings.get("guidelines") or "")
 
 
 class ModelVersionOut(BaseModel):

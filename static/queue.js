@@ -1,5 +1,6 @@
 // Keyboard-first review: number keys pick a label, Enter confirms, S skips for now,
-// Shift+S passes to others, U undoes my last decision, N writes a note (Esc leaves it).
+// Shift+S passes to others, U undoes my last decision, N writes a note (Esc leaves it), G shows
+// or hides the project's guidelines. Enter with no label picked sends nothing and says so.
 // A picked-but-unsent label and note are kept in localStorage per project and item, so a
 // reload does not lose them; they are dropped once the decision is sent.
 (function () {
@@ -36,9 +37,57 @@
     if (draft.note && f.elements.note) f.elements.note.value = draft.note;
   }
 
+  // Tell screen readers (the page's one live region, outside the swapped fragment: a region
+  // inserted with its text is often not read out).
+  function announce(text) {
+    const region = document.getElementById("queue-status");
+    if (!region) return;
+    region.textContent = "";
+    window.setTimeout(function () { region.textContent = text; }, 50);
+  }
+
+  // After a swap: read out the confirmation of the decision just stored, if any.
+  function announceSaved() {
+    const saved = document.querySelector("#queue-item .queue-saved");
+    if (saved) announce(saved.dataset.announce);
+  }
+
+  // With nothing pre-selected, Enter waits for a label instead of sending none.
+  function pickFirst(f) {
+    const hint = f.querySelector("#pick-first");
+    if (hint) hint.hidden = false;
+    announce(hint ? hint.textContent : "Pick a label first");
+  }
+
+  function guidelines() { return document.getElementById("guidelines"); }
+
+  function showGuidelines(open) {
+    const panel = guidelines();
+    if (!panel) return;
+    panel.hidden = !open;
+    const toggle = document.getElementById("guidelines-toggle");
+    if (toggle) toggle.setAttribute("aria-expanded", open ? "true" : "false");
+  }
+
+  // The guidelines open by themselves on a user's first visit to a project's queue (this
+  // browser remembers it per project); afterwards G or the button shows them.
+  function openGuidelinesOnFirstVisit() {
+    const panel = guidelines();
+    if (!panel) return;
+    try {
+      if (localStorage.getItem(panel.dataset.seenKey)) return;
+      localStorage.setItem(panel.dataset.seenKey, "1");
+    } catch (err) { /* storage disabled: show them each time rather than never */ }
+    showGuidelines(true);
+  }
+
   function submit(action) {
     const f = form();
     if (!f) return;
+    if (action === "label" && !f.querySelector('input[name="label"]:checked')) {
+      pickFirst(f);
+      return;
+    }
     const button = f.querySelector('button[data-action="' + action + '"]');
     if (button && !button.disabled) {
       f.elements.action.value = action;
@@ -57,14 +106,33 @@
   document.addEventListener("submit", function (event) {
     const f = event.target;
     if (!f.matches("#decision, #undo")) return;
+    const noLabel = f.id === "decision" && f.elements.action.value === "label" &&
+      !f.querySelector('input[name="label"]:checked');
+    if (noLabel) { // Enter in the note field, with no label picked: nothing is sent
+      event.preventDefault();
+      event.stopPropagation();
+      pickFirst(f);
+      return;
+    }
     if (window.htmx) window.htmx.process(f);
     else event.preventDefault();
   }, true);
 
-  // Mouse clicks choose the action the same way the keys do.
+  // Mouse clicks choose the action the same way the keys do; Confirm with no label picked
+  // says so instead of sending.
   document.addEventListener("click", function (event) {
+    if (event.target.closest("#guidelines-toggle")) {
+      showGuidelines(guidelines().hidden);
+      return;
+    }
     const button = event.target.closest("#decision button[data-action]");
-    if (button) button.form.elements.action.value = button.dataset.action;
+    if (!button) return;
+    button.form.elements.action.value = button.dataset.action;
+    if (button.dataset.action === "label" && !button.form.querySelector('input[name="label"]:checked')) {
+      event.preventDefault();
+      event.stopPropagation();
+      pickFirst(button.form);
+    }
   }, true);
 
   document.addEventListener("change", function (event) {
@@ -86,6 +154,7 @@
     sending = null;
   });
   document.body.addEventListener("htmx:afterSwap", restoreDraft);
+  document.body.addEventListener("htmx:afterSwap", announceSaved);
 
   document.addEventListener("keydown", function (event) {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
@@ -101,11 +170,22 @@
       undo();
       return;
     }
+    if ((event.key === "g" || event.key === "G") && guidelines()) {
+      event.preventDefault();
+      showGuidelines(guidelines().hidden);
+      return;
+    }
     if (!f) return;
     if (/^[1-9]$/.test(event.key)) {
       const radios = f.querySelectorAll('input[name="label"]');
       const radio = radios[Number(event.key) - 1];
-      if (radio) { radio.checked = true; event.preventDefault(); saveDraft(); }
+      if (radio) {
+        radio.checked = true;
+        event.preventDefault();
+        saveDraft();
+        const hint = f.querySelector("#pick-first");
+        if (hint) hint.hidden = true;
+      }
     } else if (event.key === "Enter") {
       event.preventDefault();
       submit("label");
@@ -118,4 +198,5 @@
   });
 
   restoreDraft();
+  openGuidelinesOnFirstVisit();
 })();

@@ -23,10 +23,12 @@ from app.schemas import (
     UploadError,
 )
 from app.services import projects as project_service
+from app.services.guidelines import BadGuidelines, set_guidelines
 from app.services.ingest import IngestError
 from app.services.ingest_jobs import start_import_job
 from app.services.jobs import JobConflict
 from app.services.model_versions import version_history
+from app.services.preselect import set_preselect
 from app.services.queue import set_overlap
 from app.services.retraining import set_retrain_every
 from app.services.uploads import BadUpload, UploadTooLarge, import_spooled, spool_form
@@ -62,8 +64,15 @@ def update_project(
     db: Session = Depends(get_db),
     _: User = Depends(api_admin),
 ) -> Project:
-    """Change the ranking (from the next training job on), the queue's overlap or the
-    retraining policy."""
+    """Change the ranking (from the next training job on), the queue's overlap, the
+    retraining policy, what the queue pre-selects, or the annotation guidelines."""
+    if body.guidelines is not None:  # checked first: a refusal leaves nothing half-changed
+        try:
+            set_guidelines(project, body.guidelines)
+        except BadGuidelines as err:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(err)) from None
+    if body.preselect is not None:
+        set_preselect(project, body.preselect)
     if body.estimator is not None:
         project_service.set_estimator(project, body.estimator)
     if "retrain_every" in body.model_fields_set:

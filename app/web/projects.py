@@ -20,11 +20,13 @@ from app.estimators import ESTIMATORS
 from app.models import ACTIVE_JOB_STATES, DatasetKind, Project, User
 from app.schemas import LABEL_MAX_LENGTH, PROJECT_NAME_MAX_LENGTH
 from app.services import projects as project_service
+from app.services.guidelines import BadGuidelines, guidelines_of, set_guidelines
 from app.services.ingest import IngestError
 from app.services.items import list_items
 from app.services.jobs import JobConflict, start_train_score
 from app.services.membership import job_for, members_of, sees_everything
 from app.services.model_versions import version_history
+from app.services.preselect import PRESELECT_CHOICES, BadPreselect, preselect_of, set_preselect
 from app.services.results import latest_model_version
 from app.services.retraining import (
     BadPolicy,
@@ -122,6 +124,10 @@ def render_project_page(
         policy_error=policy_error,
         members=members_of(db, project) if sees_everything(user) else [],
         members_error=members_error,
+        preselect=preselect_of(project),
+        preselect_choices=PRESELECT_CHOICES,
+        guidelines=guidelines_of(project),
+        max_guidelines_chars=get_settings().max_guidelines_chars,
     )
 
 
@@ -199,18 +205,28 @@ def start_job(
 def update_settings(
     request: Request,
     project: Project = Depends(page_project),  # first: a non-member gets 404
-    estimator: str = Form(...),
+    estimator: str | None = Form(None),
+    preselect: str | None = Form(None, max_length=20),
+    guidelines: str | None = Form(None),
     db: Session = Depends(get_db),
     user: User = Depends(page_admin),
 ):
+    """The ranking, what the queue pre-selects, the annotation guidelines: each form sends
+    its own fields; all of them are checked before any is stored."""
     try:
-        project_service.set_estimator(project, estimator)
-    except project_service.UnknownEstimator as err:
+        if guidelines is not None:
+            set_guidelines(project, guidelines)
+        if preselect is not None:
+            set_preselect(project, preselect)
+        if estimator is not None:
+            project_service.set_estimator(project, estimator)
+    except (project_service.UnknownEstimator, BadPreselect, BadGuidelines) as err:
+        db.rollback()  # the project's settings as they were
         return render_project_page(
             request, db, user, project, settings_error=str(err), status_code=422
         )
     db.commit()
-    return RedirectResponse(f"/projects/{project.id}", status_code=303)
+    return RedirectResponse(f"/projects/{project.id}#settings", status_code=303)
 
 
 @router.post("/projects/{project_id}/retraining", dependencies=[Depends(verify_csrf)])

@@ -10,11 +10,14 @@ from app.api.deps import page_item, page_project, page_project_item
 from app.auth import page_user, verify_csrf
 from app.config import get_settings
 from app.db import get_db
-from app.models import Item, Project, User
+from app.models import Item, Project, User, utcnow
 from app.schemas import LABEL_MAX_LENGTH
 from app.services.deciders import NotAllowed
 from app.services.decisions import decide, history, last_decision, undo
+from app.services.guidelines import guidelines_of, render_guidelines
 from app.services.items import item_view, prediction_history
+from app.services.preselect import preselected_label
+from app.services.progress import queue_progress
 from app.services.queue import DecisionError, next_item, overlap_of, skip
 from app.services.results import evidence_for
 from app.web.templating import render
@@ -25,8 +28,15 @@ ACTION_MAX = 16  # the actions are label, skip and pass: anything longer is not 
 
 
 def _queue_context(
-    db: Session, project: Project, user: User, error: str | None = None, notice: str | None = None
+    db: Session,
+    project: Project,
+    user: User,
+    error: str | None = None,
+    notice: str | None = None,
+    saved: str | None = None,
 ) -> dict:
+    """The queue fragment's context; ``saved`` is the brief confirmation of the decision just
+    stored, shown for a few seconds and announced to screen readers."""
     item = next_item(db, project, user, get_settings().lease_ttl_s)
     db.commit()
     context = {
@@ -34,9 +44,11 @@ def _queue_context(
         "view": None,
         "error": error,
         "notice": notice,
+        "saved": saved,
         "overlap": overlap_of(project),
         "can_undo": last_decision(db, project, user) is not None,
         "undo_key": uuid.uuid4().hex,
+        "progress": queue_progress(db, project, user, utcnow()),
     }
     if item is None:
         return context
@@ -45,6 +57,7 @@ def _queue_context(
     return {
         **context,
         "view": view,
+        "preselected": preselected_label(project, item, view.prediction),
         "supporters": [e for e in evidence if e.role == "supporter"],
         "opposers": [e for e in evidence if e.role == "opposer"],
         "proponents": [e for e in evidence if e.role == "proponent"],
@@ -77,7 +90,9 @@ def queue_page(
     db: Session = Depends(get_db),
     user: User = Depends(page_user),
 ):
-    return render(request, "queue.html", user=user, **_queue_context(db, project, user))
+    guidelines = render_guidelines(guidelines_of(project))
+    context = _queue_context(db, project, user)
+    return render(request, "queue.html", user=user, guidelines=guidelines, **context)
 
 
 @router.post("/projects/{project_id}/queue/undo", dependencies=[Depends(verify_csrf)])
@@ -121,7 +136,17 @@ def queue_decision(
             raise DecisionError(f"action: unknown action '{action}' (label, skip, pass)")
 
     error = apply_action(db, act)
-    return render(request, "_queue_item.html", **_queue_context(db, project, user, error))
+    saved = None if error else _saved_message(action, label, item)
+    context = _queue_context(db, project, user, error, saved=saved)
+    return render(request, "_queue_item.html", **context)
+
+
+def _saved_message(action: str, label: str, item: Item) -> str:
+    """The confirmation that names what was stored, and how to take it back."""
+    name = item.external_id
+    if action == "label":
+        return f"Saved: {label} for item {name} (undo: U)"
+    return f"Skipped item {name}" if action == "skip" else f"Passed item {name} to others"
 
 
 @router.get("/items/{item_id}")
