@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import api, web
 from app.admission import AdmissionLimit
@@ -27,7 +28,9 @@ from app.services.queue import QueueBusy
 from app.services.retraining import install_retrain_hook
 from app.session_cookie import SessionCookieMiddleware
 from app.web import api_docs
+from app.web.error_pages import CrashPage, http_error
 from app.web.static import CachedStaticFiles, cache_control
+from app.web.templating import FragmentOpenedDirectly
 
 log = logging.getLogger(__name__)
 RETRY_LATER = {"Retry-After": "5"}  # seconds: a broker or database restart
@@ -55,6 +58,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         lifespan=lifespan,
     )
     app.state.login_limiter = LoginLimiter(settings)
+    app.add_middleware(CrashPage)  # innermost: a page's crash gets the styled 500 page
     app.add_middleware(
         SessionCookieMiddleware,  # HttpOnly, SameSite=lax; Secure on HTTPS or when configured
         secret_key=secret,
@@ -86,6 +90,15 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             headers={"Cache-Control": cache_control(settings.static_max_age_s)},
         )
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> FileResponse:
+        """Browsers and tools ask for /favicon.ico before reading a page's <link rel="icon">."""
+        return FileResponse(
+            settings.static_dir / "favicon.svg",
+            media_type="image/svg+xml",
+            headers={"Cache-Control": cache_control(settings.static_max_age_s)},
+        )
+
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
         """Liveness for docker-compose and load balancers: the database answers."""
@@ -94,6 +107,12 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         return {"status": "ok"}
 
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)  # styled pages, JSON for API
+
+    @app.exception_handler(FragmentOpenedDirectly)
+    async def to_page(_: Request, err: FragmentOpenedDirectly) -> RedirectResponse:
+        """A fragment's URL opened by hand: the page it belongs in, not bare unstyled HTML."""
+        return RedirectResponse(err.page, status_code=303)
 
     @app.exception_handler(QueueBusy)
     async def queue_busy(_: Request, err: QueueBusy) -> JSONResponse:

@@ -126,7 +126,7 @@ def test_label_undo_relabel_leaves_every_count_right(
         _act(ann, pid, action, item, label)
         step = f"after {action} {label or ''} on item {item['id']}"
         assert _pending_corrections(pages.get(f"/projects/{pid}").text) == corrections, step
-        stats = pages.get(f"/projects/{pid}/dashboard/stats")
+        stats = pages.get(f"/projects/{pid}/dashboard/stats", headers={"HX-Request": "true"})
         assert stats.status_code == 200, stats.text
         assert _ann_decisions(stats.text) == decisions, step
         assert _jobs(pid) == seeded_jobs, f"{step}: {corrections} < {RETRAIN_EVERY} corrections"

@@ -61,6 +61,7 @@ MINIMUM_ROLE: dict[str, str] = {
     "DELETE /api/v1/projects/{project_id}/members/{user_id}": ADMIN,
     # pages (login sessions)
     "GET /healthz": PUBLIC,
+    "GET /favicon.ico": PUBLIC,
     "GET /login": PUBLIC,
     "POST /login": PUBLIC,
     "POST /logout": PUBLIC,

@@ -97,7 +97,7 @@ def test_a_crash_is_a_500_with_the_headers(client):
 
     client.app.add_api_route("/boom", boom)
     crashed = TestClient(client.app, raise_server_exceptions=False).get("/boom")
-    assert crashed.status_code == 500 and crashed.text == "Internal Server Error"
+    assert crashed.status_code == 500 and "Internal Server Error" in crashed.text
     assert_headers(crashed)
 
 

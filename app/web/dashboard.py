@@ -12,7 +12,7 @@ from app.services import dashboard as stats
 from app.services import projects as project_service
 from app.services.charts import bar_chart, line_chart, thin
 from app.services.membership import project_for
-from app.web.templating import render
+from app.web.templating import fragment_of, render
 
 router = APIRouter()
 JOBS = 10
@@ -105,4 +105,5 @@ def dashboard_stats(
     """The plots and tables alone: the page re-fetches them while annotators work. Polling is
     not activity (``polled_page_admin``): an open dashboard tab still idles out."""
     project = visible_or_404(project_for, db, project_id, user)
+    fragment_of(request, f"/projects/{project.id}/dashboard")
     return render(request, "_dashboard_stats.html", **_stats_context(db, project))

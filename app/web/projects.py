@@ -35,7 +35,7 @@ from app.services.retraining import (
     set_retrain_every,
 )
 from app.services.uploads import BadUpload, UploadTooLarge, import_spooled, spool_form
-from app.web.templating import render
+from app.web.templating import fragment_of, render
 
 router = APIRouter()
 RECENT_JOBS = 5
@@ -259,4 +259,5 @@ def job_progress(
     """A job's progress bar, for a job of a project the user may see. The page polls it every
     second: that is not activity (``polled_page_user``), so the session still idles out."""
     job = visible_or_404(job_for, db, job_id, user)
+    fragment_of(request, f"/projects/{job.project_id}")
     return render(request, "_job.html", job=job, active=job.state in ACTIVE_JOB_STATES)

@@ -14,7 +14,7 @@ from app.services.agreement import agreement
 from app.services.queue import DecisionError, overlap_of, set_overlap
 from app.services.reviews import ReviewRow, awaiting_review, can_review, review, voters
 from app.web.review import apply_action
-from app.web.templating import render
+from app.web.templating import fragment_of, render
 
 router = APIRouter()
 REVIEW_PAGE = 100
@@ -93,6 +93,7 @@ def queue_settings(
     user: User = Depends(page_user),
 ):
     """Overlap and agreement, loaded into the project page."""
+    fragment_of(request, f"/projects/{project.id}")
     return _settings_fragment(request, db, project, user)
 
 
