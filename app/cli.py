@@ -212,11 +212,14 @@ def score(train: Path, dev: Path | None, out: Path, estimator: str | None) -> No
     from app.scoring_cli import score_files
     from app.services.ingest import IngestError
 
+    progress = ProgressLine()
     try:
-        n = score_files(train, dev, out, estimator=estimator, progress=_progress_printer())
+        n = score_files(train, dev, out, estimator=estimator, progress=progress)
     except IngestError as err:
         raise click.ClickException(str(err)) from None
-    click.echo(f"\nwrote {n} rows to {out}")
+    finally:
+        progress.end()
+    click.echo(f"wrote {n} rows to {out}")
 
 
 @main.command("import")
@@ -237,17 +240,20 @@ def import_file(project: str, file: Path, kind: str) -> None:
     from app.services.ingest import IngestError
 
     migrate()
+    progress = ProgressLine()
     try:
         with session_scope() as session:
-            found = _find_project(session, project)
+            found = _find_project(session, project)  # before the file is opened at all
             datasets = import_dataset(
-                session, found, file, file.name, DatasetKind(kind), progress=_progress_printer()
+                session, found, file, file.name, DatasetKind(kind), progress=progress
             )
             counts = ", ".join(f"{d.kind}: {d.row_count}" for d in datasets)
             project_id = found.id
     except IngestError as err:
         raise click.ClickException(f"{err} (nothing was imported)") from None
-    click.echo(f"\nimported {file.name} into project {project_id} ({counts})")
+    finally:
+        progress.end()  # the error or the summary starts on a line of its own
+    click.echo(f"imported {file.name} into project {project_id} ({counts})")
 
 
 def _find_project(session, ref: str):
@@ -323,12 +329,23 @@ def _member_context(project: str, username: str):
         yield session, found, user
 
 
-def _progress_printer():
-    def report(fraction: float, stage: str) -> None:
+class ProgressLine:
+    """A progress line rewritten in place (``\\r``) on stderr; ``end()`` finishes it with a
+    newline, so an error or summary printed next does not run into the percentage."""
+
+    def __init__(self) -> None:
+        self.open = False
+
+    def __call__(self, fraction: float, stage: str) -> None:
         sys.stderr.write(f"\r{stage:<12} {fraction * 100:5.1f}%")
         sys.stderr.flush()
+        self.open = True
 
-    return report
+    def end(self) -> None:
+        if self.open:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+            self.open = False
 
 
 @main.command()
@@ -342,9 +359,14 @@ def demo(serve: bool, host: str | None, port: int | None) -> None:
 
     _check_config()
     settings = get_settings()
+    # Without --serve nothing listens when the command ends: say what to run, then where to go.
+    serve_command = None if serve else serve_command_for(host, port)
     host, port = host or settings.host, port or settings.port
     worker_process = run_demo(
-        url=f"http://{host}:{port}", echo=click.echo, progress=_progress_printer()
+        url=f"http://{host}:{port}",
+        echo=click.echo,
+        progress=ProgressLine(),
+        serve_command=serve_command,
     )
     if serve:
         _serve(host, port, with_worker=True, worker_process=worker_process)
@@ -352,6 +374,15 @@ def demo(serve: bool, host: str | None, port: int | None) -> None:
         from app.worker_process import stop_worker
 
         stop_worker(worker_process)
+
+
+def serve_command_for(host: str | None, port: int | None) -> str:
+    """The `assay serve` line that serves what `assay demo --host/--port` set up."""
+    return " ".join(
+        ["assay serve"]
+        + ([f"--host {host}"] if host else [])
+        + ([f"--port {port}"] if port else [])
+    )
 
 
 if __name__ == "__main__":

@@ -110,9 +110,13 @@ def queue_quality(project_id: int, top: int = TOP) -> tuple[float, float]:
 
 
 def run_demo(
-    url: str, echo: Callable[[str], None], progress: Callable[[float, str], None]
+    url: str,
+    echo: Callable[[str], None],
+    progress: Callable[[float, str], None],
+    serve_command: str | None = None,
 ) -> subprocess.Popen:
-    """Set everything up through the real services and a real worker; returns the worker."""
+    """Set everything up through the real services and a real worker; returns the worker.
+    ``serve_command``: the command that serves it, when the caller does not serve right away."""
     settings = get_settings()
     migrate()
     password = _admin_login()
@@ -138,5 +142,9 @@ def run_demo(
         f"wrong silver labels: {share_top:.1%} of the queue's first {TOP} items vs "
         f"{share_all:.1%} of the extension set ({share_top / max(share_all, 1e-9):.1f}x)"
     )
-    echo(f"open {url}/projects/{project_id}/queue and log in as {ADMIN} / {password}")
+    where = f"{url}/projects/{project_id}/queue and log in as {ADMIN} / {password}"
+    if serve_command:  # nothing serves yet: the URL alone would not open
+        echo(f"the demo is ready but not served: run `{serve_command}`, then open {where}")
+    else:
+        echo(f"open {where}")
     return worker

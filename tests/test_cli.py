@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import subprocess
 import sys
 
 from tests.support import demo_rows, to_csv
 
 
-def run(args: list[str], env: dict[str, str], **kw) -> subprocess.CompletedProcess:
+def run(
+    args: list[str], env: dict[str, str], timeout: float = 600, **kw
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "app.cli", *args],
         env={**os.environ, **env},
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=timeout,
         **kw,
     )
 
@@ -138,3 +141,61 @@ def test_score_output_is_safe_to_open_in_a_spreadsheet(tmp_path):
     assert {r["label"] for r in scored} == {"'=1+1", "'@SUM(A1)"}
     assert {r["predicted_label"] for r in scored} <= {"'=1+1", "'@SUM(A1)"}
     assert all(float(r["self_influence"]) == float(r["self_influence"]) for r in scored)
+
+
+def _project_in(data_dir, name: str = "Reviews") -> int:
+    """A project in ``data_dir``'s SQLite database, made through the app's own services."""
+    from app.db import migrate, session_scope
+    from app.services.projects import create_project
+    from tests.support import assay_env
+
+    with assay_env(data_dir):
+        migrate()
+        with session_scope() as session:
+            project = create_project(session, name, ["fresh", "rotten"])
+            session.flush()
+            return project.id
+
+
+def test_import_into_a_missing_project_is_refused_before_the_file_is_read(tmp_path):
+    """A named pipe that nobody writes: opening it blocks, so only a command that looks the
+    project up first can answer."""
+    pipe = tmp_path / "rows.csv"
+    os.mkfifo(pipe)
+    env = {"ASSAY_DATA_DIR": str(tmp_path / "data")}
+    result = run(["import", "Nope", str(pipe)], env, timeout=60)  # read first: never ends
+    assert result.returncode == 1
+    assert result.stderr == "Error: no project 'Nope'\n"
+
+
+def test_import_error_starts_on_a_line_of_its_own(tmp_path):
+    data_dir = tmp_path / "data"
+    project_id = _project_in(data_dir)
+    rows = demo_rows(300)
+    rows[-1]["label"] = "mouldy"
+    source = tmp_path / "rows.csv"
+    source.write_bytes(to_csv(rows))
+    env = {"ASSAY_DATA_DIR": str(data_dir), "ASSAY_IMPORT_BATCH_ROWS": "50"}
+    result = run(["import", str(project_id), str(source)], env)
+    assert result.returncode == 1
+    # text mode reads the progress line's \r as a line end; the error must not join the last
+    progress, _, error = result.stderr.rpartition("\nError: ")
+    assert progress.splitlines()[-1].startswith("importing") and progress.endswith("%")
+    assert "unknown label 'mouldy'" in error and error.endswith("(nothing was imported)\n")
+
+
+def test_demo_without_serving_says_how_to_serve_it(tmp_path):
+    """The demo project exists already (so nothing trains): the command ends with what to run
+    and where to go, not a URL that nothing answers."""
+    from app.demo import PROJECT_NAME
+
+    data_dir = tmp_path / "data"
+    project_id = _project_in(data_dir, PROJECT_NAME)
+    result = run(["demo", "--no-serve", "--port", "8123"], {"ASSAY_DATA_DIR": str(data_dir)})
+    assert result.returncode == 0, result.stderr[-2000:]
+    last = result.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(
+        rf"the demo is ready but not served: run `assay serve --port 8123`, then open "
+        rf"http://127\.0\.0\.1:8123/projects/{project_id}/queue and log in as admin / \S+",
+        last,
+    ), result.stdout
