@@ -232,11 +232,14 @@ def score(train: Path, dev: Path | None, out: Path, estimator: str | None) -> No
     show_default=True,
     help="rows with a split column of dev/test go to gold_dev/test",
 )
-def import_file(project: str, file: Path, kind: str) -> None:
+@click.option("--replace", "mode", flag_value="replace", help="ids already in the project: update")
+@click.option("--skip", "mode", flag_value="skip", help="ids already in the project: keep as is")
+def import_file(project: str, file: Path, kind: str, mode: str | None) -> None:
     """Import FILE (CSV/JSONL: text, label[, id, split, reference_label]) into PROJECT (id or
-    name), streamed from disk in one transaction: all rows or none, no upload size limit."""
+    name), streamed from disk in one transaction: all rows or none, no upload size limit.
+    A file with ids already in the project is refused unless --replace or --skip says what to do."""
     from app.db import migrate, session_scope
-    from app.services.datasets import import_dataset
+    from app.services.datasets import ImportMode, import_dataset
     from app.services.ingest import IngestError
 
     migrate()
@@ -245,7 +248,13 @@ def import_file(project: str, file: Path, kind: str) -> None:
         with session_scope() as session:
             found = _find_project(session, project)  # before the file is opened at all
             datasets = import_dataset(
-                session, found, file, file.name, DatasetKind(kind), progress=progress
+                session,
+                found,
+                file,
+                file.name,
+                DatasetKind(kind),
+                progress=progress,
+                mode=ImportMode(mode or ImportMode.refuse.value),
             )
             counts = ", ".join(f"{d.kind}: {d.row_count}" for d in datasets)
             project_id = found.id

@@ -23,6 +23,7 @@ from app.schemas import (
     UploadError,
 )
 from app.services import projects as project_service
+from app.services.datasets import ImportMode
 from app.services.guidelines import BadGuidelines, set_guidelines
 from app.services.ingest import IngestError
 from app.services.ingest_jobs import start_import_job
@@ -137,6 +138,14 @@ UPLOAD_FORM = {
                             "default": DatasetKind.silver.value,
                             "title": "Kind",
                         },
+                        "mode": {
+                            "type": "string",
+                            "enum": [m.value for m in ImportMode],
+                            "default": ImportMode.refuse.value,
+                            "title": "Mode",
+                            "description": "ids already in the project: refuse the file "
+                            "(422), replace those items, or skip them",
+                        },
                     },
                     "required": ["file"],
                 }
@@ -169,8 +178,11 @@ async def upload_dataset(
 ):
     """CSV or JSONL with text, label[, id, split, reference_label]; all rows or none.
 
-    Multipart form: ``file`` and optionally ``kind``. The body is read only once the token
-    is known to be an admin's, and streamed to disk under ASSAY_MAX_UPLOAD_BYTES."""
+    Multipart form: ``file`` and optionally ``kind`` and ``mode``: ids already in the project
+    are refused (422 naming the first, nothing stored) unless ``mode`` is ``replace`` (update
+    those items, a label event ``import`` where the label changed) or ``skip`` (keep them).
+    The body is read only once the token is known to be an admin's, and streamed to disk
+    under ASSAY_MAX_UPLOAD_BYTES."""
     settings = get_settings()
     try:
         form = await spool_form(request, settings.uploads_dir)
@@ -191,10 +203,16 @@ async def upload_dataset(
         form.path.unlink(missing_ok=True)
         known = ", ".join(k.value for k in DatasetKind)
         return _field_error("kind", f"Input should be one of: {known}", "enum")
-    if form.path.stat().st_size > settings.import_background_bytes:
-        return _import_in_background(db, project, form.path, form.filename, kind)
     try:
-        datasets = await import_spooled(db, project, form.path, form.filename, kind)
+        mode = ImportMode(form.fields.get("mode", ImportMode.refuse.value))
+    except ValueError:
+        form.path.unlink(missing_ok=True)
+        known = ", ".join(m.value for m in ImportMode)
+        return _field_error("mode", f"Input should be one of: {known}", "enum")
+    if form.path.stat().st_size > settings.import_background_bytes:
+        return _import_in_background(db, project, form.path, form.filename, kind, mode)
+    try:
+        datasets = await import_spooled(db, project, form.path, form.filename, kind, mode)
     except IngestError as err:
         db.rollback()
         return JSONResponse(status_code=422, content=err.as_dict())
@@ -209,11 +227,16 @@ def _field_error(name: str, message: str, kind: str) -> JSONResponse:
 
 
 def _import_in_background(
-    db: Session, project: Project, path: Path, filename: str, kind: DatasetKind
+    db: Session,
+    project: Project,
+    path: Path,
+    filename: str,
+    kind: DatasetKind,
+    mode: ImportMode,
 ) -> JSONResponse:
     """A file over ASSAY_IMPORT_BACKGROUND_BYTES: 202 with the import job to poll."""
     try:
-        job = start_import_job(db, project, path, filename, kind)
+        job = start_import_job(db, project, path, filename, kind, mode)
     except JobConflict as err:
         path.unlink(missing_ok=True)
         raise HTTPException(

@@ -57,6 +57,9 @@ class Row:
     split: str | None = None
     reference_label: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # False: the file has no id here and the row's number stands in; such ids are the file's
+    # own, so a re-import check (datasets.ImportMode) leaves them alone
+    id_given: bool = True
 
 
 def _bad_utf8_line(binary: IO[bytes], filename: str) -> IngestError:
@@ -221,7 +224,8 @@ class _RowChecker:
         split = _optional(record, "split", filename, line)
         if split is not None and split not in SPLITS:
             raise IngestError(filename, line, "split", f"split must be one of {', '.join(SPLITS)}")
-        external_id = _optional(record, "id", filename, line) or str(len(self.seen_ids) + 1)
+        given = _optional(record, "id", filename, line)
+        external_id = given or str(len(self.seen_ids) + 1)
         if len(external_id) > ID_MAX_LENGTH:
             raise IngestError(filename, line, "id", f"id longer than {ID_MAX_LENGTH} characters")
         first = self.seen_ids.setdefault(external_id, line)
@@ -232,7 +236,7 @@ class _RowChecker:
         extra = {
             k: v for k, v in record.items() if k not in (TEXT_FIELD, LABEL_FIELD, *OPTIONAL_FIELDS)
         }
-        return Row(line, external_id, body, label, split, reference, extra)
+        return Row(line, external_id, body, label, split, reference, extra, given is not None)
 
 
 def iter_rows(

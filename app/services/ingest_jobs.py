@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from app.config import get_settings
 from app.db import session_scope
 from app.models import ACTIVE_JOB_STATES, DatasetKind, Job, Project
-from app.services.datasets import import_dataset
+from app.services.datasets import ImportMode, import_dataset
 from app.services.ingest import IngestError
 from app.services.job_lease import (
     LeaseLost,
@@ -30,7 +30,12 @@ log = logging.getLogger(__name__)
 
 
 def start_import_job(
-    session: Session, project: Project, path: Path, filename: str, kind: DatasetKind
+    session: Session,
+    project: Project,
+    path: Path,
+    filename: str,
+    kind: DatasetKind,
+    mode: ImportMode = ImportMode.refuse,
 ) -> Job:
     """Create, commit and enqueue the import of a spooled upload; the job owns the file now."""
     from workers.celery_app import IMPORT_DATASET
@@ -39,7 +44,7 @@ def start_import_job(
         session,
         project,
         IMPORT_JOB,
-        {"path": str(path), "filename": filename, "kind": kind.value},
+        {"path": str(path), "filename": filename, "kind": kind.value, "mode": mode.value},
     )
     session.commit()
     enqueue(job.id, IMPORT_DATASET)
@@ -76,6 +81,7 @@ def run_import_job(job_id: int) -> None:
                 DatasetKind(params["kind"]),
                 max_rows=settings.max_upload_rows,
                 progress=report,
+                mode=ImportMode(params.get("mode", ImportMode.refuse.value)),
             )
             rows = sum(d.row_count for d in datasets)
             hold_for_commit(session, lease)  # rows and the succeeded state commit together

@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.config import get_settings
 from app.models import Dataset, DatasetKind, Project
-from app.services.datasets import import_dataset
+from app.services.datasets import ImportMode, import_dataset
 from app.text import size_text
 
 
@@ -194,7 +194,12 @@ async def spool_form(
 
 
 async def import_spooled(
-    session: Session, project: Project, path: Path, filename: str, kind: DatasetKind
+    session: Session,
+    project: Project,
+    path: Path,
+    filename: str,
+    kind: DatasetKind,
+    mode: ImportMode = ImportMode.refuse,
 ) -> list[Dataset]:
     """Import a spooled upload in a worker thread (the event loop keeps serving), then delete
     it; the caller commits, or rolls back on ``IngestError``."""
@@ -207,6 +212,7 @@ async def import_spooled(
             filename,
             kind,
             max_rows=get_settings().max_upload_rows,
+            mode=mode,
         )
     finally:
         path.unlink(missing_ok=True)

@@ -20,6 +20,7 @@ from app.estimators import ESTIMATORS
 from app.models import ACTIVE_JOB_STATES, DatasetKind, Project, User
 from app.schemas import LABEL_MAX_LENGTH, PROJECT_NAME_MAX_LENGTH
 from app.services import projects as project_service
+from app.services.datasets import ImportMode
 from app.services.guidelines import BadGuidelines, guidelines_of, set_guidelines
 from app.services.ingest import IngestError
 from app.services.items import list_items
@@ -177,7 +178,12 @@ async def upload(
         form.path.unlink(missing_ok=True)
         return refuse(f"kind: one of {', '.join(k.value for k in DatasetKind)}", 422)
     try:
-        await import_spooled(db, project, form.path, form.filename, kind)
+        mode = ImportMode(form.fields.get("mode", ImportMode.refuse.value))
+    except ValueError:
+        form.path.unlink(missing_ok=True)
+        return refuse(f"ids already in the project: {', '.join(ImportMode)}", 422)
+    try:
+        await import_spooled(db, project, form.path, form.filename, kind, mode)
     except IngestError as err:
         db.rollback()
         return render_project_page(
