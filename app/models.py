@@ -301,6 +301,13 @@ class Influencer(Base):
     role: Mapped[str] = mapped_column(String(10))  # supporter | opposer | proponent
     rank: Mapped[int] = mapped_column(Integer)
     value: Mapped[float] = mapped_column(Float)
+    # The train item's label in the version's training snapshot: what the model learned from,
+    # which a later correction does not change. None where it was not recorded (versions
+    # stored before migration 0008): the label then is unknown, not the current one.
+    train_label: Mapped[str | None] = mapped_column(String(200))
+    # The label whose loss on the target the value is about: the target's own training label
+    # for supporters and opposers, the suggested label for proponents (None: not recorded).
+    target_label: Mapped[str | None] = mapped_column(String(200))
 
 
 class Assignment(Base):

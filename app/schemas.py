@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field, field_validator
 
@@ -209,12 +209,33 @@ class ItemPage(BaseModel):
 
 
 class EvidenceOut(BaseModel):
+    """A training item in an item's evidence (``app/services/results.py`` ``Evidence``)."""
+
     item_id: int
     text: str
-    label: str | None
-    role: str
+    label: str | None = Field(description="the training item's label now (= current_label)")
+    role: str = Field(
+        description="supporter (removing it would raise the loss of the item's own training "
+        "label), opposer (would lower it), proponent (a supporter of the suggested label)"
+    )
     rank: int
-    value: float
+    value: float = Field(
+        description="influence: loss of target_label on this item without the training item, "
+        "minus with it"
+    )
+    train_label: str | None = Field(
+        description="its label when the model was trained (null: not recorded, older versions)"
+    )
+    current_label: str | None = Field(description="its label now")
+    label_source: Literal["silver", "gold", "reviewed"] = Field(
+        description="where the trained-on label came from"
+    )
+    changed_by: str | None = Field(
+        description="who changed the label since the training (null: unchanged)"
+    )
+    changed_at: datetime | None = Field(description="when the label was changed since")
+    target_label: str | None = Field(description="the label whose loss value is about")
+    effect: str = Field(description="value in words")
 
 
 class LabelEventOut(BaseModel):

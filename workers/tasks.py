@@ -189,18 +189,20 @@ def _item_results(data: TrainingData, output: PipelineOutput) -> ItemResults:
             ids,
             ids,
             "proponent",
-            output.inffeed.train.influencer_idx,
-            output.inffeed.train.influencer_val,
+            output.inffeed.train.reason_idx,
+            output.inffeed.train.reason_val,
         )
         if output.inffeed.test is not None:
             evidence += _evidence(
                 data.test_ids,
                 ids,
                 "proponent",
-                output.inffeed.test.influencer_idx,
-                output.inffeed.test.influencer_val,
+                output.inffeed.test.reason_idx,
+                output.inffeed.test.reason_val,
             )
-    return ItemResults(predictions, scores, evidence)
+    # the labels this version learned from: the evidence shows them beside today's labels
+    snapshot = {item_id: labels[y] for item_id, y in zip(ids, data.train_y, strict=True)}
+    return ItemResults(predictions, scores, evidence, train_labels=snapshot)
 
 
 def _evidence(

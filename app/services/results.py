@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, delete, func, insert, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, joinedload
 
-from app.models import Influencer, Item, ModelVersion, Prediction, Score
+from app.models import (
+    DatasetKind,
+    Influencer,
+    Item,
+    LabelEvent,
+    ModelVersion,
+    Prediction,
+    Score,
+)
 
 INSERT_CHUNK = 5000
 
@@ -30,6 +40,9 @@ class ItemResults:
     predictions: Sequence[PredictionRow]
     scores: Sequence[tuple[int, str, float]]  # (item id, kind, value)
     evidence: Sequence[tuple[int, int, str, int, float]]  # (target id, train id, role, rank, value)
+    # the training snapshot: each training item's label as the model learned it (item id ->
+    # label); without it the evidence rows record no training or target label
+    train_labels: Mapping[int, str] | None = None
 
 
 def _bulk(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
@@ -85,6 +98,8 @@ def store_model_version(
             for item_id, kind, value in results.scores
         ],
     )
+    snapshot = results.train_labels or {}
+    suggested = {row.item_id: row.suggested_label for row in results.predictions}
     _bulk(
         session,
         Influencer,
@@ -96,6 +111,12 @@ def store_model_version(
                 "role": role,
                 "rank": rank,
                 "value": value,
+                "train_label": snapshot.get(train),
+                # proponents are the suggestion's supporters; the others are about the target's
+                # own training label
+                "target_label": suggested.get(target)
+                if role == "proponent"
+                else snapshot.get(target),
             }
             for target, train, role, rank, value in results.evidence
         ],
@@ -157,26 +178,129 @@ def item_scores(
 
 @dataclass
 class Evidence:
+    """One training item in an evidence list, with what the model learned from it.
+
+    ``train_label`` is its label in the version's training snapshot (None: not recorded, for
+    versions stored before migration 0008); ``current_label`` its label now (``label`` is the
+    same, kept for API clients), and when the two differ ``changed_by``/``changed_at`` name the
+    newest label event since the training (its user, or its source when no user made it).
+    ``label_source`` says where the trained-on label came from: gold (a gold training set),
+    reviewed (an annotator's or reviewer's decision before the training) or silver.
+    ``target_label`` is the label whose loss on the target item ``value`` is about;
+    ``strength`` is |value| relative to the strongest in the same list (1.0 = strongest)."""
+
     item_id: int
     text: str
     label: str | None
     role: str
     rank: int
     value: float
+    train_label: str | None = None
+    current_label: str | None = None
+    label_source: str = "silver"
+    changed_by: str | None = None
+    changed_at: datetime | None = None
+    target_label: str | None = None
+    strength: float = 0.0
+
+    effect: str = field(init=False)  # the value in words, for people and API clients alike
+
+    def __post_init__(self) -> None:
+        self.effect = effect_in_words(self.value, self.target_label)
+
+    @property
+    def changed(self) -> bool:
+        return self.train_label is not None and self.train_label != self.current_label
 
 
+def effect_in_words(value: float, target_label: str | None) -> str:
+    """What leaving the item out of training would do to the target's loss, in words."""
+    on = f" of '{target_label}'" if target_label else ""
+    if value == 0:
+        return f"removing it would not change this item's loss{on}"
+    verb = "raise" if value > 0 else "lower"
+    return f"removing it would {verb} this item's loss{on} by {plain_number(abs(value))}"
+
+
+def plain_number(value: float, digits: int = 2) -> str:
+    """``value`` to ``digits`` significant digits without an exponent (0.0072, not 7.2e-03):
+    influence values are small, and a reader should not need to decode scientific notation."""
+    if value == 0 or not math.isfinite(value):
+        return str(value)
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(value))))
+    return f"{value:.{decimals}f}"
+
+
+REVIEW_SOURCES = ("annotator", "consensus", "review")
 _TRAIN_ITEM = aliased(Item)  # built once: aliasing per call cost more than the query itself
 
 
 def evidence_for(session: Session, version_id: int, item_id: int) -> list[Evidence]:
+    """The item's evidence lists (supporters, opposers, proponents) in the given version, each
+    training item with its trained-on label, its label now, and who changed it since."""
     train = _TRAIN_ITEM
     rows = session.execute(
-        select(Influencer, train.text, train.current_label)
+        select(Influencer, train.text, train.current_label, train.dataset_kind)
         .join(train, train.id == Influencer.train_item_id)
         .where(Influencer.model_version_id == version_id, Influencer.target_item_id == item_id)
         .order_by(Influencer.role.desc(), Influencer.rank)
     ).all()
-    return [
-        Evidence(inf.train_item_id, text, label, inf.role, inf.rank, inf.value)
-        for inf, text, label in rows
-    ]
+    if not rows:
+        return []
+    watermark = session.scalar(
+        select(ModelVersion.label_event_watermark).where(ModelVersion.id == version_id)
+    )
+    events = _events_by_item(session, {inf.train_item_id for inf, *_ in rows})
+    strongest: dict[str, float] = {}
+    for inf, *_ in rows:
+        strongest[inf.role] = max(strongest.get(inf.role, 0.0), abs(inf.value))
+    out = []
+    for inf, text, current, kind in rows:
+        before, after = _split(events.get(inf.train_item_id, []), watermark or 0)
+        entry = Evidence(
+            inf.train_item_id,
+            text,
+            current,
+            inf.role,
+            inf.rank,
+            inf.value,
+            train_label=inf.train_label,
+            current_label=current,
+            label_source=_source(kind, inf.train_label, before),
+            target_label=inf.target_label,
+            strength=abs(inf.value) / strongest[inf.role] if strongest[inf.role] else 0.0,
+        )
+        if entry.changed and after:
+            last = after[-1]
+            entry.changed_by = last.user.username if last.user else last.source
+            entry.changed_at = last.created_at
+        out.append(entry)
+    return out
+
+
+def _events_by_item(session: Session, item_ids: set[int]) -> dict[int, list[LabelEvent]]:
+    found: dict[int, list[LabelEvent]] = {}
+    for event in session.scalars(
+        select(LabelEvent)
+        .options(joinedload(LabelEvent.user))
+        .where(LabelEvent.item_id.in_(item_ids))
+        .order_by(LabelEvent.id)
+    ):
+        found.setdefault(event.item_id, []).append(event)
+    return found
+
+
+def _split(events: list[LabelEvent], watermark: int) -> tuple[list[LabelEvent], list[LabelEvent]]:
+    """Events the training saw (id up to the version's watermark) and those after it."""
+    return [e for e in events if e.id <= watermark], [e for e in events if e.id > watermark]
+
+
+def _source(kind: str, train_label: str | None, seen: list[LabelEvent]) -> str:
+    """gold for a gold training set; reviewed when the newest event the training saw is a
+    decision that set the trained-on label (an undo, or a vote that did not settle, is not);
+    silver otherwise."""
+    if kind == DatasetKind.gold_train:
+        return "gold"
+    if seen and seen[-1].source in REVIEW_SOURCES and seen[-1].new_label == train_label:
+        return "reviewed"
+    return "silver"

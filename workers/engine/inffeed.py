@@ -178,7 +178,14 @@ def select_adjustment(
 @dataclass
 class Suggestions:
     """Per target: the model's prediction and confidence, the suggested label, whether it was
-    adjusted, and the evidence (proponent training indices and influence values, (m, k))."""
+    adjusted, the prediction's proponents that voted (``influencer_*``, (m, k)), and the
+    suggestion's own supporters (``reason_*``, (m, k)): what is shown as its reasons.
+
+    Why both: where the vote changed the label, the voters support the *prediction* (InfFeed
+    votes with their training labels), so in a two-label project they are exactly the
+    opposers of the suggested label; shown as the suggestion's reasons, an item appeared as an
+    opposer of a label and as the top reason for suggesting that same label. The reasons are
+    taken at the suggested label instead (the voters where the suggestion is the prediction)."""
 
     predicted: np.ndarray
     confidence: np.ndarray
@@ -186,6 +193,8 @@ class Suggestions:
     adjusted: np.ndarray
     influencer_idx: np.ndarray
     influencer_val: np.ndarray
+    reason_idx: np.ndarray
+    reason_val: np.ndarray
 
 
 def suggest_labels(
@@ -209,13 +218,22 @@ def suggest_labels(
         threshold=config.threshold,
     )
     predicted = probs.argmax(axis=1)
+    adjusted = label != predicted
+    reason_idx, reason_val = top.supporters_idx.copy(), top.supporters_val.copy()
+    rows = np.nonzero(adjusted)[0]
+    if len(rows):
+        own = None if exclude_self is None else np.asarray(exclude_self)[rows]
+        theirs = estimator.top_k(X_t[rows], label[rows], config.k, exclude_self=own)
+        reason_idx[rows], reason_val[rows] = theirs.supporters_idx, theirs.supporters_val
     return Suggestions(
         predicted=predicted,
         confidence=probs.max(axis=1),
         label=label,
-        adjusted=label != predicted,
+        adjusted=adjusted,
         influencer_idx=top.supporters_idx,
         influencer_val=top.supporters_val,
+        reason_idx=reason_idx,
+        reason_val=reason_val,
     )
 
 
