@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
@@ -169,10 +170,13 @@ def decide(
     return DecisionOutcome(event, duplicate=False)
 
 
-def last_decision(session: Session, project: Project, user: User) -> LabelEvent | None:
-    """``user``'s newest vote in the project that still stands (not undone)."""
-    return session.scalar(
-        select(LabelEvent)
+def standing_votes(what: Any, project: Project, user: User) -> Select:
+    """``select(what)`` over ``user``'s queue votes in ``project`` on items where the vote still
+    stands: ``user``'s assignment is ``done`` (``decide`` sets it, ``undo`` reopens it). The
+    queue's undo button and its "decided today" count must agree on what stands, so both
+    build on this one query."""
+    return (
+        select(what)
         .join(Item, Item.id == LabelEvent.item_id)
         .join(
             Assignment,
@@ -184,8 +188,13 @@ def last_decision(session: Session, project: Project, user: User) -> LabelEvent 
             LabelEvent.source == "annotator",
             Assignment.state == "done",
         )
-        .order_by(LabelEvent.id.desc())
-        .limit(1)
+    )
+
+
+def last_decision(session: Session, project: Project, user: User) -> LabelEvent | None:
+    """``user``'s newest vote in the project that still stands (not undone)."""
+    return session.scalar(
+        standing_votes(LabelEvent, project, user).order_by(LabelEvent.id.desc()).limit(1)
     )
 
 

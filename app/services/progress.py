@@ -13,7 +13,8 @@ from datetime import UTC, datetime, time
 from sqlalchemy import case, distinct, func, select
 from sqlalchemy.orm import Session
 
-from app.models import REVIEWABLE_KINDS, Assignment, Item, ItemStatus, LabelEvent, Project, User
+from app.models import REVIEWABLE_KINDS, Item, ItemStatus, LabelEvent, Project, User
+from app.services.decisions import standing_votes
 
 BANDS = 10  # suspicion-rank deciles
 MIN_BAND_REVIEWS = 10  # fewer reviews in a band than this: the band uses the overall rate
@@ -99,18 +100,8 @@ def decided_today(session: Session, project: Project, user: User, now: datetime)
     undone (labelled, undone and labelled again: one)."""
     midnight = datetime.combine(now.astimezone(UTC).date(), time(), tzinfo=UTC)
     return session.scalar(
-        select(func.count(distinct(LabelEvent.item_id)))
-        .join(Item, Item.id == LabelEvent.item_id)
-        .join(
-            Assignment,
-            (Assignment.item_id == LabelEvent.item_id) & (Assignment.user_id == user.id),
-        )
-        .where(
-            Item.project_id == project.id,
-            LabelEvent.user_id == user.id,
-            LabelEvent.source == "annotator",
-            LabelEvent.created_at >= midnight,
-            Assignment.state == "done",
+        standing_votes(func.count(distinct(LabelEvent.item_id)), project, user).where(
+            LabelEvent.created_at >= midnight
         )
     )
 
