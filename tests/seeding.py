@@ -70,6 +70,29 @@ def add_members(project_id: int, *usernames: str) -> None:
             add_member(session, project, user, added_by=None)
 
 
+def silver_queue(client, admin: dict[str, str], name: str, *members: str) -> int:
+    """A project of 12 silver demo rows uploaded through the API by ``admin`` (request
+    headers), with ``members`` added: the shared queue that the queue and idempotency tests
+    act on, set up in one place so both test the same thing. Returns its id."""
+    from tests.support import demo_rows, to_csv, upload
+
+    project = client.post(
+        "/api/v1/projects", headers=admin, json={"name": name, "labels": ["fresh", "rotten"]}
+    ).json()
+    response = upload(client, admin, project["id"], to_csv(demo_rows(12)))
+    assert response.status_code == 201, response.text
+    add_members(project["id"], *members)
+    return project["id"]
+
+
+def take(client, headers: dict[str, str], project_id: int) -> dict:
+    """The next item of the queue for the user of ``headers`` (POST queue/next), asserting the
+    queue answered: the first step of every queue API test."""
+    response = client.post(f"/api/v1/projects/{project_id}/queue/next", headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
 def add_to_every_project(*usernames: str) -> None:
     """``add_members`` for every project there is (the fixtures' shared setup)."""
     from sqlalchemy import select

@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
 from tests.conftest import _make_user
-from tests.seeding import add_members, hand_over, page_login
-from tests.support import demo_rows, to_csv, wait_until
+from tests.seeding import hand_over, page_login, silver_queue, take
+from tests.support import wait_until
 
 REUSED = "was already used for a different request"
 
@@ -27,26 +27,7 @@ def people(client) -> dict[str, dict[str, str]]:
 
 @pytest.fixture
 def queue(client, people) -> int:
-    project = client.post(
-        "/api/v1/projects",
-        headers=people["ada"],
-        json={"name": "Keys", "labels": ["fresh", "rotten"]},
-    ).json()
-    add_members(project["id"], "ann", "bob")
-    response = client.post(
-        f"/api/v1/projects/{project['id']}/datasets",
-        headers=people["ada"],
-        files={"file": ("silver.csv", to_csv(demo_rows(12)), "text/csv")},
-        data={"kind": "silver"},
-    )
-    assert response.status_code == 201, response.text
-    return project["id"]
-
-
-def take(client, headers, project_id: int) -> dict:
-    response = client.post(f"/api/v1/projects/{project_id}/queue/next", headers=headers)
-    assert response.status_code == 200, response.text
-    return response.json()
+    return silver_queue(client, people["ada"], "Keys", "ann", "bob")
 
 
 def label(client, headers, item_id: int, value: str, key: str):
@@ -190,31 +171,18 @@ def test_same_key_racing_on_another_item_is_refused_not_answered(
     first: that is the same key with another payload, a 422 with nothing stored, not an answer
     as if applied."""
     from app.db import new_session
-    from app.models import Assignment, Item, LabelEvent, Project, User
-    from app.services.decisions import decide
-    from app.services.queue import skip as skip_service
+    from app.models import Assignment, Item, LabelEvent, User
 
-    key, skips = uuid.uuid4().hex, via == "api skip"
-    page = client.get(f"/api/v1/projects/{queue}/items?order=id&limit=2", headers=people["ada"])
-    first_id, second_id = [row["id"] for row in page.json()["items"]]
-    assert hand_over(first_id, "ann") and hand_over(second_id, "ann")
-
-    with new_session() as first, ThreadPoolExecutor(1) as pool:
-        ann = first.scalar(select(User).where(User.username == "ann"))
-        item = first.get(Item, first_id)
-        if skips:
-            assert skip_service(first, item, ann, "later", key)
-        else:
-            decide(first, first.get(Project, queue), item, ann, "fresh", key)
-        second = pool.submit(_send, client, people["ann"], via, queue, second_id, key)
-        _until_blocked(backend, second)
-        first.commit()
-        refusal = second.result(timeout=60)
+    skips = via == "api skip"
+    first_id, second_id, key, refusal = _race_one_key(
+        client, backend, people, queue, "skip" if skips else "label", via
+    )
 
     assert refusal is not None and REUSED in refusal
     with new_session() as check:
+        ann_id = check.scalar(select(User.id).where(User.username == "ann"))
         events = check.scalars(select(LabelEvent).where(LabelEvent.idempotency_key == key)).all()
-        standings = check.scalars(select(Assignment).where(Assignment.user_id == ann.id)).all()
+        standings = check.scalars(select(Assignment).where(Assignment.user_id == ann_id)).all()
         assert [e.item_id for e in events] == ([] if skips else [first_id])
         assert [(a.item_id, a.idempotency_key) for a in standings] == [
             (first_id, key if skips else None)
@@ -236,6 +204,31 @@ def _first_keyed(session, project_id: int, item_id: int, action: str, key: str) 
         decide(session, session.get(Project, project_id), item, ann, "fresh", key)
 
 
+def _race_one_key(
+    client, backend: str, people, project_id: int, first_action: str, second_via: str
+) -> tuple[int, int, str, str | None]:
+    """ann's two requests with one new key on two items she holds: the first (``first_action``,
+    a label or a skip) stored but not committed in a session of its own, the second
+    (``second_via``) sent meanwhile and let run until it waits on the first's locks, then the
+    first committed. Both race tests start here so that they race the same way. Returns the
+    first item, the second item, the key and the second request's refusal (None: applied)."""
+    from app.db import new_session
+
+    key = uuid.uuid4().hex
+    page = client.get(
+        f"/api/v1/projects/{project_id}/items?order=id&limit=2", headers=people["ada"]
+    )
+    first_id, second_id = [row["id"] for row in page.json()["items"]]
+    assert hand_over(first_id, "ann") and hand_over(second_id, "ann")
+    with new_session() as first, ThreadPoolExecutor(1) as pool:
+        _first_keyed(first, project_id, first_id, first_action, key)
+        second = pool.submit(_send, client, people["ann"], second_via, project_id, second_id, key)
+        _until_blocked(backend, second)
+        first.commit()
+        refusal = second.result(timeout=60)
+    return first_id, second_id, key, refusal
+
+
 @pytest.mark.parametrize("first_action", ["label", "skip"])
 def test_a_label_and_a_skip_with_one_key_at_once_store_one(
     client, backend, people, queue, first_action
@@ -246,18 +239,10 @@ def test_a_label_and_a_skip_with_one_key_at_once_store_one(
     from app.db import new_session
     from app.models import Assignment, Item, LabelEvent
 
-    key = uuid.uuid4().hex
-    page = client.get(f"/api/v1/projects/{queue}/items?order=id&limit=2", headers=people["ada"])
-    first_id, second_id = [row["id"] for row in page.json()["items"]]
-    assert hand_over(first_id, "ann") and hand_over(second_id, "ann")
     second_via = "api label" if first_action == "skip" else "api skip"
-
-    with new_session() as first, ThreadPoolExecutor(1) as pool:
-        _first_keyed(first, queue, first_id, first_action, key)
-        second = pool.submit(_send, client, people["ann"], second_via, queue, second_id, key)
-        _until_blocked(backend, second)
-        first.commit()
-        refusal = second.result(timeout=60)
+    first_id, second_id, key, refusal = _race_one_key(
+        client, backend, people, queue, first_action, second_via
+    )
 
     assert refusal is not None and REUSED in refusal
     with new_session() as check:

@@ -193,17 +193,23 @@ def test_two_annotators_hold_different_items_and_a_reload_keeps_mine(db, world):
     assert first_a.leased_by_id == a.id and first_b.leased_by_id == b.id
 
 
-def test_an_expired_lease_returns_the_item(db, world):
+def expire_lease(db, item) -> None:
+    """Move ``item``'s lease a second into the past and commit, as if its holder had gone
+    away: what the lease tests start from, without waiting out a real TTL."""
     from app.models import Item, utcnow
 
-    project, (a, b) = load(db, world)
-    held = take(db, project, a)
     db.execute(
         update(Item)
-        .where(Item.id == held.id)
+        .where(Item.id == item.id)
         .values(lease_expires_at=utcnow() - timedelta(seconds=1))
     )
     db.commit()
+
+
+def test_an_expired_lease_returns_the_item(db, world):
+    project, (a, b) = load(db, world)
+    held = take(db, project, a)
+    expire_lease(db, held)
     again = take(db, project, b)
     assert again.id == held.id and again.leased_by_id == b.id
     # a's late decision is refused: b holds the item now (it was a's only while nobody took it)
@@ -217,16 +223,11 @@ def test_an_expired_lease_returns_the_item(db, world):
 
 
 def test_a_late_decision_counts_while_nobody_else_took_the_item(db, world):
-    from app.models import Item, ItemStatus, utcnow
+    from app.models import Item, ItemStatus
 
     project, (a, _) = load(db, world)
     held = take(db, project, a)
-    db.execute(
-        update(Item)
-        .where(Item.id == held.id)
-        .values(lease_expires_at=utcnow() - timedelta(seconds=1))
-    )
-    db.commit()
+    expire_lease(db, held)
     vote(db, project, held, a, "fresh")  # work done is not thrown away
     db.commit()
     assert db.get(Item, held.id).status == ItemStatus.reviewed

@@ -7,8 +7,7 @@ import uuid
 import pytest
 
 from tests.conftest import _make_user
-from tests.seeding import add_members
-from tests.support import demo_rows, to_csv
+from tests.seeding import silver_queue, take
 
 
 def key() -> str:
@@ -30,26 +29,7 @@ def people(client) -> dict[str, dict[str, str]]:
 
 @pytest.fixture
 def queue(client, people) -> int:
-    project = client.post(
-        "/api/v1/projects",
-        headers=people["ada"],
-        json={"name": "Reviews", "labels": ["fresh", "rotten"]},
-    ).json()
-    response = client.post(
-        f"/api/v1/projects/{project['id']}/datasets",
-        headers=people["ada"],
-        files={"file": ("silver.csv", to_csv(demo_rows(12)), "text/csv")},
-        data={"kind": "silver"},
-    )
-    assert response.status_code == 201, response.text
-    add_members(project["id"], "ann", "bob", "rita")
-    return project["id"]
-
-
-def take(client, headers, project_id: int) -> dict:
-    response = client.post(f"/api/v1/projects/{project_id}/queue/next", headers=headers)
-    assert response.status_code == 200, response.text
-    return response.json()
+    return silver_queue(client, people["ada"], "Reviews", "ann", "bob", "rita")
 
 
 def label(client, headers, item_id: int, value: str, idem: str | None = None):
