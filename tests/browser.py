@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support import free_port, wait_until
+from tests.support import free_port, upload_demo_project, wait_until
 
 CHROMIUM = os.environ.get("ASSAY_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -77,6 +77,34 @@ def running_server(data_dir: Path, startup_s: float = 60) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@contextmanager
+def trained_demo_server(
+    data_dir: Path, token: str, sizes: dict[str, int]
+) -> Iterator[tuple[str, httpx.Client, dict]]:
+    """``running_server`` with a project 'Reviews' (fresh/rotten) of demo rows, ``{kind: rows}``
+    as in ``upload_demo_project``, that the embedded worker has trained. Yields the base URL, an
+    API client with ``token`` and the project. The browser tests that need a model's
+    suggestions and evidence on the page start here, so setting up and waiting out the training
+    is written once."""
+    with (
+        running_server(data_dir) as base,
+        httpx.Client(
+            base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        ) as api,
+    ):
+        project_id = upload_demo_project(api, {}, "Reviews", sizes)
+        job = api.post(f"/api/v1/projects/{project_id}/jobs", json={}).json()
+        wait_until(
+            lambda: api.get(f"/api/v1/jobs/{job['id']}").json()["state"] in ("succeeded", "failed"),
+            300,
+            what="training",
+        )
+        assert api.get(f"/api/v1/jobs/{job['id']}").json()["state"] == "succeeded", (
+            data_dir / "worker.log"
+        ).read_text()[-3000:]
+        yield base, api, api.get(f"/api/v1/projects/{project_id}").json()
 
 
 def login(page, base: str, username: str, password: str) -> None:

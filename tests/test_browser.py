@@ -10,9 +10,9 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser import login as browser_login
-from tests.browser import running_server
+from tests.browser import trained_demo_server
 from tests.seeding import add_members
-from tests.support import assay_env, demo_rows, to_csv, wait_until
+from tests.support import assay_env, wait_until
 
 pytestmark = pytest.mark.browser
 PASSWORD = "annotate-all-day"
@@ -31,37 +31,12 @@ def server(tmp_path_factory):
         with session_scope() as session:
             create_user(session, "anna", PASSWORD, Role.annotator)
             token = issue_token(session, create_user(session, "ada", PASSWORD, Role.admin), "t")
-        with (
-            running_server(data_dir) as base,
-            httpx.Client(
-                base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30
-            ) as api,
+        with trained_demo_server(data_dir, token, {"silver": 80, "gold_dev": 40}) as (
+            base,
+            api,
+            project,
         ):
-            project = api.post(
-                "/api/v1/projects", json={"name": "Reviews", "labels": ["fresh", "rotten"]}
-            ).json()
-            for rows, kind in (
-                (demo_rows(80), "silver"),
-                (demo_rows(40, offset=80, silver=False), "gold_dev"),
-            ):
-                response = api.post(
-                    f"/api/v1/projects/{project['id']}/datasets",
-                    files={"file": ("f.csv", to_csv(rows))},
-                    data={"kind": kind},
-                )
-                assert response.status_code == 201, response.text
             add_members(project["id"], "anna")
-            job = api.post(f"/api/v1/projects/{project['id']}/jobs", json={}).json()
-            wait_until(
-                lambda: (
-                    api.get(f"/api/v1/jobs/{job['id']}").json()["state"] in ("succeeded", "failed")
-                ),
-                300,
-                what="training",
-            )
-            assert api.get(f"/api/v1/jobs/{job['id']}").json()["state"] == "succeeded", (
-                data_dir / "worker.log"
-            ).read_text()[-3000:]
             yield {"base": base, "project": project, "api": api}
         # The embedded worker must not outlive its server.
         worker_pid = int(

@@ -9,12 +9,11 @@ from __future__ import annotations
 import re
 import uuid
 
-import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import login, running_server
-from tests.support import assay_env, demo_rows, to_csv, wait_until
+from tests.browser import login, trained_demo_server
+from tests.support import assay_env
 
 pytestmark = pytest.mark.browser
 PASSWORD = "evidence-that-tells"
@@ -29,34 +28,11 @@ def test_corrected_supporter_shows_both_labels_on_the_item_page(tmp_path, browse
         migrate()
         with session_scope() as session:
             token = issue_token(session, create_user(session, "ada", PASSWORD, Role.admin), "t")
-        with (
-            running_server(tmp_path) as base,
-            httpx.Client(
-                base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30
-            ) as api,
+        with trained_demo_server(tmp_path, token, {"silver": 30, "gold_dev": 10}) as (
+            base,
+            api,
+            project,
         ):
-            project = api.post(
-                "/api/v1/projects", json={"name": "Reviews", "labels": ["fresh", "rotten"]}
-            ).json()
-            for rows, kind in (
-                (demo_rows(30), "silver"),
-                (demo_rows(10, offset=30, silver=False), "gold_dev"),
-            ):
-                response = api.post(
-                    f"/api/v1/projects/{project['id']}/datasets",
-                    files={"file": ("f.csv", to_csv(rows))},
-                    data={"kind": kind},
-                )
-                assert response.status_code == 201, response.text
-            job = api.post(f"/api/v1/projects/{project['id']}/jobs", json={}).json()
-            wait_until(
-                lambda: (
-                    api.get(f"/api/v1/jobs/{job['id']}").json()["state"] in ("succeeded", "failed")
-                ),
-                300,
-                what="training",
-            )
-            assert api.get(f"/api/v1/jobs/{job['id']}").json()["state"] == "succeeded"
             target = api.get(f"/api/v1/projects/{project['id']}/items?limit=1").json()["items"][0]
             detail = api.get(f"/api/v1/items/{target['id']}").json()
             supporter = next(e for e in detail["evidence"] if e["role"] == "supporter")
