@@ -1,6 +1,8 @@
 """Projects and their datasets."""
 
+from enum import Enum
 from pathlib import Path
+from typing import TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.encoders import jsonable_encoder
@@ -32,8 +34,15 @@ from app.services.model_versions import version_history
 from app.services.preselect import set_preselect
 from app.services.queue import set_overlap
 from app.services.retraining import set_retrain_every
-from app.services.uploads import BadUpload, UploadTooLarge, import_spooled, spool_form
+from app.services.uploads import (
+    BadUpload,
+    SpooledForm,
+    UploadTooLarge,
+    import_spooled,
+    spool_form,
+)
 
+E = TypeVar("E", bound=Enum)
 router = APIRouter(tags=["projects"])
 
 
@@ -197,18 +206,12 @@ async def upload_dataset(
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(err)) from None
     if form.path is None:
         return _field_error("file", "Field required", "missing")
-    try:
-        kind = DatasetKind(form.fields.get("kind", DatasetKind.silver.value))
-    except ValueError:
-        form.path.unlink(missing_ok=True)
-        known = ", ".join(k.value for k in DatasetKind)
-        return _field_error("kind", f"Input should be one of: {known}", "enum")
-    try:
-        mode = ImportMode(form.fields.get("mode", ImportMode.refuse.value))
-    except ValueError:
-        form.path.unlink(missing_ok=True)
-        known = ", ".join(m.value for m in ImportMode)
-        return _field_error("mode", f"Input should be one of: {known}", "enum")
+    kind = _enum_field(form, "kind", DatasetKind.silver)
+    if isinstance(kind, JSONResponse):
+        return kind
+    mode = _enum_field(form, "mode", ImportMode.refuse)
+    if isinstance(mode, JSONResponse):
+        return mode
     if form.path.stat().st_size > settings.import_background_bytes:
         return _import_in_background(db, project, form.path, form.filename, kind, mode)
     try:
@@ -224,6 +227,20 @@ def _field_error(name: str, message: str, kind: str) -> JSONResponse:
     """The 422 FastAPI gives for a bad form field (the route parses its form itself)."""
     issue = {"loc": ["body", name], "msg": message, "type": kind}
     return JSONResponse(status_code=422, content={"detail": [issue]})
+
+
+def _enum_field(form: SpooledForm, name: str, default: E) -> E | JSONResponse:
+    """Form field ``name`` as a member of ``default``'s enum, or, for a value it does not
+    know, the 422 FastAPI gives a bad enum field, with the spooled upload deleted (nothing
+    stays behind a refusal). The upload route parses ``kind`` and ``mode`` itself, alike."""
+    choices = type(default)
+    try:
+        return choices(form.fields.get(name, default.value))
+    except ValueError:
+        if form.path is not None:
+            form.path.unlink(missing_ok=True)
+        known = ", ".join(c.value for c in choices)
+        return _field_error(name, f"Input should be one of: {known}", "enum")
 
 
 def _import_in_background(
