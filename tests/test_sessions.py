@@ -60,6 +60,18 @@ def _admin_post(admin, url: str, **data):
     return browser.post(url, data={"csrf_token": csrf, **data}, follow_redirects=False)
 
 
+def _change_own_password(browser, new: str, *, current: str = PASSWORD, again: str = ""):
+    """The account page's password form, sent with its CSRF token by a logged-in ``browser``;
+    ``again`` (the repeat) is ``new`` unless given. The password tests vary only these."""
+    form = {
+        "csrf_token": csrf_of(browser.get("/account/password").text),
+        "current_password": current,
+        "new_password": new,
+        "new_password_again": again or new,
+    }
+    return browser.post("/account/password", data=form)
+
+
 def test_logout_ends_every_session_of_thestored_user(client, ann):
     other = TestClient(client.app)  # ann on a second device
     page_login(other, "ann")
@@ -97,13 +109,7 @@ def test_own_password_change_ends_the_other_sessions_and_keeps_this_one(client, 
     other = TestClient(client.app)
     page_login(other, "ann")
     before = ann.cookies[COOKIE]
-    form = {
-        "csrf_token": csrf_of(ann.get("/account/password").text),
-        "current_password": PASSWORD,
-        "new_password": NEW_PASSWORD,
-        "new_password_again": NEW_PASSWORD,
-    }
-    changed = ann.post("/account/password", data=form)
+    changed = _change_own_password(ann, NEW_PASSWORD)
     assert changed.status_code == 200 and "Password changed" in changed.text
     assert ann.get("/", follow_redirects=False).status_code == 200  # this browser stays in
     _assert_ended(client.app, before)  # this browser's cookie from before the change
@@ -201,13 +207,7 @@ def test_password_policy_everywhere_with_nothing_stored(
     reset = _admin_post(admin, f"/admin/users/{ann_id}/password", password=password)
     assert reset.status_code == 422 and message in reset.text
 
-    form = {
-        "csrf_token": csrf_of(ann.get("/account/password").text),
-        "current_password": PASSWORD,
-        "new_password": password,
-        "new_password_again": password,
-    }
-    own = ann.post("/account/password", data=form)
+    own = _change_own_password(ann, password)
     assert own.status_code == 422 and message in own.text
 
     body = {"current_password": PASSWORD, "new_password": password}
@@ -220,17 +220,9 @@ def test_password_policy_everywhere_with_nothing_stored(
 
 def test_wrong_current_password_or_mismatch_changes_nothing(client, ann, annotator_headers):
     hash_before = stored_user("ann").password_hash
-    csrf = csrf_of(ann.get("/account/password").text)
-    base = {"csrf_token": csrf, "new_password": NEW_PASSWORD}
-    wrong = ann.post(
-        "/account/password",
-        data={**base, "current_password": "not it at all", "new_password_again": NEW_PASSWORD},
-    )
+    wrong = _change_own_password(ann, NEW_PASSWORD, current="not it at all")
     assert wrong.status_code == 422 and "current_password: wrong password" in wrong.text
-    mismatch = ann.post(
-        "/account/password",
-        data={**base, "current_password": PASSWORD, "new_password_again": NEW_PASSWORD + "!"},
-    )
+    mismatch = _change_own_password(ann, NEW_PASSWORD, again=NEW_PASSWORD + "!")
     assert mismatch.status_code == 422 and "the two passwords differ" in mismatch.text
     body = {"current_password": "not it at all", "new_password": NEW_PASSWORD}
     api = client.post("/api/v1/auth/password", headers=annotator_headers, json=body)
