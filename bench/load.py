@@ -50,6 +50,7 @@ class Samples:
     acknowledged: dict[str, tuple[int, int]] = field(default_factory=dict)  # key: item, user
     retries: int = 0
     retries_ok: int = 0
+    resent: int = 0  # submits sent again after the connection dropped (same key: safe)
     empty_queue: int = 0
     seconds: float = 0.0
     client_cpu_s: float = 0.0  # the load generator's own CPU time, taken from the same machine
@@ -138,7 +139,14 @@ async def submit(
 ) -> bool:
     start = time.perf_counter()
     try:
-        response = await client.post(f"/api/v1/items/{item_id}/label", json=body)
+        try:
+            response = await client.post(f"/api/v1/items/{item_id}/label", json=body)
+        except httpx.TransportError:
+            # A pooled keep-alive connection can close under the request (a busy machine); a
+            # client with an idempotency key sends the same request again, as this one does.
+            # The integrity checks still find any label lost or stored twice.
+            samples.resent += 1
+            response = await client.post(f"/api/v1/items/{item_id}/label", json=body)
     except httpx.HTTPError as err:
         samples.errors[f"submit: {type(err).__name__}"] += 1
         return False
@@ -273,6 +281,7 @@ def run(options: Options) -> dict:
         "requests_per_s": (len(samples.next_s) + len(samples.submit_s)) / samples.seconds,
         "retries": samples.retries,
         "retries_ok": samples.retries_ok,
+        "resent": samples.resent,
         "errors": dict(samples.errors),
         "empty_queue": samples.empty_queue,
         "seconds": samples.seconds,
