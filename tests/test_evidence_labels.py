@@ -10,7 +10,7 @@ from datetime import datetime
 
 from fastapi.testclient import TestClient
 
-from tests.support import upload_demo_project, wait_until
+from tests.support import admin_headers, upload_demo_project, wait_until
 from tests.test_worker import JOB_TIMEOUT_S, live_env  # noqa: F401 (the fixture)
 
 SIZES = {"silver": 30, "gold_dev": 10}
@@ -36,17 +36,10 @@ def train(client, headers, project_id: int, log_path) -> None:
 
 
 def test_corrected_supporter_shows_trained_and_current_label(live_env, tmp_path):  # noqa: F811
-    from app.auth import create_user, issue_token
-    from app.db import session_scope
     from app.main import create_app
-    from app.models import Role
 
     with TestClient(create_app()) as client:
-        with session_scope() as session:
-            token = issue_token(
-                session, create_user(session, "ada", "pw-pw-pw-pw", Role.admin), "t"
-            )
-        headers = {"Authorization": f"Bearer {token}"}
+        headers = admin_headers()
         project_id = upload_demo_project(client, headers, "p", SIZES)
         train(client, headers, project_id, tmp_path / "worker.log")
 

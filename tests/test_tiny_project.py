@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from tests.support import to_csv, upload, upload_demo_project, wait_until
+from tests.support import admin_headers, to_csv, upload, upload_demo_project, wait_until
 from tests.test_worker import JOB_TIMEOUT_S, live_env  # noqa: F401 (the fixture)
 
 
@@ -26,18 +26,13 @@ def _project(client, headers, name: str, rows: list[tuple[str, str]]) -> int:
 
 
 def test_tiny_projects_train_or_fail_with_a_reason(live_env, tmp_path):  # noqa: F811
-    from app.auth import create_user, issue_token
     from app.db import session_scope
     from app.main import create_app
-    from app.models import ModelVersion, Role
+    from app.models import ModelVersion
     from app.worker_process import start_worker, stop_worker
 
     with TestClient(create_app()) as client:
-        with session_scope() as session:
-            token = issue_token(
-                session, create_user(session, "ada", "pw-pw-pw-pw", Role.admin), "t"
-            )
-        headers = {"Authorization": f"Bearer {token}"}
+        headers = admin_headers()
         projects = {
             "tiny": upload_demo_project(
                 client, headers, "tiny", {"silver": 20, "gold_dev": 6, "test": 6}
