@@ -6,8 +6,6 @@ inert)."""
 
 from __future__ import annotations
 
-import re
-
 import httpx
 import pytest
 from playwright.sync_api import expect
@@ -84,7 +82,8 @@ def test_progress_line_and_confirmation_follow_each_decision(site, browser):
     act(page, "Enter")
     expect(progress.locator(".decided-today")).to_have_text("1")
     expect(progress.locator(".left")).to_have_text(str(ITEMS - 1))
-    expect(progress.locator(".wrong-left")).to_have_text(re.compile(r"^about \d+$"))
+    # one review is no rate to estimate from (fewer than 10 reviews: still unknown)
+    expect(progress.locator(".wrong-left")).to_have_text("unknown yet")
     saved = page.locator(".queue-saved")
     expect(saved).to_have_text(f"Saved: rotten for item {labelled} (undo: U)")
     expect(page.locator("#queue-status[role=status]")).to_have_text(

@@ -99,6 +99,8 @@ def test_before_any_model_every_pending_item_takes_the_overall_rate(backend):
     bands = [BandCounts(None, pending=30, reviewed=20, corrected=5)]
     assert estimate_wrong_left(bands) == pytest.approx(30 * 5 / 20)
     assert estimate_wrong_left([BandCounts(None, pending=30)]) is None
+    # too few reviews in all to set a rate: no estimate (not 6 of 6 corrected: all 30 wrong)
+    assert estimate_wrong_left([BandCounts(None, pending=30, reviewed=6, corrected=6)]) is None
 
 
 HOSTILE = """# Rules

@@ -81,10 +81,11 @@ def estimate_wrong_left(bands: list[BandCounts]) -> float | None:
     bands, is the estimate: the ranking puts most wrong labels at the top, so a flat rate over
     the whole queue would overstate what is left once the top is done. A band with fewer than
     MIN_BAND_REVIEWS reviews (or items no model ranked) uses the overall correction rate
-    instead: a handful of reviews would set its rate by chance. Before any review there is
-    nothing to estimate from: None ("unknown yet")."""
+    instead: a handful of reviews would set its rate by chance. With fewer than
+    MIN_BAND_REVIEWS reviews in all there is nothing to estimate from: None ("unknown yet");
+    six corrections out of six reviews would otherwise call every pending item wrong."""
     reviewed = sum(b.reviewed for b in bands)
-    if reviewed == 0:
+    if reviewed < MIN_BAND_REVIEWS:
         return None
     overall = sum(b.corrected for b in bands) / reviewed
     total = 0.0
