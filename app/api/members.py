@@ -6,16 +6,22 @@ from datetime import datetime
 
 from fastapi import APIRouter, Depends, HTTPException, Response, status
 from pydantic import BaseModel, Field, model_validator
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.api.deps import RowId, get_project
 from app.api.errors import errors
 from app.auth import api_admin
 from app.db import MAX_ROW_ID, get_db
-from app.models import Project, ProjectMember, User
+from app.models import Project, User
 from app.schemas import PlainStr
-from app.services.membership import NotFound, add_member, find_user, members_of, remove_member
+from app.services.membership import (
+    NotFound,
+    add_member,
+    find_user,
+    member_since,
+    members_of,
+    remove_member,
+)
 
 router = APIRouter(tags=["members"])
 
@@ -39,11 +45,7 @@ class MemberOut(BaseModel):
 
 
 def _out(db: Session, project: Project, user: User) -> MemberOut:
-    added = db.scalar(
-        select(ProjectMember.created_at).where(
-            ProjectMember.project_id == project.id, ProjectMember.user_id == user.id
-        )
-    )
+    added = member_since(db, project, user)
     return MemberOut(user_id=user.id, username=user.username, role=user.role, added_at=added)
 
 

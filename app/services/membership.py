@@ -7,6 +7,8 @@ its existence is not revealed.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import ColumnElement, delete, select, true
 from sqlalchemy.orm import Session
 
@@ -75,6 +77,12 @@ def members_of(session: Session, project: Project) -> list[User]:
             .order_by(User.username)
         )
     )
+
+
+def member_since(session: Session, project: Project, user: User) -> datetime | None:
+    """When ``user`` was added to the project (None: not a member)."""
+    row = session.get(ProjectMember, (project.id, user.id))
+    return row.created_at if row is not None else None
 
 
 def add_member(session: Session, project: Project, user: User, added_by: User | None) -> bool:
