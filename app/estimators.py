@@ -4,6 +4,7 @@ engine (and torch); a test keeps this list and the engine's registry the same.""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 
 @dataclass(frozen=True)
@@ -66,3 +67,6 @@ ESTIMATORS: dict[str, EstimatorInfo] = {
         ),
     )
 }
+
+# The registry's names as an enum, so the API's documents list them (clients get a type).
+Estimator = StrEnum("Estimator", {name: name for name in ESTIMATORS})

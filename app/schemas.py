@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field, field_validator
 
 from app.config import get_settings
-from app.estimators import ESTIMATORS
+from app.estimators import ESTIMATORS, Estimator
+from app.models import DatasetKind, ItemStatus, JobState
+from app.services.datasets import ImportMode
 from app.services.preselect import Preselect, preselect_in
 from app.services.projects import BadProject, checked_labels, checked_name
 from app.services.queue import OVERLAP_MAX
@@ -35,10 +38,24 @@ IdempotencyKey = Annotated[
 ]
 
 
-def _known_estimator(name: str | None) -> str | None:
-    if name is not None and name not in ESTIMATORS:
+def _known_estimator(name: object) -> object:
+    """Before the enum's own check: the refusal lists the known names in words."""
+    if isinstance(name, str) and name not in ESTIMATORS:
         raise ValueError(f"unknown estimator '{name}' (known: {', '.join(ESTIMATORS)})")
     return name
+
+
+class JobKind(StrEnum):
+    """What a job does (``app.services.job_lease.leased_tasks`` runs each kind)."""
+
+    train_score = "train_score"  # train on the current labels, score every training item
+    import_dataset = "import"  # an upload over ASSAY_IMPORT_BACKGROUND_BYTES
+
+
+class EvidenceRole(StrEnum):
+    supporter = "supporter"
+    opposer = "opposer"
+    proponent = "proponent"
 
 
 def _project_rule(rule: Callable[[Any], Any], value: Any) -> Any:
@@ -54,9 +71,11 @@ class ProjectCreate(BaseModel):
     name: PlainStr = Field(min_length=1, max_length=PROJECT_NAME_MAX_LENGTH)
     labels: list[Label] = Field(min_length=2, description="the label set; uploads may use no other")
     task_kind: str = Field(default="text_classification", pattern="^text_classification$")
-    estimator: str | None = Field(default=None, description="ranking; default: the best measured")
+    estimator: Estimator | None = Field(
+        default=None, description="ranking; default: the best measured"
+    )
 
-    _estimator = field_validator("estimator")(_known_estimator)
+    _estimator = field_validator("estimator", mode="before")(_known_estimator)
 
     @field_validator("name")
     @classmethod
@@ -79,7 +98,7 @@ class ProjectCreate(BaseModel):
 
 
 class ProjectUpdate(BaseModel):
-    estimator: str | None = None
+    estimator: Estimator | None = None
     overlap: int | None = Field(
         default=None, ge=1, le=OVERLAP_MAX, description="distinct annotators who label each item"
     )
@@ -100,7 +119,7 @@ class ProjectUpdate(BaseModel):
         "rendered), at most ASSAY_MAX_GUIDELINES_CHARS characters; empty: none",
     )
 
-    _estimator = field_validator("estimator")(_known_estimator)
+    _estimator = field_validator("estimator", mode="before")(_known_estimator)
 
 
 class ProjectOut(BaseModel):
@@ -128,7 +147,7 @@ class ModelVersionOut(BaseModel):
 
     version: int
     created_at: datetime
-    estimator: str
+    estimator: Estimator
     n_train: int | None
     dev_macro_f1: float | None = Field(description="on the gold dev set, when there is one")
     test_macro_f1: float | None = Field(description="on the test set, when it has labels")
@@ -147,9 +166,22 @@ class ModelVersionOut(BaseModel):
 class DatasetOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
-    kind: str
+    kind: DatasetKind
     source_filename: str
     row_count: int
+
+
+class DatasetUpload(BaseModel):
+    """A dataset file and what it is (multipart/form-data)."""
+
+    # for the OpenAPI document only: the route streams the body itself (app.services.uploads)
+    file: bytes = Field(description="CSV or JSONL: text, label[, id, split, reference_label]")
+    kind: DatasetKind = DatasetKind.silver
+    mode: ImportMode = Field(
+        default=ImportMode.refuse,
+        description="ids already in the project: refuse the file (422), replace those items, "
+        "or skip them",
+    )
 
 
 class UploadError(BaseModel):
@@ -167,9 +199,9 @@ class JobOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
     project_id: int
-    kind: str
-    state: str
-    stage: str
+    kind: JobKind
+    state: JobState
+    stage: str = Field(description="what the job is doing now, in words (free text)")
     progress: float = Field(ge=0.0, le=1.0)
     error: str | None
     created_at: datetime
@@ -183,24 +215,50 @@ class JobOut(BaseModel):
     )
 
 
+class ItemScores(BaseModel):
+    """The newest model version's scores of a training item (null: not computed for it, as
+    for held-out items, or ``dev_influence`` without gold targets)."""
+
+    suspicion: float | None = Field(
+        default=None, description="the project's ranking: higher is more likely a wrong label"
+    )
+    loss: float | None = Field(default=None, description="the model's loss on the item's label")
+    self_influence: float | None = Field(
+        default=None, description="how much the item's own loss rises if it is left out"
+    )
+    dev_influence: float | None = Field(
+        default=None,
+        description="influence on the gold targets' loss: negative means removing the item "
+        "would lower it (a harmful label)",
+    )
+    suspicion_margin: float | None = Field(
+        default=None, description="the margin baseline's ranking score, for comparison"
+    )
+    suspicion_cleanlab: float | None = Field(
+        default=None, description="cleanlab's ranking score, for comparison"
+    )
+
+
 class ItemOut(BaseModel):
     id: int
     external_id: str
-    dataset_kind: str
+    dataset_kind: DatasetKind
     text: str
     silver_label: str | None
     gold_label: str | None
     current_label: str | None
-    status: str
+    status: ItemStatus
     predicted_label: str | None = None
     suggested_label: str | None = Field(
         default=None, description="InfFeed: the vote of the item's proponents where unsure"
     )
     confidence: float | None = None
     suspicion_rank: int | None = None
-    scores: dict[str, float] = Field(default_factory=dict)
+    scores: ItemScores = Field(default_factory=ItemScores)
     model_version: int | None = None
-    estimator: str | None = Field(default=None, description="which estimator produced the scores")
+    estimator: Estimator | None = Field(
+        default=None, description="which estimator produced the scores"
+    )
 
 
 class ItemPage(BaseModel):
@@ -214,7 +272,7 @@ class EvidenceOut(BaseModel):
     item_id: int
     text: str
     label: str | None = Field(description="the training item's label now (= current_label)")
-    role: str = Field(
+    role: EvidenceRole = Field(
         description="supporter (removing it would raise the loss of the item's own training "
         "label), opposer (would lower it), proponent (a supporter of the suggested label)"
     )

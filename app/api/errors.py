@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import Request
+from fastapi import HTTPException, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from app.config import get_settings
+from app.services.jobs import JobConflict
 from app.text import excerpt
 
 
@@ -26,11 +27,28 @@ class ValidationIssue(BaseModel):
 
 
 class ErrorOut(BaseModel):
-    """``detail`` is a message, the request-validation issues, or (a job conflict) an object."""
+    """Every error but a 422 and a job's 409: a message."""
 
-    detail: str | list[ValidationIssue] | dict[str, Any] = Field(
-        description="what is wrong; for request validation, one entry per bad field"
+    detail: str = Field(description="what is wrong")
+
+
+class ValidationErrorOut(BaseModel):
+    """A 422: one issue per bad field from request validation, or a message from the route."""
+
+    detail: list[ValidationIssue] | str = Field(
+        description="one entry per bad field (loc names it), or what the route refused"
     )
+
+
+class RunningJob(BaseModel):
+    message: str
+    job_id: int = Field(description="the job already queued or running: poll it")
+
+
+class JobConflictOut(BaseModel):
+    """A 409 of the routes that start a job: one of its kind is already queued or running."""
+
+    detail: RunningJob
 
 
 DESCRIPTIONS = {
@@ -49,14 +67,27 @@ RETRY_AFTER = {
 }
 
 
+MODELS: dict[int, type[BaseModel]] = {422: ValidationErrorOut}
+JOB_RUNNING = {
+    409: {"model": JobConflictOut, "description": "a job of this kind is already queued or running"}
+}
+
+
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     """``responses=`` for a route that can answer with these error statuses; a 503 says when
-    to retry, so clients (and the fuzz test) know to expect the header."""
+    to retry, so clients (and the fuzz test) know to expect the header. A route that starts a
+    job adds ``JOB_RUNNING`` for its 409 instead."""
     return {
-        code: {"model": ErrorOut, "description": DESCRIPTIONS[code]}
+        code: {"model": MODELS.get(code, ErrorOut), "description": DESCRIPTIONS[code]}
         | ({"headers": RETRY_AFTER} if code == 503 else {})
         for code in codes
     }
+
+
+def job_running(err: JobConflict) -> HTTPException:
+    """The 409 ``JOB_RUNNING`` documents, naming the job to poll instead."""
+    detail = RunningJob(message=str(err), job_id=err.job.id)
+    return HTTPException(status.HTTP_409_CONFLICT, detail.model_dump())
 
 
 def _short(value: Any, limit: int) -> Any:

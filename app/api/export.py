@@ -35,7 +35,10 @@ def export_response(
     "/projects/{project_id}/export",
     response_class=StreamingResponse,
     responses={
-        200: {"content": {m: {} for m in MEDIA_TYPES.values()}},
+        200: {  # text, so generated clients return its content (CSV first: they read one)
+            "description": "the file, streamed: CSV or JSON Lines (one object per line)",
+            "content": {m: {"schema": {"type": "string"}} for m in MEDIA_TYPES.values()},
+        },
         **errors(401, 403, 404, 422),
     },
     description="One row per item, in id order, with columns: " + ", ".join(COLUMNS) + ".",

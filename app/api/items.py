@@ -25,18 +25,22 @@ router = APIRouter(tags=["items"])
 
 
 @router.get(
-    "/projects/{project_id}/items", response_model=ItemPage, responses=errors(401, 404, 422)
+    "/projects/{project_id}/items",
+    name="list_items",  # the operation id; the function name is the service's
+    response_model=ItemPage,
+    responses=errors(401, 404, 422),
 )
 def read_items(
     order: Literal["suspicion", "id"] = "suspicion",
-    limit: int = Query(50, ge=1),
+    limit: int = Query(  # the maximum is read once, when the route is defined: it is declared
+        50, ge=1, le=get_settings().page_limit_max, description="at most ASSAY_PAGE_LIMIT_MAX"
+    ),
     cursor: str | None = None,
     project: Project = Depends(get_project),
     db: Session = Depends(get_db),
     _: User = Depends(api_user),
 ) -> ItemPage:
     """Items with their newest prediction and scores; ``next_cursor`` fetches the next page."""
-    limit = min(limit, get_settings().page_limit_max)
     try:
         views, next_cursor = list_items(db, project, order=order, limit=limit, cursor=cursor)
     except BadCursor as err:

@@ -1,10 +1,10 @@
 """Start jobs and poll them."""
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, status
 from sqlalchemy.orm import Session
 
 from app.api.deps import get_job, get_project
-from app.api.errors import errors
+from app.api.errors import JOB_RUNNING, errors, job_running
 from app.auth import api_admin, api_user
 from app.db import get_db
 from app.models import Job, Project, User
@@ -18,7 +18,7 @@ router = APIRouter(tags=["jobs"])
     "/projects/{project_id}/jobs",
     response_model=JobOut,
     status_code=status.HTTP_202_ACCEPTED,
-    responses=errors(400, 401, 403, 404, 409, 422),
+    responses=errors(400, 401, 403, 404, 422) | JOB_RUNNING,
 )
 def create_job(
     body: JobCreate,
@@ -30,9 +30,7 @@ def create_job(
     try:
         return start_train_score(db, project)
     except JobConflict as err:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, {"message": str(err), "job_id": err.job.id}
-        ) from None
+        raise job_running(err) from None
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut, responses=errors(401, 404, 422))

@@ -12,7 +12,7 @@ from app.api.deps import RowId, get_project
 from app.api.errors import errors
 from app.auth import api_admin
 from app.db import MAX_ROW_ID, get_db
-from app.models import Project, User
+from app.models import Project, Role, User
 from app.schemas import PlainStr
 from app.services.membership import (
     NotFound,
@@ -40,7 +40,7 @@ class MemberAdd(BaseModel):
 class MemberOut(BaseModel):
     user_id: int
     username: str
-    role: str
+    role: Role
     added_at: datetime | None
 
 

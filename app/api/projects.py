@@ -10,13 +10,14 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from app.api.deps import get_project
-from app.api.errors import ErrorOut, errors
+from app.api.errors import JOB_RUNNING, ValidationErrorOut, errors, job_running
 from app.auth import api_admin, api_user
 from app.config import get_settings
 from app.db import get_db
 from app.models import Dataset, DatasetKind, Project, User
 from app.schemas import (
     DatasetOut,
+    DatasetUpload,
     JobOut,
     ModelVersionOut,
     ProjectCreate,
@@ -131,33 +132,12 @@ def list_datasets(
     return project_service.list_datasets(db, project)
 
 
-UPLOAD_FORM = {
+UPLOAD_FORM = {  # main.create_app adds the model to the document's components
     "requestBody": {
         "required": True,
         "content": {
             "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "title": "DatasetUpload",
-                    "properties": {
-                        "file": {"type": "string", "format": "binary", "title": "File"},
-                        "kind": {
-                            "type": "string",
-                            "enum": [k.value for k in DatasetKind],
-                            "default": DatasetKind.silver.value,
-                            "title": "Kind",
-                        },
-                        "mode": {
-                            "type": "string",
-                            "enum": [m.value for m in ImportMode],
-                            "default": ImportMode.refuse.value,
-                            "title": "Mode",
-                            "description": "ids already in the project: refuse the file "
-                            "(422), replace those items, or skip them",
-                        },
-                    },
-                    "required": ["file"],
-                }
+                "schema": {"$ref": f"#/components/schemas/{DatasetUpload.__name__}"}
             }
         },
     }
@@ -170,11 +150,12 @@ UPLOAD_FORM = {
     status_code=status.HTTP_201_CREATED,
     openapi_extra=UPLOAD_FORM,  # the route reads its body itself, after authenticating
     responses={
-        **errors(400, 401, 403, 404, 409),
+        **errors(400, 401, 403, 404),
+        **JOB_RUNNING,
         202: {"model": JobOut, "description": "over ASSAY_IMPORT_BACKGROUND_BYTES: a job"},
         413: {"model": UploadError, "description": "larger than ASSAY_MAX_UPLOAD_BYTES"},
         422: {
-            "model": UploadError | ErrorOut,
+            "model": UploadError | ValidationErrorOut,
             "description": "a bad file (file, line, field) or a bad form field",
         },
     },
@@ -256,9 +237,7 @@ def _import_in_background(
         job = start_import_job(db, project, path, filename, kind, mode)
     except JobConflict as err:
         path.unlink(missing_ok=True)
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, {"message": str(err), "job_id": err.job.id}
-        ) from None
+        raise job_running(err) from None
     return JSONResponse(
         status_code=status.HTTP_202_ACCEPTED,
         content=jsonable_encoder(JobOut.model_validate(job)),

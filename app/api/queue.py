@@ -5,6 +5,7 @@ Every state-changing call takes an ``idempotency_key``: sent twice, it changes n
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Response, status
@@ -25,10 +26,11 @@ from app.services.queue import next_item, skip
 from app.services.reviews import can_review, review
 
 router = APIRouter(tags=["queue"])
+SkipMode = Literal["later", "pass"]
 
 
 class SkipRequest(BaseModel):
-    mode: Literal["later", "pass"] = Field(
+    mode: SkipMode = Field(
         description="later: back of my queue; pass: never to me again (others keep it)"
     )
     idempotency_key: IdempotencyKey
@@ -45,12 +47,12 @@ class ReviewRequest(BaseModel):
 
 class SkipOut(BaseModel):
     item_id: int
-    state: str
-    duplicate: bool
+    state: SkipMode
+    duplicate: bool = Field(description="the same idempotency key was sent before: no change")
 
 
 class QueueItemOut(ItemDetail):
-    leased_until: str | None
+    leased_until: datetime = Field(description="the item is yours until then (UTC)")
 
 
 class PairKappaOut(BaseModel):
@@ -87,7 +89,7 @@ def take_next(
         return Response(status_code=status.HTTP_204_NO_CONTENT)
     detail = item_detail(db, item)  # same transaction: one connection checkout per request
     db.commit()
-    return QueueItemOut(**detail.model_dump(), leased_until=item.lease_expires_at.isoformat())
+    return QueueItemOut(**detail.model_dump(), leased_until=item.lease_expires_at)
 
 
 @router.post(
