@@ -234,6 +234,15 @@ class Settings(BaseSettings):
         default=3600, description="Redis: an unacknowledged message is redelivered after this"
     )
     page_limit_max: int = Field(default=500, description="most items one API page returns")
+    bulk_max_items: int = Field(
+        default=500, ge=1, description="most items one bulk relabel may change"
+    )
+    browser_page_items: int = Field(
+        default=50, ge=1, description="items per page in the data browser"
+    )
+    similar_items_max: int = Field(
+        default=50, ge=1, description='most items "items like this" lists'
+    )
     export_batch_rows: int = Field(
         default=2000, description="rows fetched per round trip while streaming an export"
     )

@@ -87,6 +87,19 @@ class ItemStatus(StrEnum):
     disputed = "disputed"  # its annotators tied: a reviewer decides
 
 
+class EventSource(StrEnum):
+    """Who or what wrote a label event. ``bulk`` is one item's share of a reviewer's change to
+    many items at once (a ``LabelGroup``); ``bulk_undo`` takes such a change back."""
+
+    imported = "import"
+    annotator = "annotator"
+    consensus = "consensus"
+    review = "review"
+    undo = "undo"
+    bulk = "bulk"
+    bulk_undo = "bulk_undo"
+
+
 class User(Base):
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -193,13 +206,42 @@ class LabelEvent(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    source: Mapped[str] = mapped_column(String(20))  # import | annotator
+    source: Mapped[str] = mapped_column(String(20))  # an EventSource
     old_label: Mapped[str | None] = mapped_column(String(200))
     new_label: Mapped[str | None] = mapped_column(String(200))
     reason: Mapped[str | None] = mapped_column(Text)
     idempotency_key: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # a bulk change's events: the group, and the status the item had (what its undo restores)
+    group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("label_groups.id", ondelete="SET NULL"), index=True
+    )
+    old_status: Mapped[str | None] = mapped_column(String(20))
     user: Mapped[User | None] = relationship()
+
+
+class LabelGroup(Base):
+    """One bulk change: a reviewer set ``label`` on several items in one action. Its events
+    (``label_events.group_id``) are undone together; ``undone_at`` marks that, so counting what
+    stands is one lookup. The idempotency key is per user, as for single decisions."""
+
+    __tablename__ = "label_groups"
+    __table_args__ = (
+        UniqueConstraint("user_id", "idempotency_key", name="uq_label_groups_user_key"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    label: Mapped[str] = mapped_column(String(200))
+    note: Mapped[str | None] = mapped_column(Text)
+    item_count: Mapped[int] = mapped_column(Integer, default=0)
+    idempotency_key: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    undone_at: Mapped[datetime | None] = mapped_column()
+    undone_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    user: Mapped[User | None] = relationship(foreign_keys=[user_id])
 
 
 _ACTIVE_JOB = "state IN ('queued', 'running')"
@@ -291,7 +333,10 @@ class Influencer(Base):
     """Top-k evidence only: the training items that most support or oppose a target's label."""
 
     __tablename__ = "influencers"
-    __table_args__ = (Index("ix_influencers_target", "model_version_id", "target_item_id"),)
+    __table_args__ = (
+        Index("ix_influencers_target", "model_version_id", "target_item_id"),
+        Index("ix_influencers_train", "model_version_id", "train_item_id"),  # items like this
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     model_version_id: Mapped[int] = mapped_column(
         ForeignKey("model_versions.id", ondelete="CASCADE")

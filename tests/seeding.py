@@ -19,9 +19,11 @@ def seed_model_version(
     metrics: dict[str, Any] | None = None,
     estimator: str = "exact_head",
     watermark: int = 0,
+    evidence: Sequence[tuple[int, int, str, int, float]] = (),
 ):
     """A model version stored as a worker stores one: item i gets rank i+1 and score -i;
-    ``watermark`` is the newest label event its training labels include."""
+    ``watermark`` is the newest label event its training labels include; ``evidence``: rows
+    of (target id, train id, role, rank, value)."""
     from app.db import session_scope
     from app.models import Job, JobState
     from app.services.results import ItemResults, PredictionRow, rank_queue, store_model_version
@@ -40,7 +42,7 @@ def seed_model_version(
                 for rank, item_id in enumerate(ranked_item_ids)
                 for kind, value in (("suspicion", -float(rank)), ("self_influence", rank / 10))
             ],
-            evidence=[],
+            evidence=list(evidence),
         )
         version = store_model_version(
             session,

@@ -48,6 +48,17 @@ FORMS = {
     "POST /projects/{project_id}/overlap": lambda ids: {"overlap": "2"},
     "POST /projects/{project_id}/members": lambda ids: {"username": "victim"},
     "POST /projects/{project_id}/members/{user_id}/remove": lambda ids: {},
+    "POST /items/{item_id}/label": lambda ids: {"label": "rotten", "idempotency_key": _key()},
+    "POST /projects/{project_id}/bulk/preview": lambda ids: {
+        "item_id": str(ids["item_id"]),
+        "label": "rotten",
+    },
+    "POST /projects/{project_id}/bulk": lambda ids: {
+        "item_id": str(ids["item_id"]),
+        "label": "rotten",
+        "idempotency_key": _key(),
+    },
+    "POST /projects/{project_id}/bulk/{group_id}/undo": lambda ids: {},
     "POST /admin/users": lambda ids: {"username": "eve", "password": "x" * 12, "role": "admin"},
     "POST /admin/users/{user_id}/role": lambda ids: {"role": "admin"},
     "POST /admin/users/{user_id}/password": lambda ids: {"password": NEW_PASSWORD},

@@ -59,6 +59,9 @@ MINIMUM_ROLE: dict[str, str] = {
     "GET /api/v1/projects/{project_id}/members": ADMIN,
     "POST /api/v1/projects/{project_id}/members": ADMIN,
     "DELETE /api/v1/projects/{project_id}/members/{user_id}": ADMIN,
+    "POST /api/v1/projects/{project_id}/relabel": REVIEWER,
+    "POST /api/v1/projects/{project_id}/relabel/{group_id}/undo": REVIEWER,
+    "GET /api/v1/items/{item_id}/similar": ANNOTATOR,
     # pages (login sessions)
     "GET /healthz": PUBLIC,
     "GET /favicon.ico": PUBLIC,
@@ -79,6 +82,11 @@ MINIMUM_ROLE: dict[str, str] = {
     "POST /projects/{project_id}/queue/undo": ANNOTATOR,
     "POST /projects/{project_id}/queue/{item_id}": ANNOTATOR,
     "GET /items/{item_id}": ANNOTATOR,
+    "POST /items/{item_id}/label": ANNOTATOR,
+    "GET /projects/{project_id}/items": ANNOTATOR,
+    "POST /projects/{project_id}/bulk/preview": REVIEWER,
+    "POST /projects/{project_id}/bulk": REVIEWER,
+    "POST /projects/{project_id}/bulk/{group_id}/undo": REVIEWER,
     "GET /projects/{project_id}/review": REVIEWER,
     "POST /projects/{project_id}/review/{item_id}": REVIEWER,
     "GET /projects/{project_id}/queue-settings": ANNOTATOR,
@@ -140,6 +148,12 @@ def _json_body(route: str) -> dict | None:
         "POST /api/v1/projects/{project_id}/undo": {"idempotency_key": _key()},
         "POST /api/v1/items/{item_id}/review": {"idempotency_key": _key()},
         "POST /api/v1/projects/{project_id}/members": {"username": "victim"},
+        "POST /api/v1/projects/{project_id}/relabel": {
+            "item_ids": [1],
+            "label": "fresh",
+            "idempotency_key": _key(),
+            "dry_run": True,
+        },
     }.get(route)
 
 
@@ -174,6 +188,7 @@ def _setup(client, admin_headers) -> dict:
         "job_id": job.json()["id"],
         "user_id": victim_id,
         "token_id": token_id,
+        "group_id": 1,  # none yet: the undo's own 422 (or page error) still shows the role passed
     }
 
 

@@ -7,19 +7,25 @@ from fastapi.responses import StreamingResponse
 
 from app.api.deps import get_project
 from app.api.errors import errors
+from app.api.filters import item_filter
 from app.auth import api_admin
 from app.config import get_settings
 from app.models import DatasetKind, Project, User
 from app.services.export import COLUMNS, MEDIA_TYPES, ExportFormat, stream_export
+from app.services.item_filters import ItemFilter
 
 router = APIRouter(tags=["export"])
 
 
 def export_response(
-    project: Project, fmt: ExportFormat, kinds: list[DatasetKind] | None
+    project: Project,
+    fmt: ExportFormat,
+    kinds: list[DatasetKind] | None,
+    filters: ItemFilter | None = None,
 ) -> StreamingResponse:
-    """The streamed file as an attachment; shared by the API and the project page."""
-    body = stream_export(project.id, fmt, kinds, get_settings().export_batch_rows)
+    """The streamed file as an attachment; shared by the API, the project page and the data
+    browser (``filters``: only the items it shows)."""
+    body = stream_export(project.id, fmt, kinds, get_settings().export_batch_rows, filters)
     filename = f"assay-project-{project.id}.{fmt.value}"
     return StreamingResponse(
         body,
@@ -46,9 +52,11 @@ def export_response(
 def export_project(
     format: ExportFormat = Query(ExportFormat.csv, description="csv or jsonl"),
     kind: list[DatasetKind] | None = Query(None, description="only these dataset kinds"),
+    filters: ItemFilter = Depends(item_filter),
     project: Project = Depends(get_project),
     _: User = Depends(api_admin),
 ) -> StreamingResponse:
     """The project's items with silver, final and reference labels, who decided and when, and
-    the newest model's prediction, suspicion rank, scores and suggested label."""
-    return export_response(project, format, kind)
+    the newest model's prediction, suspicion rank, scores and suggested label; the item
+    list's filters export just the items they keep."""
+    return export_response(project, format, kind, filters)

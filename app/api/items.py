@@ -1,7 +1,7 @@
 """Items with scores, page by page; one item with its evidence; label decisions."""
 
 from collections.abc import Callable
-from typing import Literal
+from typing import Literal, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from sqlalchemy.exc import IntegrityError
@@ -9,19 +9,22 @@ from sqlalchemy.orm import Session
 
 from app.api.deps import get_item, get_project
 from app.api.errors import errors
+from app.api.filters import item_filter
 from app.auth import api_user
 from app.config import get_settings
 from app.db import get_db
-from app.models import Item, ItemStatus, Project, User
+from app.models import Item, Project, User
 from app.schemas import ItemDetail, ItemPage, LabelDecision, LabelEventOut
 from app.services.deciders import NotAllowed
-from app.services.decisions import decide, history
+from app.services.decisions import history
+from app.services.item_filters import ItemFilter
 from app.services.items import BadCursor, item_view, list_items
 from app.services.queue import DecisionError, StaleAction
 from app.services.results import evidence_for
-from app.services.reviews import can_review, review
+from app.services.reviews import relabel
 
 router = APIRouter(tags=["items"])
+Done = TypeVar("Done")  # what the committed action returns
 
 
 @router.get(
@@ -36,13 +39,17 @@ def read_items(
         50, ge=1, le=get_settings().page_limit_max, description="at most ASSAY_PAGE_LIMIT_MAX"
     ),
     cursor: str | None = None,
+    filters: ItemFilter = Depends(item_filter),
     project: Project = Depends(get_project),
     db: Session = Depends(get_db),
     _: User = Depends(api_user),
 ) -> ItemPage:
-    """Items with their newest prediction and scores; ``next_cursor`` fetches the next page."""
+    """Items with their newest prediction and scores, filtered as the data browser filters;
+    ``next_cursor`` fetches the next page (send the same filters with it)."""
     try:
-        views, next_cursor = list_items(db, project, order=order, limit=limit, cursor=cursor)
+        views, next_cursor = list_items(
+            db, project, order=order, limit=limit, cursor=cursor, filters=filters
+        )
     except BadCursor as err:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(err)) from None
     return ItemPage(items=[v.as_dict() for v in views], next_cursor=next_cursor)
@@ -58,13 +65,13 @@ def item_detail(db: Session, item: Item) -> ItemDetail:
     )
 
 
-def commit_action(db: Session, action: Callable[[], object]) -> None:
+def commit_action(db: Session, action: Callable[[], Done]) -> Done:
     """Commit ``action``; bad input is a 422 naming the problem, a stale one (or an item the
     annotator does not hold) a 409, a change nobody may make (a trusted item) a 403. A keyed
     action's twin (same user, same key) cannot race it: both take the user's lock
     (``queue.lock_user``) before looking the key up."""
     try:
-        action()
+        done = action()
         db.commit()
     except NotAllowed as err:
         db.rollback()
@@ -80,6 +87,7 @@ def commit_action(db: Session, action: Callable[[], object]) -> None:
         raise HTTPException(
             status.HTTP_409_CONFLICT, "a concurrent request changed the same rows; send it again"
         ) from None
+    return done
 
 
 @router.get("/items/{item_id}", response_model=ItemDetail, responses=errors(401, 404, 422))
@@ -103,12 +111,6 @@ def label_item(
     """Label a pending item (a vote when the project's overlap is above 1); on a decided
     item reviewers and admins override. Repeating the same idempotency key changes nothing."""
     project = db.get(Project, item.project_id)
-
-    def act() -> None:
-        if item.status != ItemStatus.pending and can_review(user):
-            review(db, project, item, user, body.idempotency_key, body.label)
-        else:
-            decide(db, project, item, user, body.label, body.idempotency_key)
-
-    commit_action(db, act)  # the session keeps the item as committed: no reload needed
+    # the session keeps the item as committed: no reload needed
+    commit_action(db, lambda: relabel(db, project, item, user, body.label, body.idempotency_key))
     return item_detail(db, item)

@@ -17,6 +17,8 @@ only while nobody else acted on the item after it (consensus aside), so votes an
 annotator on one item alternate: a vote is undone exactly when the same annotator undid on the
 same item later. A consensus is undone by any later undo on its item (the undo of a vote that
 made the majority sends the item back to pending). A review is never followed by an undo.
+A ``bulk`` event (one item's share of a reviewer's bulk change) is undone with its whole group:
+the group row's ``undone_at`` says so, and queue undos never touch it.
 """
 
 from __future__ import annotations
@@ -24,21 +26,29 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, exists, or_
 from sqlalchemy.orm import aliased
 
-from app.models import LabelEvent
+from app.models import EventSource, LabelEvent, LabelGroup
 
-NOT_DECISIONS = ("import", "undo")
-PERSON_SOURCES = ("annotator", "review")
+NOT_DECISIONS = (EventSource.imported, EventSource.undo, EventSource.bulk_undo)
+PERSON_SOURCES = (EventSource.annotator, EventSource.review, EventSource.bulk)
+QUEUE_SOURCES = (EventSource.annotator, EventSource.consensus)  # what a queue undo takes back
 
 
 def undone() -> ColumnElement[bool]:
-    """True for a ``LabelEvent`` that a later undo took back."""
+    """True for a ``LabelEvent`` that a later undo took back: a queue vote (or the consensus it
+    made) by a later queue undo, a bulk event by the undo of its group."""
     later = aliased(LabelEvent, name="undo_event")
-    return exists().where(
+    by_queue_undo = LabelEvent.source.in_(QUEUE_SOURCES) & exists().where(
         later.item_id == LabelEvent.item_id,
-        later.source == "undo",
+        later.source == EventSource.undo,
         later.id > LabelEvent.id,
-        or_(LabelEvent.source == "consensus", later.user_id == LabelEvent.user_id),
+        or_(LabelEvent.source == EventSource.consensus, later.user_id == LabelEvent.user_id),
     )
+    by_group_undo = exists().where(
+        LabelGroup.id == LabelEvent.group_id,
+        LabelEvent.source == EventSource.bulk,
+        LabelGroup.undone_at.is_not(None),
+    )
+    return by_queue_undo | by_group_undo
 
 
 def stands() -> ColumnElement[bool]:

@@ -40,6 +40,8 @@ from app.models import (
     Score,
     User,
 )
+from app.services.decision_counts import stands
+from app.services.item_filters import ItemFilter
 from app.services.results import latest_model_version
 
 
@@ -76,14 +78,18 @@ COLUMNS = (
 
 
 def export_query(
-    project_id: int, version: ModelVersion | None, kinds: Sequence[DatasetKind] | None
+    project_id: int,
+    version: ModelVersion | None,
+    kinds: Sequence[DatasetKind] | None,
+    filters: ItemFilter | None = None,
 ) -> Select:
-    """Items in id order, each with the event that set its final label (the latest one that
-    is not an undo) and the newest model's results."""
+    """Items in id order (those ``filters`` keep), each with the event that set its final
+    label (the latest import or decision that stands: not an undo, nor undone) and the newest
+    model's results."""
     latest_event = (
         select(LabelEvent.item_id, func.max(LabelEvent.id).label("event_id"))
         .join(Item, Item.id == LabelEvent.item_id)
-        .where(Item.project_id == project_id, LabelEvent.source != "undo")
+        .where(Item.project_id == project_id, stands() | (LabelEvent.source == "import"))
         .group_by(LabelEvent.item_id)
         .subquery()
     )
@@ -130,6 +136,8 @@ def export_query(
         )
     if kinds:
         query = query.where(Item.dataset_kind.in_([k.value for k in kinds]))
+    if filters is not None:
+        query = query.where(*filters.conditions())
     return query
 
 
@@ -167,7 +175,10 @@ def votes_of(session: Session, item_ids: list[int]) -> dict[int, list[dict[str, 
 
 
 def export_records(
-    project_id: int, kinds: Sequence[DatasetKind] | None, batch: int
+    project_id: int,
+    kinds: Sequence[DatasetKind] | None,
+    batch: int,
+    filters: ItemFilter | None = None,
 ) -> Iterator[list[dict[str, Any]]]:
     """Batches of rows as dicts keyed by ``COLUMNS`` and ``votes``; owns its session (it
     outlives the request)."""
@@ -175,7 +186,8 @@ def export_records(
     try:
         version = latest_model_version(session, project_id)
         result = session.execute(
-            export_query(project_id, version, kinds), execution_options={"yield_per": batch}
+            export_query(project_id, version, kinds, filters),
+            execution_options={"yield_per": batch},
         )
         for rows in result.partitions():
             records = [_record(row, version) for row in rows]
@@ -238,10 +250,15 @@ def encode_jsonl(batches: Iterable[list[dict[str, Any]]]) -> Iterator[bytes]:
 
 
 def stream_export(
-    project_id: int, fmt: ExportFormat, kinds: Sequence[DatasetKind] | None, batch: int
+    project_id: int,
+    fmt: ExportFormat,
+    kinds: Sequence[DatasetKind] | None,
+    batch: int,
+    filters: ItemFilter | None = None,
 ) -> Iterator[bytes]:
+    records = export_records(project_id, kinds, batch, filters)
     if fmt == ExportFormat.jsonl:
-        return encode_jsonl(export_records(project_id, kinds, batch))
+        return encode_jsonl(records)
     with new_session() as session:  # the header needs the vote columns before the first row
         voters = voter_names(session, project_id)
-    return encode_csv(export_records(project_id, kinds, batch), voters)
+    return encode_csv(records, voters)

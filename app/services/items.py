@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from sqlalchemy import Select, and_, select
+from sqlalchemy import Select, and_, func, select
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
 from app.db import MAX_ROW_ID
 from app.models import Item, ModelVersion, Prediction, Project
+from app.services.item_filters import ItemFilter
 from app.services.results import item_scores, latest_model_version
 from app.text import excerpt
 
@@ -60,6 +61,7 @@ def list_items(
     limit: int,
     cursor: str | None,
     unscored: bool = True,
+    filters: ItemFilter | None = None,
 ) -> tuple[list[ItemView], str | None]:
     """A page of items. ``suspicion`` order lists the scored items, most suspicious first, then
     (``unscored``) the items the newest model did not rank, by id: before any training that is
@@ -67,19 +69,21 @@ def list_items(
 
     The cursor is the last row's sort key (a suspicion rank, or ``u`` and an item id once past
     the scored items; an item id in ``id`` order), so pages stay stable while annotators work.
+    ``filters`` keep only the matching items (see ``ItemFilter``).
     """
     version = latest_model_version(session, project.id)
     rank_after, id_after = _parse_cursor(cursor, order)
+    where = filters.conditions() if filters else []
     rows: list = []
     if order == "suspicion" and id_after is None and version is not None:
-        rows = session.execute(_scored(project, version, rank_after).limit(limit + 1)).all()
+        query = _scored(project, version, rank_after).where(*where)
+        rows = session.execute(query.limit(limit + 1)).all()
     if order == "id" or (unscored and len(rows) <= limit):
-        query = _by_id(project, version, id_after, unscored_only=order == "suspicion")
+        query = _by_id(project, version, id_after, unscored_only=order == "suspicion").where(*where)
         rows += session.execute(query.limit(limit + 1 - len(rows))).all()
     has_more = len(rows) > limit
     rows = rows[:limit]
-    scores = item_scores(session, version.id, [i.id for i, _ in rows]) if version else {}
-    views = [ItemView(item, pred, version, scores.get(item.id, {})) for item, pred in rows]
+    views = _views(session, version, rows)
     next_cursor = None
     if has_more and rows:
         last_item, last_pred = rows[-1]
@@ -90,6 +94,29 @@ def list_items(
         else:
             next_cursor = f"{UNSCORED}{last_item.id}"
     return views, next_cursor
+
+
+def count_items(session: Session, project: Project, filters: ItemFilter) -> int:
+    """How many of the project's items match (the browser's "N items match")."""
+    version = latest_model_version(session, project.id)
+    query = _by_id(project, version, None, unscored_only=False).where(*filters.conditions())
+    return session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+
+
+def views_of(
+    session: Session, project: Project, item_ids: list[int], filters: ItemFilter | None = None
+) -> list[ItemView]:
+    """The given items (those matching ``filters``) as views, in id order."""
+    version = latest_model_version(session, project.id)
+    where = [Item.id.in_(item_ids), *(filters.conditions() if filters else [])]
+    rows = session.execute(_by_id(project, version, None, unscored_only=False).where(*where)).all()
+    return _views(session, version, rows)
+
+
+def _views(session: Session, version: ModelVersion | None, rows: list) -> list[ItemView]:
+    """(item, prediction) rows as views, with their scores in one query."""
+    scores = item_scores(session, version.id, [i.id for i, _ in rows]) if version else {}
+    return [ItemView(item, pred, version, scores.get(item.id, {})) for item, pred in rows]
 
 
 def _parse_cursor(cursor: str | None, order: Order) -> tuple[int | None, int | None]:

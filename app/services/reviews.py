@@ -18,7 +18,13 @@ from app.models import (
     User,
 )
 from app.services.deciders import check_changeable
-from app.services.decisions import DecisionOutcome, check_label, earlier_event, set_final
+from app.services.decisions import (
+    DecisionOutcome,
+    check_label,
+    decide,
+    earlier_event,
+    set_final,
+)
 from app.services.queue import DecisionError, StaleAction, lock_item
 
 REVIEWABLE_STATUSES = (ItemStatus.reviewed, ItemStatus.disputed)
@@ -114,3 +120,20 @@ def review(
     item.approved_by_id = reviewer.id
     session.flush()
     return DecisionOutcome(event, duplicate=False)
+
+
+def relabel(
+    session: Session,
+    project: Project,
+    item: Item,
+    user: User,
+    label: str,
+    idempotency_key: str,
+    note: str | None = None,
+) -> DecisionOutcome:
+    """A label given outside the queue (the API, the item page): on a pending item a decision
+    like the queue's (a vote when the overlap is above 1); on a decided item, reviewers and
+    admins override it, as on the review page."""
+    if item.status != ItemStatus.pending and can_review(user):
+        return review(session, project, item, user, idempotency_key, label)
+    return decide(session, project, item, user, label, idempotency_key, note)

@@ -5,9 +5,11 @@ from fastapi.responses import StreamingResponse
 
 from app.api.deps import page_project
 from app.api.export import export_response
+from app.api.filters import item_filter
 from app.auth import page_admin
 from app.models import DatasetKind, Project, User
 from app.services.export import ExportFormat
+from app.services.item_filters import ItemFilter
 
 router = APIRouter()
 
@@ -16,7 +18,8 @@ router = APIRouter()
 def download_export(
     format: ExportFormat = Query(ExportFormat.csv),
     kind: list[DatasetKind] | None = Query(None),
+    filters: ItemFilter = Depends(item_filter),
     project: Project = Depends(page_project),  # before the role check: a non-member gets 404
     _: User = Depends(page_admin),
 ) -> StreamingResponse:
-    return export_response(project, format, kind)
+    return export_response(project, format, kind, filters)
