@@ -2,9 +2,19 @@
 
 from fastapi import APIRouter, Depends
 
-from app.web import account, admin, dashboard, downloads, members, projects, review, reviewer
+from app.web import (
+    account,
+    admin,
+    browser,
+    dashboard,
+    downloads,
+    members,
+    projects,
+    review,
+    reviewer,
+)
 from app.web.form_guard import reject_nul_in_form
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(reject_nul_in_form)])
-for module in (account, projects, members, review, reviewer, downloads, admin, dashboard):
+for module in (account, projects, members, review, browser, reviewer, downloads, admin, dashboard):
     router.include_router(module.router)

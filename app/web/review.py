@@ -1,4 +1,4 @@
-"""The annotator's queue and the item page."""
+"""The annotator's queue."""
 
 import uuid
 
@@ -6,16 +6,16 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.api.deps import page_item, page_project, page_project_item
+from app.api.deps import page_project, page_project_item
 from app.auth import page_user, verify_csrf
 from app.config import get_settings
 from app.db import get_db
 from app.models import Item, Project, User, utcnow
 from app.schemas import LABEL_MAX_LENGTH
 from app.services.deciders import NotAllowed
-from app.services.decisions import decide, history, last_decision, undo
+from app.services.decisions import decide, last_decision, undo
 from app.services.guidelines import guidelines_of, render_guidelines
-from app.services.items import item_view, prediction_history
+from app.services.items import item_view
 from app.services.preselect import preselected_label
 from app.services.progress import queue_progress
 from app.services.queue import DecisionError, next_item, overlap_of, skip
@@ -147,24 +147,3 @@ def _saved_message(action: str, label: str, item: Item) -> str:
     if action == "label":
         return f"Saved: {label} for item {name} (undo: U)"
     return f"Skipped item {name}" if action == "skip" else f"Passed item {name} to others"
-
-
-@router.get("/items/{item_id}")
-def item_page(
-    request: Request,
-    item: Item = Depends(page_item),
-    db: Session = Depends(get_db),
-    user: User = Depends(page_user),
-):
-    view = item_view(db, item)
-    evidence = evidence_for(db, view.version.id, item.id) if view.version else []
-    return render(
-        request,
-        "item.html",
-        user=user,
-        project=db.get(Project, item.project_id),
-        view=view,
-        evidence=evidence,
-        events=history(db, item),
-        versions=prediction_history(db, item),
-    )
