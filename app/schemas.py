@@ -11,7 +11,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_fiel
 
 from app.config import get_settings
 from app.estimators import ESTIMATORS, Estimator
-from app.models import DatasetKind, ItemStatus, JobState
+from app.models import DatasetKind, EventSource, ItemStatus, JobState
 from app.services.datasets import ImportMode
 from app.services.preselect import Preselect, preselect_in
 from app.services.projects import BadProject, checked_labels, checked_name
@@ -299,10 +299,15 @@ class EvidenceOut(BaseModel):
 class LabelEventOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
-    source: str
+    source: EventSource = Field(
+        description="import, an annotator's vote, the consensus of votes, a review, an undo, "
+        "or one item's share of a bulk change (bulk) and its undo (bulk_undo)"
+    )
     user_id: int | None
     old_label: str | None
     new_label: str | None
+    reason: str | None = Field(description="the note, or what the event did (e.g. an undo's)")
+    group_id: int | None = Field(description="the bulk change this event belongs to")
     created_at: datetime
 
 
