@@ -17,7 +17,16 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
-from app.models import Dataset, DatasetKind, Item, ItemStatus, LabelEvent, Project, utcnow
+from app.models import (
+    Dataset,
+    DatasetKind,
+    EventSource,
+    Item,
+    ItemStatus,
+    LabelEvent,
+    Project,
+    utcnow,
+)
 from app.services.ingest import IngestError, Row, iter_rows
 from app.text import excerpt
 
@@ -192,7 +201,7 @@ class _ItemWriter:
         self.session.add(
             LabelEvent(
                 item_id=item.id,
-                source="import",
+                source=EventSource.imported,
                 old_label=before,
                 new_label=item.current_label,
                 reason=f"re-import of {self.filename}: {which} label {row.label}",

@@ -15,7 +15,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
-from app.models import Assignment, Item, ItemStatus, LabelEvent, Project, User
+from app.models import Assignment, EventSource, Item, ItemStatus, LabelEvent, Project, User
 from app.services.deciders import check_changeable, check_holder
 from app.services.queue import (
     DecisionError,
@@ -111,7 +111,7 @@ def _settle(session: Session, project: Project, item: Item, vote: str) -> None:
     session.add(
         LabelEvent(
             item_id=item.id,
-            source="consensus",
+            source=EventSource.consensus,
             old_label=item.current_label,
             new_label=winner,
             reason=f"majority: {count} of {len(cast)} annotators",
@@ -135,7 +135,7 @@ def decide(
     one for an item already decided, or a second vote by the same annotator, is stale."""
 
     def same(event: LabelEvent) -> bool:
-        request = ("annotator", item.id, label, reason or None)
+        request = (EventSource.annotator, item.id, label, reason or None)
         return (event.source, event.item_id, event.new_label, event.reason) == request
 
     earlier = earlier_event(session, user, idempotency_key, same)
@@ -157,7 +157,7 @@ def decide(
     event = LabelEvent(
         item_id=item.id,
         user_id=user.id,
-        source="annotator",
+        source=EventSource.annotator,
         old_label=item.current_label,
         new_label=label,
         reason=reason or None,
@@ -185,7 +185,7 @@ def standing_votes(what: Any, project: Project, user: User) -> Select:
         .where(
             Item.project_id == project.id,
             LabelEvent.user_id == user.id,
-            LabelEvent.source == "annotator",
+            LabelEvent.source == EventSource.annotator,
             Assignment.state == "done",
         )
     )
@@ -206,7 +206,8 @@ def undo(
     on the item after it (a later vote or a review)."""
 
     def same(event: LabelEvent) -> bool:
-        return event.source == "undo" and session.get(Item, event.item_id).project_id == project.id
+        undone_here = session.get(Item, event.item_id).project_id == project.id
+        return event.source == EventSource.undo and undone_here
 
     earlier = earlier_event(session, user, idempotency_key, same)
     if earlier is not None:
@@ -221,7 +222,7 @@ def undo(
         .where(
             LabelEvent.item_id == item.id,
             LabelEvent.id > target.id,
-            LabelEvent.source != "consensus",
+            LabelEvent.source != EventSource.consensus,
         )
         .limit(1)
     )
@@ -239,7 +240,7 @@ def undo(
     event = LabelEvent(
         item_id=item.id,
         user_id=user.id,
-        source="undo",
+        source=EventSource.undo,
         old_label=before,
         new_label=item.current_label,
         reason=f"undo of decision #{target.id} ({target.new_label})",

@@ -32,6 +32,7 @@ from app.db import new_session
 from app.models import (
     Assignment,
     DatasetKind,
+    EventSource,
     Item,
     ItemStatus,
     LabelEvent,
@@ -89,7 +90,10 @@ def export_query(
     latest_event = (
         select(LabelEvent.item_id, func.max(LabelEvent.id).label("event_id"))
         .join(Item, Item.id == LabelEvent.item_id)
-        .where(Item.project_id == project_id, stands() | (LabelEvent.source == "import"))
+        .where(
+            Item.project_id == project_id,
+            stands() | (LabelEvent.source == EventSource.imported),
+        )
         .group_by(LabelEvent.item_id)
         .subquery()
     )

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, aliased, joinedload
 
 from app.models import (
     DatasetKind,
+    EventSource,
     Influencer,
     Item,
     LabelEvent,
@@ -231,7 +232,12 @@ def plain_number(value: float, digits: int = 2) -> str:
     return f"{value:.{decimals}f}"
 
 
-REVIEW_SOURCES = ("annotator", "consensus", "review")
+REVIEW_SOURCES = (
+    EventSource.annotator,
+    EventSource.consensus,
+    EventSource.review,
+    EventSource.bulk,
+)
 _TRAIN_ITEM = aliased(Item)  # built once: aliasing per call cost more than the query itself
 
 

@@ -13,7 +13,7 @@ import logging
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
-from app.models import Item, Job, JobState, LabelEvent, Project
+from app.models import EventSource, Item, Job, JobState, LabelEvent, Project
 from app.services.decision_counts import is_correction
 from app.services.jobs import JobConflict, create_job, enqueue, set_state
 from app.services.results import latest_model_version
@@ -96,7 +96,7 @@ def _note_corrections(session: Session, _flush_context, _instances) -> None:
     """Remember which projects with a retraining policy this transaction wrote annotator label
     events for; a project without one (the default) costs the commit nothing."""
     events = [e for e in session.new if isinstance(e, LabelEvent)]
-    item_ids = {e.item_id for e in events if e.source != "import"}
+    item_ids = {e.item_id for e in events if e.source != EventSource.imported}
     if not item_ids:
         return
     with session.no_autoflush:  # decided items and their project are loaded: usually no SQL

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from app.models import (
     REVIEWABLE_KINDS,
     Assignment,
+    EventSource,
     Item,
     ItemStatus,
     LabelEvent,
@@ -87,7 +88,8 @@ def review(
 
     def same(event: LabelEvent) -> bool:  # no label: an approval, of whatever label it had
         wanted = event.new_label if label is None and event.reason == "approved" else label
-        return (event.source, event.item_id, event.new_label) == ("review", item.id, wanted)
+        request = (EventSource.review, item.id, wanted)
+        return (event.source, event.item_id, event.new_label) == request
 
     earlier = earlier_event(session, reviewer, idempotency_key, same)
     if earlier is not None:
@@ -109,7 +111,7 @@ def review(
     event = LabelEvent(
         item_id=item.id,
         user_id=reviewer.id,
-        source="review",
+        source=EventSource.review,
         old_label=item.current_label,
         new_label=label,
         reason="settled a tie" if tie else ("approved" if same else "overridden"),
