@@ -67,11 +67,12 @@ def start_server(data_dir: Path, port: int, *args: str, startup_s: float = 60) -
 
 
 @contextmanager
-def running_server(data_dir: Path, startup_s: float = 60) -> Iterator[str]:
-    """`assay serve` (web and its embedded worker) with this process's ASSAY_* settings;
-    yields the base URL and stops both afterwards. The log is ``data_dir/server.log``."""
+def running_server(data_dir: Path, *args: str, startup_s: float = 60) -> Iterator[str]:
+    """`assay serve ARGS` (web and, when embedded or with ``--worker``, a worker) with this
+    process's ASSAY_* settings; yields the base URL and stops both afterwards. The log is
+    ``data_dir/server.log``."""
     port = free_port()
-    process = start_server(data_dir, port, startup_s=startup_s)
+    process = start_server(data_dir, port, *args, startup_s=startup_s)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

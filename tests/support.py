@@ -141,14 +141,18 @@ def database_rows() -> dict[str, list[tuple]]:
         }
 
 
+ADMIN_PASSWORD = "pw-pw-pw-pw"  # admin_headers' admins
+
+
 def admin_headers(username: str = "ada") -> dict[str, str]:
-    """A new admin's API token as request headers (the database must be migrated)."""
+    """A new admin's API token as request headers (the database must be migrated); their
+    password is ``ADMIN_PASSWORD``."""
     from app.auth import create_user, issue_token
     from app.db import session_scope
     from app.models import Role
 
     with session_scope() as session:
-        admin = create_user(session, username, "pw-pw-pw-pw", Role.admin)
+        admin = create_user(session, username, ADMIN_PASSWORD, Role.admin)
         return {"Authorization": f"Bearer {issue_token(session, admin, 'tests')}"}
 
 
@@ -162,16 +166,22 @@ def upload(client, headers, project_id, data: bytes, filename="silver.csv", kind
     )
 
 
+def demo_datasets(sizes: dict[str, int]) -> dict[str, bytes]:
+    """Consecutive demo rows as one CSV file per dataset kind, ``{kind: rows}`` in order
+    (silver kinds carry VADER's label, the others the gold one)."""
+    files, offset = {}, 0
+    for kind, n in sizes.items():
+        files[kind] = to_csv(demo_rows(n, offset=offset, silver=kind in ("silver", "extension")))
+        offset += n
+    return files
+
+
 def upload_demo_project(client, headers: dict[str, str], name: str, sizes: dict[str, int]) -> int:
-    """A project with consecutive demo rows uploaded through the API, ``{kind: rows}`` in
-    order (silver kinds carry VADER's label, the others the gold one); returns its id."""
+    """A project with ``demo_datasets(sizes)`` uploaded through the API; returns its id."""
     project = client.post(
         "/api/v1/projects", headers=headers, json={"name": name, "labels": ["fresh", "rotten"]}
     ).json()
-    offset = 0
-    for kind, n in sizes.items():
-        rows = demo_rows(n, offset=offset, silver=kind in ("silver", "extension"))
-        offset += n
-        response = upload(client, headers, project["id"], to_csv(rows), "f.csv", kind)
+    for kind, data in demo_datasets(sizes).items():
+        response = upload(client, headers, project["id"], data, "f.csv", kind)
         assert response.status_code == 201, response.text
     return project["id"]
