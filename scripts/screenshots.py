@@ -3,7 +3,7 @@
 Sets up `assay demo` in a fresh data directory (import, train and score on a worker), serves
 it, reviews a few queue items as an annotator would (the truth known to the demo), lets the
 retraining policy make a second model version, and captures the queue, an item page, the
-project page and the dashboard with headless Chromium (/usr/bin/chromium).
+data browser, the project page and the dashboard with headless Chromium (/usr/bin/chromium).
 
     .venv/bin/python scripts/screenshots.py [--out docs/screenshots] [--keep DIR]
 """
@@ -102,6 +102,7 @@ def main() -> None:
                 shots = {
                     "queue": f"/projects/{project_id}/queue",
                     "item": f"/items/{corrected}" if corrected else None,
+                    "browser": f"/projects/{project_id}/items?dataset_kind=silver",
                     "project": f"/projects/{project_id}",
                     "dashboard": f"/projects/{project_id}/dashboard",
                 }
@@ -113,7 +114,7 @@ def main() -> None:
                         continue
                     page.wait_for_load_state("networkidle")
                     target = args.out / f"{name}.png"
-                    page.screenshot(path=str(target), full_page=name != "queue")
+                    page.screenshot(path=str(target), full_page=name not in ("queue", "browser"))
                     print(target)
                 browser.close()
 

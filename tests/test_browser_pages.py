@@ -110,6 +110,11 @@ def test_bulk_preview_confirm_undo(client, admin_headers, pages):
     stale = client.post(f"/projects/{project_id}/bulk", data=stale_fields)
     assert "changed since the preview" in stale.text
     assert database_rows() == rows
+    for garbage in ("not json", "[1, 2]", '["1", "fresh", "pending"]'):
+        tampered = stale_fields | {"expected": garbage, "idempotency_key": uuid.uuid4().hex}
+        refused = client.post(f"/projects/{project_id}/bulk", data=tampered)
+        assert "the preview form was changed" in refused.text, garbage
+    assert database_rows() == rows
 
 
 def _preview(client, project_id: int, csrf: str, item_ids: list[str], label: str) -> str:

@@ -3,6 +3,7 @@ group undo (reviewers and admins); relabel from an item's page."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Literal
 from urllib.parse import urlencode
@@ -41,7 +42,6 @@ from app.web.reviewer import page_reviewer
 from app.web.templating import render
 
 router = APIRouter()
-SNAPSHOT_SEPARATOR = "\x1f"  # between an item's id, label and status in a preview's snapshot
 
 
 def _browser_url(project: Project, filters: ItemFilter, **extra: str | int | None) -> str:
@@ -110,17 +110,23 @@ def browser_page(
 
 
 def _snapshot_token(item: Item) -> str:
-    return SNAPSHOT_SEPARATOR.join((str(item.id), item.current_label or "", item.status))
+    """What the preview showed of the item, carried by the confirm form: [id, label, status]."""
+    return json.dumps([item.id, item.current_label, item.status])
 
 
 def _parse_snapshots(tokens: list[str]) -> dict[int, Snapshot]:
     """The confirmed preview's (label, status) per item, as the preview page wrote them."""
     found: dict[int, Snapshot] = {}
     for token in tokens:
-        parts = token.split(SNAPSHOT_SEPARATOR)
-        if len(parts) != 3 or not parts[0].isdigit():
+        try:
+            item_id, label, status = json.loads(token)
+        except (ValueError, TypeError):
+            item_id = label = status = None
+        if not (
+            isinstance(item_id, int) and isinstance(label, str | None) and isinstance(status, str)
+        ):
             raise DecisionError("expected: the preview form was changed; preview again")
-        found[int(parts[0])] = (parts[1] or None, parts[2])
+        found[item_id] = (label, status)
     return found
 
 
