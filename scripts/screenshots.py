@@ -102,7 +102,7 @@ def main() -> None:
                 shots = {
                     "queue": f"/projects/{project_id}/queue",
                     "item": f"/items/{corrected}" if corrected else None,
-                    "browser": f"/projects/{project_id}/items?dataset_kind=silver",
+                    "browser": f"/projects/{project_id}/items?dataset_kind=extension",
                     "project": f"/projects/{project_id}",
                     "dashboard": f"/projects/{project_id}/dashboard",
                 }
