@@ -172,6 +172,7 @@ def test_the_shipped_client_uploads_trains_pages_labels_and_exports(
 
             for kind, path in paths.items():  # streamed from disk
                 assert [d["row_count"] for d in api.upload(pid, path, kind=kind)] == [SIZES[kind]]
+            assert [d["kind"] for d in api.datasets(pid)] == list(SIZES)
             with pytest.raises(ApiError) as again:
                 api.upload(pid, data["silver"])
             assert again.value.status == 422 and "mode=replace" in again.value.detail["message"]
@@ -183,6 +184,8 @@ def test_the_shipped_client_uploads_trains_pages_labels_and_exports(
             )
             assert job["state"] == "succeeded", _worker_log(tmp_path)
             assert seen[-1] == job and all(0 <= s["progress"] <= 1 for s in seen)
+            assert [v["version"] for v in api.model_versions(pid)] == [1]
+            assert api.update_project(pid, preselect="suggestion")["preselect"] == "suggestion"
 
             items = list(api.items(pid, order="id", page_size=PAGE))
             assert len(items) == ITEMS and [i["id"] for i in items] == sorted(
@@ -202,6 +205,10 @@ def test_the_shipped_client_uploads_trains_pages_labels_and_exports(
             assert api.undo(pid)["status"] == "pending"
             assert api.next_item(pid)["id"] == held["id"]  # the undone item comes back to me
             assert api.label(held["id"], new)["current_label"] == new
+            approved = api.review(held["id"])  # an admin approves the decision
+            assert (
+                approved["current_label"] == new and approved["history"][-1]["source"] == "review"
+            )
 
             exported = api.export(pid, tmp_path / "reviews.csv")
             rows = {int(r["id"]): r for r in csv.DictReader(exported.open(newline=""))}
@@ -218,3 +225,24 @@ def test_the_shipped_client_uploads_trains_pages_labels_and_exports(
 
         with Client(base, token=api.token) as same_user:  # a token given instead of a login
             assert [p["id"] for p in same_user.projects()] == [pid, one_label]
+
+
+def test_the_shipped_client_names_the_running_job_and_stops_waiting_at_its_timeout(
+    backend, tmp_path
+):
+    """No worker: the job stays queued, so a second start conflicts and waiting times out."""
+    from app.client import ApiError, Client, JobTimeout
+
+    with running_server(tmp_path, "--no-worker") as base:
+        token = admin_headers()["Authorization"].removeprefix("Bearer ")
+        with Client(base, token=token) as api:
+            pid = api.create_project("reviews", LABELS)["id"]
+            api.upload(pid, demo_datasets({"silver": 4})["silver"])
+            job = api.train(pid)
+            with pytest.raises(ApiError) as running:
+                api.train(pid)
+            assert running.value.status == 409 and running.value.detail["job_id"] == job["id"]
+            polls: list[dict] = []
+            with pytest.raises(JobTimeout) as waited:
+                api.wait(job, timeout=0.5, interval=0.1, progress=polls.append)
+            assert waited.value.job["state"] == "queued" and polls[-1] == waited.value.job

@@ -6,7 +6,6 @@ Every state-changing call takes an ``idempotency_key``: sent twice, it changes n
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Response, status
 from pydantic import BaseModel, Field
@@ -22,11 +21,10 @@ from app.models import Item, Project, User
 from app.schemas import IdempotencyKey, ItemDetail, Label
 from app.services.agreement import agreement
 from app.services.decisions import undo
-from app.services.queue import next_item, skip
+from app.services.queue import SkipMode, next_item, skip
 from app.services.reviews import can_review, review
 
 router = APIRouter(tags=["queue"])
-SkipMode = Literal["later", "pass"]
 
 
 class SkipRequest(BaseModel):
