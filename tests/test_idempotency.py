@@ -69,6 +69,18 @@ def test_same_key_same_request_is_the_same_result(client, people, queue):
     assert first.json()["history"] == again.json()["history"]
 
 
+def test_an_admins_retry_on_the_item_it_decided_is_the_same_result(client, people, queue):
+    """An admin's label decides a pending item; the retry finds it decided, and must still be
+    answered as the same request (not taken for an override of the admin's own decision)."""
+    key = uuid.uuid4().hex
+    item = take(client, people["ann"], queue)
+    first = label(client, people["ada"], item["id"], "rotten", key)
+    assert first.status_code == 200 and first.json()["status"] == "reviewed", first.text
+    again = label(client, people["ada"], item["id"], "rotten", key)
+    assert again.status_code == 200, again.text
+    assert again.json()["history"] == first.json()["history"]
+
+
 def test_same_key_other_label_is_refused_and_changes_nothing(client, people, queue):
     key = uuid.uuid4().hex
     item = take(client, people["ann"], queue)

@@ -161,7 +161,12 @@ def undo_relabel(
     responses=errors(401, 404, 422),
 )
 def similar_items(
-    limit: int | None = Query(None, ge=1, description="at most ASSAY_SIMILAR_ITEMS_MAX"),
+    limit: int | None = Query(
+        None,
+        ge=1,
+        le=get_settings().similar_items_max,
+        description="at most ASSAY_SIMILAR_ITEMS_MAX (the default)",
+    ),
     filters: ItemFilter = Depends(item_filter),
     item: Item = Depends(get_item),
     db: Session = Depends(get_db),
@@ -169,7 +174,6 @@ def similar_items(
 ) -> list[SimilarOut]:
     """Items like this one: those whose evidence (under the newest model) shares the most
     training items with this one's, most shared first; the item list's filters apply."""
-    cap = get_settings().similar_items_max
     project = db.get(Project, item.project_id)
-    found = items_like(db, project, item, min(limit or cap, cap), filters)
+    found = items_like(db, project, item, limit or get_settings().similar_items_max, filters)
     return [SimilarOut(item=s.view.as_dict(), shared_evidence=s.shared) for s in found]

@@ -135,7 +135,17 @@ def relabel(
 ) -> DecisionOutcome:
     """A label given outside the queue (the API, the item page): on a pending item a decision
     like the queue's (a vote when the overlap is above 1); on a decided item, reviewers and
-    admins override it, as on the review page."""
-    if item.status != ItemStatus.pending and can_review(user):
+    admins override it, as on the review page. A retry (the same key) takes the path its first
+    try took, whatever the item's status now: that first try may be what decided it."""
+    first = session.scalar(
+        select(LabelEvent.source).where(
+            LabelEvent.user_id == user.id, LabelEvent.idempotency_key == idempotency_key
+        )
+    )
+    if first is not None:
+        as_review = first == EventSource.review
+    else:
+        as_review = item.status != ItemStatus.pending and can_review(user)
+    if as_review:
         return review(session, project, item, user, idempotency_key, label)
     return decide(session, project, item, user, label, idempotency_key, note)
