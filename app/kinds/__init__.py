@@ -1,0 +1,1 @@
+"""Task kinds: one package per kind of data (its rows, formats and annotations)."""

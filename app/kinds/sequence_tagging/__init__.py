@@ -1,0 +1,1 @@
+"""Sequence tagging (named entities): sentences of tokens with labelled spans."""
