@@ -239,6 +239,48 @@ class Client:
         body = {"label": label, "idempotency_key": key or new_key()}
         return self._send("POST", f"/items/{item_id}/review", json=body)
 
+    # --- bulk changes (reviewers and admins) ---
+
+    def similar(self, item_id: int, *, limit: int | None = None, **filters: Any) -> list[dict]:
+        """Items like this one (most shared evidence first): ``{"item", "shared_evidence"}``."""
+        params = {"limit": limit, **filters}
+        query = {name: value for name, value in params.items() if value is not None}
+        return self._send("GET", f"/items/{item_id}/similar", params=query)
+
+    def relabel(
+        self,
+        project_id: int,
+        item_ids: Sequence[int],
+        label: str,
+        *,
+        note: str | None = None,
+        preview: dict | None = None,
+        key: str | None = None,
+    ) -> dict:
+        """Set ``label`` on the items in one change. Pass the ``preview_relabel`` answer as
+        ``preview`` to have the server refuse (409) if an item changed since you looked."""
+        body: dict[str, Any] = {
+            "item_ids": list(item_ids),
+            "label": label,
+            "note": note,
+            "idempotency_key": key or new_key(),
+        }
+        if preview is not None:
+            body["expected"] = [
+                {k: row[k] for k in ("item_id", "current_label", "status")}
+                for row in preview["items"]
+            ]
+        return self._send("POST", f"/projects/{project_id}/relabel", json=body)
+
+    def preview_relabel(self, project_id: int, item_ids: Sequence[int], label: str) -> dict:
+        """What ``relabel`` would do to each item; writes nothing."""
+        body = {"item_ids": list(item_ids), "label": label, "idempotency_key": new_key()}
+        return self._send("POST", f"/projects/{project_id}/relabel", json=body | {"dry_run": True})
+
+    def undo_relabel(self, project_id: int, group_id: int) -> dict:
+        """Take a bulk change back as a whole (its ``group_id``)."""
+        return self._send("POST", f"/projects/{project_id}/relabel/{group_id}/undo")
+
     # --- export ---
 
     def export(

@@ -210,6 +210,23 @@ def test_the_shipped_client_uploads_trains_pages_labels_and_exports(
                 approved["current_label"] == new and approved["history"][-1]["source"] == "review"
             )
 
+            like = api.similar(ranked[0]["id"], limit=3)
+            assert 1 <= len(like) <= 3 and all(s["shared_evidence"] >= 1 for s in like)
+            bulk_ids = [s["item"]["id"] for s in like]
+            before = {i: (api.item(i)["current_label"], api.item(i)["status"]) for i in bulk_ids}
+            preview = api.preview_relabel(pid, bulk_ids, "fresh")
+            assert [r["item_id"] for r in preview["items"]] == sorted(bulk_ids)
+            change = api.relabel(pid, bulk_ids, "fresh", preview=preview, note="all praise")
+            assert change["changed"] == len(bulk_ids)
+            assert {api.item(i)["current_label"] for i in bulk_ids} == {"fresh"}
+            assert api.undo_relabel(pid, change["group_id"])["undone_at"] is not None
+            after = {i: (api.item(i)["current_label"], api.item(i)["status"]) for i in bulk_ids}
+            assert after == before
+            with pytest.raises(ApiError) as stale:  # the preview no longer holds for a change
+                api.label(bulk_ids[0], _other(before[bulk_ids[0]][0]))
+                api.relabel(pid, bulk_ids, "rotten", preview=preview)
+            assert stale.value.status == 409 and "changed since the preview" in stale.value.detail
+
             exported = api.export(pid, tmp_path / "reviews.csv")
             rows = {int(r["id"]): r for r in csv.DictReader(exported.open(newline=""))}
             assert len(rows) == ITEMS and rows[held["id"]]["final_label"] == new
