@@ -215,6 +215,7 @@ def score(train: Path, dev: Path | None, out: Path, estimator: str | None) -> No
     progress = ProgressLine()
     try:
         n = score_files(train, dev, out, estimator=estimator, progress=progress)
+        progress(1.0, "done")  # the pipeline's last report is its last stage, not the file
     except IngestError as err:
         raise click.ClickException(str(err)) from None
     finally:
@@ -256,7 +257,10 @@ def import_file(project: str, file: Path, kind: str, mode: str | None) -> None:
                 progress=progress,
                 mode=ImportMode(mode or ImportMode.refuse.value),
             )
-            counts = ", ".join(f"{d.kind}: {d.row_count}" for d in datasets)
+            counts = ", ".join(f"{d.kind}: {d.row_count}" for d in datasets) or (
+                "no new items: every id was already in the project"
+                + ("; their texts and labels were replaced" if mode == "replace" else "")
+            )
             project_id = found.id
     except IngestError as err:
         raise click.ClickException(f"{err} (nothing was imported)") from None

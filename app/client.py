@@ -173,15 +173,19 @@ class Client:
         interval: float = 1.0,
         progress: Callable[[dict], object] | None = None,
     ) -> dict:
-        """Poll a job until it succeeds and return it; ``progress(job)`` sees every poll
-        (``stage`` and ``progress`` from 0 to 1). ``JobFailed`` when it fails or is
-        cancelled, ``JobTimeout`` after ``timeout`` seconds (None: no limit)."""
+        """Poll a job until it succeeds and return it; ``progress(job)`` sees each poll whose
+        state, ``stage`` or ``progress`` (0 to 1) moved since the last one it saw. ``JobFailed``
+        when it fails or is cancelled, ``JobTimeout`` after ``timeout`` seconds (None: no
+        limit)."""
         job_id = job["id"] if isinstance(job, dict) else job
         deadline = None if timeout is None else time.monotonic() + timeout
+        shown = None
         while True:
             polled = self.job(job_id)
-            if progress is not None:
+            now = (polled["state"], polled["stage"], polled["progress"])
+            if progress is not None and now != shown:
                 progress(polled)
+                shown = now
             if polled["state"] == "succeeded":
                 return polled
             if polled["state"] in ("failed", "cancelled"):

@@ -99,6 +99,7 @@ def test_preview_apply_undo(client, admin_headers, setup):
     assert applied.status_code == 200, applied.text
     group = applied.json()
     assert group["changed"] == 3
+    assert [(r["item_id"], r["changes"]) for r in group["items"]] == [(i, True) for i in chosen]
     after = _state(client, admin_headers, project_id)
     for item_id in chosen:
         assert after[item_id] == (label, label, "reviewed")
@@ -118,6 +119,9 @@ def test_preview_apply_undo(client, admin_headers, setup):
     undone = _undo(client, rex, project_id, group["group_id"])
     assert undone.status_code == 200, undone.text
     assert undone.json()["undone_at"] is not None
+    assert {r["item_id"]: (r["current_label"], r["status"]) for r in undone.json()["items"]} == {
+        i: (before[i][0], before[i][2]) for i in chosen
+    }
     restored = _state(client, admin_headers, project_id)
     assert restored == before
     assert _corrections(project_id) == 1

@@ -84,7 +84,10 @@ def test_each_filter_keeps_what_python_selects(client, admin_headers, browsed):
         "silver_label": ("rotten", lambda i: i["silver_label"] == "rotten"),
         "current_label": ("fresh", lambda i: i["current_label"] == "fresh"),
         "suggested_label": ("fresh", lambda i: i["suggested_label"] == "fresh"),
-        "changed": ("true", lambda i: i["current_label"] != i["silver_label"]),
+        "changed": (
+            "true",
+            lambda i: i["silver_label"] is not None and i["current_label"] != i["silver_label"],
+        ),
         "rank_min": (4, lambda i: (i["suspicion_rank"] or 0) >= 4),
         "rank_max": (3, lambda i: i["suspicion_rank"] is not None and i["suspicion_rank"] <= 3),
         "annotator": ("ann", lambda i: i["id"] in (silver[0]["id"], silver[2]["id"])),
@@ -94,6 +97,10 @@ def test_each_filter_keeps_what_python_selects(client, admin_headers, browsed):
         assert expected, f"the case for {name} selects nothing: it would test nothing"
         assert expected != _ids(everything), f"the case for {name} keeps everything"
         assert _ids(_all(client, admin_headers, project_id, **{name: value})) == expected, name
+    # gold and test items have no silver label: neither changed from it nor still it
+    for value in ("true", "false"):
+        kinds = {i["dataset_kind"] for i in _all(client, admin_headers, project_id, changed=value)}
+        assert kinds == {"silver"}, value
     # combined: the changed silver items among the three most suspicious
     combined = _all(client, admin_headers, project_id, changed="true", rank_max=3)
     assert _ids(combined) == [silver[0]["id"], silver[2]["id"]]

@@ -139,7 +139,13 @@ def test_the_cli_refuses_then_replaces(tmp_path):
     replaced = run(str(second), "--replace")
     assert replaced.returncode == 0, replaced.stderr
     assert "silver: 2" in replaced.stdout
-    assert run(str(second), "--skip").returncode == 0, "nothing new: nothing added"
+    skipped = run(str(second), "--skip")
+    assert skipped.returncode == 0, "nothing new: nothing added"
+    assert "(no new items: every id was already in the project)" in skipped.stdout
+    again = run(str(second), "--replace")
+    assert "no new items: every id was already in the project; their texts and labels" in (
+        again.stdout
+    )
 
 
 def test_the_upload_form_asks_then_skips(client, admin_headers, project, first):

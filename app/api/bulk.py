@@ -22,7 +22,7 @@ from app.config import get_settings
 from app.db import MAX_ROW_ID, get_db
 from app.models import Item, ItemStatus, LabelGroup, Project, User
 from app.schemas import IdempotencyKey, ItemOut, Label, PlainStr
-from app.services.bulk import PreviewRow, preview, relabel_many, undo_group
+from app.services.bulk import PreviewRow, group_items, preview, relabel_many, undo_group
 from app.services.item_filters import ItemFilter
 from app.services.queue import DecisionError
 from app.services.reviews import can_review
@@ -129,13 +129,17 @@ def relabel_items(
         if body.expected is not None
         else None
     )
+    try:  # each row as it was before the change, so ``changes`` says what the change did
+        before = _rows(preview(db, project, body.item_ids, body.label))
+    except DecisionError as err:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(err)) from None
     group = commit_action(
         db,
         lambda: relabel_many(
             db, project, user, body.item_ids, body.label, body.idempotency_key, body.note, expected
         ),
     )
-    return _group_out(group, _rows(preview(db, project, body.item_ids, body.label)))
+    return _group_out(group, before)
 
 
 @router.post(
@@ -151,8 +155,10 @@ def undo_relabel(
 ) -> BulkChangeOut:
     """Take a bulk change back (its author or an admin): every item returns to its earlier
     label and status. Refused as a whole (409) when an item changed since; undoing it again
-    changes nothing."""
-    return _group_out(commit_action(db, lambda: undo_group(db, project, user, group_id)), [])
+    changes nothing. ``items``: the change's items as they are after the undo."""
+    group = commit_action(db, lambda: undo_group(db, project, user, group_id))
+    restored = [PreviewRow(item, changes=True, refused=None) for item in group_items(db, group)]
+    return _group_out(group, _rows(restored))
 
 
 @router.get(

@@ -232,3 +232,11 @@ def _restore(
             group_id=group.id,
         )
     )
+
+
+def group_items(session: Session, group: LabelGroup) -> list[Item]:
+    """The items a bulk change changed, in id order (what its undo put back)."""
+    changed = select(LabelEvent.item_id).where(
+        LabelEvent.group_id == group.id, LabelEvent.source == EventSource.bulk
+    )
+    return list(session.scalars(select(Item).where(Item.id.in_(changed)).order_by(Item.id)))

@@ -20,10 +20,10 @@ LIKE_ESCAPE = "\\"
 
 @dataclass(frozen=True)
 class ItemFilter:
-    """What to keep; ``None`` keeps everything. ``changed``: the current label differs from
-    the silver one (True) or not (False). ``rank_min``/``rank_max``: the suspicion rank range,
-    1 being the most suspicious. ``annotator``: a username with a decision on the item that
-    stands (not undone)."""
+    """What to keep; ``None`` keeps everything. ``changed``: items with a silver label whose
+    current label differs from it (True) or not (False); gold and test items have none.
+    ``rank_min``/``rank_max``: the suspicion rank range, 1 being the most suspicious.
+    ``annotator``: a username with a decision on the item that stands (not undone)."""
 
     text: str | None = None
     dataset_kind: DatasetKind | None = None
@@ -65,9 +65,9 @@ class ItemFilter:
         ):
             if wanted is not None:
                 found.append(column == wanted)
-        if self.changed is not None:
+        if self.changed is not None:  # only items with a silver label: gold has none to change
             differs = Item.current_label.is_distinct_from(Item.silver_label)
-            found.append(differs if self.changed else ~differs)
+            found.append(Item.silver_label.is_not(None) & (differs if self.changed else ~differs))
         if self.rank_min is not None:
             found.append(Prediction.suspicion_rank >= self.rank_min)
         if self.rank_max is not None:
