@@ -7,7 +7,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    computed_field,
+    field_validator,
+)
 
 from app.config import get_settings
 from app.estimators import ESTIMATORS, Estimator
@@ -24,17 +32,27 @@ def _no_nul(value: str) -> str:
     return value
 
 
-# Text that may reach the database: PostgreSQL refuses NUL in text, so it is a 422 here
-# (and the pattern tells API clients, and the schema fuzz test, up front).
-PlainStr = Annotated[
-    str, AfterValidator(_no_nul), Field(json_schema_extra={"pattern": "^[^\\x00]*$"})
-]
+def plain_str(min_length: int | None = None, max_length: int | None = None) -> Any:
+    """Text that may reach the database: PostgreSQL refuses NUL in text, so it is a 422 here
+    (and the pattern tells API clients, and the schema fuzz test, up front). The lengths are
+    checked on the string before the NUL check: given after it (``Field(max_length=...)`` on
+    the field), pydantic would call the characters "items"."""
+    return Annotated[
+        str,
+        StringConstraints(min_length=min_length, max_length=max_length),
+        AfterValidator(_no_nul),
+        Field(json_schema_extra={"pattern": "^[^\\x00]*$"}),
+    ]
+
+
+PlainStr = plain_str()
 LABEL_MAX_LENGTH = 200  # the label columns of items, predictions and label events
 PROJECT_NAME_MAX_LENGTH = 200  # projects.name
-Label = Annotated[PlainStr, Field(max_length=LABEL_MAX_LENGTH)]
+Label = plain_str(max_length=LABEL_MAX_LENGTH)
+ProjectName = plain_str(min_length=1, max_length=PROJECT_NAME_MAX_LENGTH)
+TokenName = plain_str(max_length=120)
 IdempotencyKey = Annotated[
-    PlainStr,
-    Field(min_length=8, max_length=100, description="a fresh random string per action"),
+    plain_str(min_length=8, max_length=100), Field(description="a fresh random string per action")
 ]
 
 
@@ -68,7 +86,7 @@ def _project_rule(rule: Callable[[Any], Any], value: Any) -> Any:
 
 
 class ProjectCreate(BaseModel):
-    name: PlainStr = Field(min_length=1, max_length=PROJECT_NAME_MAX_LENGTH)
+    name: ProjectName
     labels: list[Label] = Field(min_length=2, description="the label set; uploads may use no other")
     task_kind: str = Field(default="text_classification", pattern="^text_classification$")
     estimator: Estimator | None = Field(
@@ -324,7 +342,7 @@ class LabelDecision(BaseModel):
 class TokenRequest(BaseModel):
     username: PlainStr
     password: str
-    name: PlainStr = Field(default="api", max_length=120)
+    name: TokenName = "api"
 
 
 class TokenOut(BaseModel):

@@ -299,3 +299,14 @@ def test_two_undos_with_one_key_at_once_answer_one_undo(client, backend, people,
     with new_session() as check:
         undos = check.scalars(select(LabelEvent).where(LabelEvent.source == "undo")).all()
         assert [(e.id, e.idempotency_key) for e in undos] == [(event_id, key)]
+
+
+def test_a_short_key_is_refused_in_characters(client, people, queue):
+    """The key's length is checked as a string's (not as "items", pydantic's word for the
+    length of a value checked after another validator)."""
+    item = take(client, people["ann"], queue)
+    response = label(client, people["ann"], item["id"], "fresh", "abc")
+    assert response.status_code == 422
+    issue = response.json()["detail"][0]
+    assert issue["loc"][-1] == "idempotency_key"
+    assert issue["msg"] == "String should have at least 8 characters"

@@ -21,7 +21,7 @@ from app.auth import api_user
 from app.config import get_settings
 from app.db import MAX_ROW_ID, get_db
 from app.models import Item, ItemStatus, LabelGroup, Project, User
-from app.schemas import IdempotencyKey, ItemOut, Label, PlainStr
+from app.schemas import IdempotencyKey, ItemOut, Label, plain_str
 from app.services.bulk import PreviewRow, group_items, preview, relabel_many, undo_group
 from app.services.item_filters import ItemFilter
 from app.services.queue import DecisionError
@@ -30,6 +30,7 @@ from app.services.similar import items_like
 
 router = APIRouter(tags=["bulk"])
 NOTE_MAX = 2000
+Note = plain_str(max_length=NOTE_MAX)
 
 
 def api_reviewer(user: User = Depends(api_user)) -> User:
@@ -48,7 +49,7 @@ class BulkRelabel(BaseModel):
     item_ids: list[int] = Field(min_length=1, description="at most ASSAY_BULK_MAX_ITEMS")
     label: Label
     idempotency_key: IdempotencyKey
-    note: PlainStr | None = Field(default=None, max_length=NOTE_MAX)
+    note: Note | None = None
     dry_run: bool = Field(default=False, description="preview only: nothing is written")
     expected: list[ExpectedState] | None = Field(
         default=None,

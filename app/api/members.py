@@ -13,7 +13,7 @@ from app.api.errors import errors
 from app.auth import api_admin
 from app.db import MAX_ROW_ID, get_db
 from app.models import Project, Role, User
-from app.schemas import PlainStr
+from app.schemas import plain_str
 from app.services.membership import (
     NotFound,
     add_member,
@@ -24,10 +24,11 @@ from app.services.membership import (
 )
 
 router = APIRouter(tags=["members"])
+Username = plain_str(min_length=1, max_length=80)
 
 
 class MemberAdd(BaseModel):
-    username: PlainStr | None = Field(default=None, min_length=1, max_length=80)
+    username: Username | None = None
     user_id: int | None = Field(default=None, ge=1, le=MAX_ROW_ID)
 
     @model_validator(mode="after")
