@@ -80,6 +80,7 @@ def test_the_pages_fit_a_phone_without_sideways_scrolling(browser, server):
         f"/projects/{pid}/queue",
         f"/items/{server['item_id']}",
         f"/projects/{pid}/dashboard",
+        f"/projects/{pid}/items",
         f"/projects/{pid}/review",
         "/admin/users",
         "/admin/tokens",
