@@ -4,7 +4,7 @@ FastAPI parses a body before the route's dependencies run, and python-multipart 
 parts over 1 MiB to disk; so without this an anonymous request could make the server write
 hundreds of MiB before answering 401. Each request gets the cap of its kind of route:
 
-- the dataset upload routes stream their own multipart body (``app.services.uploads``) after
+- the dataset upload routes stream their own multipart body (``app.api.uploads``) after
   authenticating, so here only a declared Content-Length over the cap is refused;
 - every other body (JSON, page forms) is read here, counting bytes whether or not a
   Content-Length was sent, refused with 413 past its cap, and replayed to the app. JSON is

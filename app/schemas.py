@@ -192,7 +192,7 @@ class DatasetOut(BaseModel):
 class DatasetUpload(BaseModel):
     """A dataset file and what it is (multipart/form-data)."""
 
-    # for the OpenAPI document only: the route streams the body itself (app.services.uploads)
+    # for the OpenAPI document only: the route streams the body itself (app.api.uploads)
     file: bytes = Field(description="CSV or JSONL: text, label[, id, split, reference_label]")
     kind: DatasetKind = DatasetKind.silver
     mode: ImportMode = Field(

@@ -11,6 +11,13 @@ from sqlalchemy.orm import Session
 
 from app.api.deps import get_project
 from app.api.errors import JOB_RUNNING, ValidationErrorOut, errors, job_running
+from app.api.uploads import (
+    BadUpload,
+    SpooledForm,
+    UploadTooLarge,
+    import_spooled,
+    spool_form,
+)
 from app.auth import api_admin, api_user
 from app.config import get_settings
 from app.db import get_db
@@ -35,13 +42,6 @@ from app.services.model_versions import version_history
 from app.services.preselect import set_preselect
 from app.services.queue import set_overlap
 from app.services.retraining import set_retrain_every
-from app.services.uploads import (
-    BadUpload,
-    SpooledForm,
-    UploadTooLarge,
-    import_spooled,
-    spool_form,
-)
 
 E = TypeVar("E", bound=Enum)
 router = APIRouter(tags=["projects"])

@@ -5,6 +5,7 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 
 from app.api.deps import RowId, page_project, visible_or_404
+from app.api.uploads import BadUpload, UploadTooLarge, import_spooled, spool_form
 from app.auth import (
     CSRF_FIELD,
     CSRF_HEADER,
@@ -35,7 +36,6 @@ from app.services.retraining import (
     retrain_every_of,
     set_retrain_every,
 )
-from app.services.uploads import BadUpload, UploadTooLarge, import_spooled, spool_form
 from app.web.templating import fragment_of, render
 
 router = APIRouter()
