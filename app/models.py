@@ -81,6 +81,13 @@ class JobState(StrEnum):
 ACTIVE_JOB_STATES = (JobState.queued, JobState.running)
 
 
+class JobKind(StrEnum):
+    """What a job does (``app.services.job_lease.leased_tasks`` runs each kind)."""
+
+    train_score = "train_score"  # train on the current labels, score every training item
+    import_dataset = "import"  # an upload over ASSAY_IMPORT_BACKGROUND_BYTES
+
+
 class ItemStatus(StrEnum):
     pending = "pending"
     reviewed = "reviewed"

@@ -19,7 +19,7 @@ from pydantic import (
 
 from app.config import get_settings
 from app.estimators import ESTIMATORS, Estimator
-from app.models import DatasetKind, EventSource, ItemStatus, JobState
+from app.models import DatasetKind, EventSource, ItemStatus, JobKind, JobState
 from app.services.datasets import ImportMode
 from app.services.preselect import Preselect, preselect_in
 from app.services.projects import BadProject, checked_labels, checked_name
@@ -61,13 +61,6 @@ def _known_estimator(name: object) -> object:
     if isinstance(name, str) and name not in ESTIMATORS:
         raise ValueError(f"unknown estimator '{name}' (known: {', '.join(ESTIMATORS)})")
     return name
-
-
-class JobKind(StrEnum):
-    """What a job does (``app.services.job_lease.leased_tasks`` runs each kind)."""
-
-    train_score = "train_score"  # train on the current labels, score every training item
-    import_dataset = "import"  # an upload over ASSAY_IMPORT_BACKGROUND_BYTES
 
 
 class EvidenceRole(StrEnum):

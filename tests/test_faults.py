@@ -338,8 +338,7 @@ def test_import_failed_for_good_by_the_reaper_removes_its_upload(tmp_path):
     from datetime import timedelta
 
     from app.db import migrate, session_scope
-    from app.models import Job, JobState, utcnow
-    from app.services.ingest_jobs import IMPORT_JOB
+    from app.models import Job, JobKind, JobState, utcnow
     from app.services.job_reaper import reap_stale_jobs
     from app.services.projects import create_project
 
@@ -353,7 +352,7 @@ def test_import_failed_for_good_by_the_reaper_removes_its_upload(tmp_path):
             session.flush()
             job = Job(
                 project_id=project.id,
-                kind=IMPORT_JOB,
+                kind=JobKind.import_dataset,
                 params={"path": str(upload), "filename": "a.csv", "kind": "silver"},
                 state=JobState.running,
                 attempts=1,

@@ -115,7 +115,8 @@ def test_fixed_sets_are_enums(document, model, field, enum):
 
 def test_enums_hold_what_the_server_stores():
     from app.estimators import ESTIMATORS, Estimator
-    from app.schemas import EvidenceRole, JobKind
+    from app.models import JobKind
+    from app.schemas import EvidenceRole
     from app.services.job_lease import leased_tasks
 
     assert {k.value for k in JobKind} == set(leased_tasks())

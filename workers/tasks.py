@@ -11,7 +11,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 import workers.recovery  # noqa: F401 (the reaper on worker start and on a timer)
 from app.config import Settings, get_settings
 from app.db import refresh_planner_stats, session_scope
-from app.models import Job, Project
+from app.models import Job, JobKind, Project
 from app.services.job_lease import (
     Lease,
     LeaseLost,
@@ -55,7 +55,7 @@ def train_and_score(job_id: int) -> None:
         except (OperationalError, InterfaceError, KombuOperationalError) as err:
             log.exception("job %s lost the database or broker", job_id)
             reason = f"attempt {lease.attempt} lost the database or broker: {type(err).__name__}"
-            requeue_or_fail(job_id, "train_score", lease.attempt, reason, reaping=False)
+            requeue_or_fail(job_id, JobKind.train_score, lease.attempt, reason, reaping=False)
         except Exception as err:
             log.exception("job %s failed", job_id)
             mark_failed(lease, f"{type(err).__name__}: {err}")

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.config import get_settings
 from app.db import session_scope
-from app.models import ACTIVE_JOB_STATES, DatasetKind, Job, Project
+from app.models import ACTIVE_JOB_STATES, DatasetKind, Job, JobKind, Project
 from app.services.datasets import ImportMode, import_dataset
 from app.services.ingest import IngestError
 from app.services.job_lease import (
@@ -25,7 +25,6 @@ from app.services.job_lease import (
 )
 from app.services.jobs import create_job, enqueue, progress_reporter
 
-IMPORT_JOB = "import"
 log = logging.getLogger(__name__)
 
 
@@ -43,7 +42,7 @@ def start_import_job(
     job = create_job(
         session,
         project,
-        IMPORT_JOB,
+        JobKind.import_dataset,
         {"path": str(path), "filename": filename, "kind": kind.value, "mode": mode.value},
     )
     session.commit()
@@ -92,7 +91,7 @@ def run_import_job(job_id: int) -> None:
     except (OperationalError, InterfaceError) as err:  # the database went away: nothing stored
         log.exception("import job %s lost the database", job_id)
         reason = f"attempt {lease.attempt} lost the database: {type(err).__name__}"
-        requeue_or_fail(job_id, IMPORT_JOB, lease.attempt, reason, reaping=False)
+        requeue_or_fail(job_id, JobKind.import_dataset, lease.attempt, reason, reaping=False)
         remove_spooled_file_if_finished(job_id)  # failed for good: no run will need it
         return
     except IngestError as err:
@@ -110,5 +109,6 @@ def remove_spooled_file_if_finished(job_id: int) -> None:
     """An import job's upload, once the job has finished (succeeded or failed for good)."""
     with session_scope() as session:
         job = session.get(Job, job_id)
-        if job is not None and job.kind == IMPORT_JOB and job.state not in ACTIVE_JOB_STATES:
+        finished = job is not None and job.state not in ACTIVE_JOB_STATES
+        if finished and job.kind == JobKind.import_dataset:
             Path(job.params["path"]).unlink(missing_ok=True)

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings, get_settings
 from app.db import session_scope
-from app.models import Job, JobState, utcnow
+from app.models import Job, JobKind, JobState, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +40,9 @@ class Lease:
 
 def leased_tasks() -> dict[str, str]:
     """Job kind -> the task that runs it under a lease; only these kinds are ever reaped."""
-    from app.services.ingest_jobs import IMPORT_JOB
     from workers.celery_app import IMPORT_DATASET, TRAIN_AND_SCORE
 
-    return {"train_score": TRAIN_AND_SCORE, IMPORT_JOB: IMPORT_DATASET}
+    return {JobKind.train_score: TRAIN_AND_SCORE, JobKind.import_dataset: IMPORT_DATASET}
 
 
 def stale_before(settings: Settings) -> datetime:

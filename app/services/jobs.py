@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.db import session_scope
-from app.models import ACTIVE_JOB_STATES, Job, JobState, Project, utcnow
+from app.models import ACTIVE_JOB_STATES, Job, JobKind, JobState, Project, utcnow
 from app.services.job_lease import Lease, LeaseLost, beat
 
 
@@ -118,7 +118,7 @@ def start_train_score(session: Session, project: Project) -> Job:
     """Create, commit and enqueue a training + scoring job."""
     from workers.celery_app import TRAIN_AND_SCORE
 
-    job = create_job(session, project, "train_score")
+    job = create_job(session, project, JobKind.train_score)
     session.commit()
     try:
         enqueue(job.id, TRAIN_AND_SCORE)

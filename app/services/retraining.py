@@ -13,13 +13,12 @@ import logging
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
-from app.models import EventSource, Item, Job, JobState, LabelEvent, Project
+from app.models import EventSource, Item, Job, JobKind, JobState, LabelEvent, Project
 from app.services.decision_counts import is_correction
 from app.services.jobs import JobConflict, create_job, enqueue, set_state
 from app.services.results import latest_model_version
 
 log = logging.getLogger(__name__)
-TRAIN_SCORE = "train_score"
 _PENDING_KEY = "assay_corrected_projects"
 
 
@@ -72,7 +71,7 @@ def maybe_retrain(session: Session, project: Project) -> Job | None:
     if every is None or corrections_since_latest(session, project.id) < every:
         return None
     try:
-        job = create_job(session, project, TRAIN_SCORE, {"trigger": f"{every} corrections"})
+        job = create_job(session, project, JobKind.train_score, {"trigger": f"{every} corrections"})
         session.commit()
     except JobConflict:
         session.rollback()
