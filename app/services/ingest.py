@@ -17,6 +17,7 @@ from typing import IO, Any
 
 from app import strict_json
 from app.config import get_settings
+from app.kinds.sequence_tagging.formats import FormatError
 from app.text import excerpt
 
 TEXT_FIELD = "text"
@@ -29,23 +30,9 @@ PEEK_BYTES = 1 << 16
 BLANK = b" \t\r\n\x0b\x0c"
 
 
-class IngestError(ValueError):
-    """A problem in an uploaded file, located by file, line and field."""
-
-    def __init__(self, filename: str, line: int | None, field: str | None, message: str):
-        self.filename, self.line, self.field, self.message = filename, line, field, message
-        where = (
-            filename + (f", line {line}" if line else "") + (f", field '{field}'" if field else "")
-        )
-        super().__init__(f"{where}: {message}")
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "file": self.filename,
-            "line": self.line,
-            "field": self.field,
-            "message": self.message,
-        }
+class IngestError(FormatError):
+    """A problem in an uploaded file, located by file, line and field (one error type for every
+    task kind's files: the message and ``as_dict`` are ``FormatError``'s)."""
 
 
 @dataclass

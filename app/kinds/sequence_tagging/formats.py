@@ -97,8 +97,8 @@ class Scheme(StrEnum):
 
 
 class FormatError(ValueError):
-    """Bad input, located by file, line (None: the file as a whole) and field, worded like the
-    upload errors of ``app.services.ingest`` so an importer can show both the same way."""
+    """Bad input, located by file, line (None: the file as a whole) and field; the upload
+    errors of ``app.services.ingest`` are this type too, so every importer shows them alike."""
 
     def __init__(self, filename: str, line: int | None, field: str | None, message: str):
         self.filename, self.line, self.field, self.message = filename, line, field, message
