@@ -66,6 +66,12 @@ class Settings(BaseSettings):
         default=128, description="tokens of each text the encoder reads (the rest is cut)"
     )
     head_l2: float = Field(default=1e-3, description="L2 strength of the logistic head")
+    tagging_l2: float = Field(
+        default=1e-3,
+        gt=0,
+        description="L2 strength of the sequence-tagging head (per token, as segment influence "
+        "needs a strictly convex objective)",
+    )
     default_estimator: str = Field(
         default="exact_head", description="ranking for new projects and `assay score`"
     )
@@ -177,6 +183,11 @@ class Settings(BaseSettings):
     )
     max_form_body_bytes: int = Field(
         default=256 * 1024, ge=1, description="page form bodies over this are refused (413)"
+    )
+    max_sentence_tokens: int = Field(
+        default=1000,
+        ge=1,
+        description="most tokens in one sentence of a sequence-tagging file (CoNLL or JSONL)",
     )
     max_json_depth: int = Field(
         default=32,
