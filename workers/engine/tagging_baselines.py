@@ -2,7 +2,7 @@
 
 Each maps a training corpus and its candidate segments to a suspicion per segment (higher =
 more likely mislabelled), like ``segment_influence.score_segments``'s, so a benchmark can put
-them side by side. CrossWeigh-style entity-disjoint folds are not here yet.
+them side by side. CrossWeigh's entity-disjoint folds are in ``crossweigh``.
 """
 
 from __future__ import annotations
