@@ -182,11 +182,11 @@ class Item(Base):
     external_id: Mapped[str] = mapped_column(String(200))
     text: Mapped[str] = mapped_column(Text)
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    silver_label: Mapped[str | None] = mapped_column(String(200))
-    gold_label: Mapped[str | None] = mapped_column(String(200))
+    silver_label: Mapped[str | None] = mapped_column(Text)
+    gold_label: Mapped[str | None] = mapped_column(Text)
     # Known truth kept for evaluation (detection curves); never shown to annotators.
-    reference_label: Mapped[str | None] = mapped_column(String(200))
-    current_label: Mapped[str | None] = mapped_column(String(200))
+    reference_label: Mapped[str | None] = mapped_column(Text)
+    current_label: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20), default=ItemStatus.pending)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     # The queue's lease lives on the item row: one holder at most, claimed by a conditional
@@ -214,8 +214,8 @@ class LabelEvent(Base):
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     source: Mapped[str] = mapped_column(String(20))  # an EventSource
-    old_label: Mapped[str | None] = mapped_column(String(200))
-    new_label: Mapped[str | None] = mapped_column(String(200))
+    old_label: Mapped[str | None] = mapped_column(Text)
+    new_label: Mapped[str | None] = mapped_column(Text)
     reason: Mapped[str | None] = mapped_column(Text)
     idempotency_key: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -241,7 +241,7 @@ class LabelGroup(Base):
         ForeignKey("projects.id", ondelete="CASCADE"), index=True
     )
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    label: Mapped[str] = mapped_column(String(200))
+    label: Mapped[str] = mapped_column(Text)
     note: Mapped[str | None] = mapped_column(Text)
     item_count: Mapped[int] = mapped_column(Integer, default=0)
     idempotency_key: Mapped[str] = mapped_column(String(100))
@@ -317,11 +317,14 @@ class Prediction(Base):
         ForeignKey("model_versions.id", ondelete="CASCADE")
     )
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
-    label: Mapped[str] = mapped_column(String(200))
+    label: Mapped[str] = mapped_column(Text)
     confidence: Mapped[float] = mapped_column(Float)
     # InfFeed: the label the item's proponents vote for where the model is unsure
-    suggested_label: Mapped[str | None] = mapped_column(String(200))
+    suggested_label: Mapped[str | None] = mapped_column(Text)
     suspicion_rank: Mapped[int | None] = mapped_column(Integer)
+    # the part of the item the suspicion is about: a sentence's most suspicious span
+    # (``start:end:TYPE``), which the queue highlights; None for a whole-item label
+    focus: Mapped[str | None] = mapped_column(Text)
 
 
 class Score(Base):
@@ -356,10 +359,10 @@ class Influencer(Base):
     # The train item's label in the version's training snapshot: what the model learned from,
     # which a later correction does not change. None where it was not recorded (versions
     # stored before migration 0008): the label then is unknown, not the current one.
-    train_label: Mapped[str | None] = mapped_column(String(200))
+    train_label: Mapped[str | None] = mapped_column(Text)
     # The label whose loss on the target the value is about: the target's own training label
     # for supporters and opposers, the suggested label for proponents (None: not recorded).
-    target_label: Mapped[str | None] = mapped_column(String(200))
+    target_label: Mapped[str | None] = mapped_column(Text)
 
 
 class Assignment(Base):
@@ -375,7 +378,7 @@ class Assignment(Base):
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     state: Mapped[str] = mapped_column(String(20))
-    label: Mapped[str | None] = mapped_column(String(200))
+    label: Mapped[str | None] = mapped_column(Text)
     # the last skip's key: the same skip sent twice finds it and changes nothing
     idempotency_key: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -15,10 +15,13 @@ from pydantic import (
     StringConstraints,
     computed_field,
     field_validator,
+    model_validator,
 )
 
 from app.config import get_settings
 from app.estimators import ESTIMATORS, Estimator
+from app.kinds import TaskKind
+from app.kinds.registry import KINDS
 from app.models import DatasetKind, EventSource, ItemStatus, JobKind, JobState
 from app.services.datasets import ImportMode
 from app.services.preselect import Preselect, preselect_in
@@ -80,8 +83,14 @@ def _project_rule(rule: Callable[[Any], Any], value: Any) -> Any:
 
 class ProjectCreate(BaseModel):
     name: ProjectName
-    labels: list[Label] = Field(min_length=2, description="the label set; uploads may use no other")
-    task_kind: str = Field(default="text_classification", pattern="^text_classification$")
+    labels: list[Label] = Field(
+        min_length=1,
+        description="the label set (a sequence-tagging project's entity types; a text "
+        "classification project needs two or more); uploads may use no other",
+    )
+    task_kind: TaskKind = Field(
+        default=TaskKind.text_classification, description="what kind of data the project holds"
+    )
     estimator: Estimator | None = Field(
         default=None, description="ranking; default: the best measured"
     )
@@ -102,10 +111,11 @@ class ProjectCreate(BaseModel):
             raise ValueError(f"at most {limit} labels (ASSAY_MAX_LABELS), got {len(labels)}")
         return labels
 
-    @field_validator("labels")
-    @classmethod
-    def distinct_labels(cls, labels: list[str]) -> list[str]:
-        return _project_rule(checked_labels, labels)
+    @model_validator(mode="after")
+    def distinct_labels(self) -> ProjectCreate:
+        minimum = KINDS[self.task_kind].min_labels
+        self.labels = _project_rule(lambda labels: checked_labels(labels, minimum), self.labels)
+        return self
 
 
 class ProjectUpdate(BaseModel):
@@ -137,7 +147,7 @@ class ProjectOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
     name: str
-    task_kind: str
+    task_kind: TaskKind
     labels: list[str]
     settings: dict
     created_at: datetime

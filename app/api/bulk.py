@@ -158,7 +158,10 @@ def undo_relabel(
     label and status. Refused as a whole (409) when an item changed since; undoing it again
     changes nothing. ``items``: the change's items as they are after the undo."""
     group = commit_action(db, lambda: undo_group(db, project, user, group_id))
-    restored = [PreviewRow(item, changes=True, refused=None) for item in group_items(db, group)]
+    restored = [
+        PreviewRow(item, item.current_label or "", changes=True, refused=None)
+        for item in group_items(db, group)
+    ]
     return _group_out(group, _rows(restored))
 
 

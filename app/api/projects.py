@@ -57,7 +57,9 @@ def create_project(
     body: ProjectCreate, db: Session = Depends(get_db), _: User = Depends(api_admin)
 ) -> Project:
     try:
-        project = project_service.create_project(db, body.name, body.labels, body.estimator)
+        project = project_service.create_project(
+            db, body.name, body.labels, body.estimator, body.task_kind
+        )
     except project_service.ProjectNameTaken as err:
         raise HTTPException(status.HTTP_409_CONFLICT, str(err)) from None
     db.commit()

@@ -1,5 +1,7 @@
 """Bulk relabel: a reviewer sets one label on several items in one action, after a preview,
-and can take the whole change back.
+and can take the whole change back. ``change`` generalises "one label": each item's new
+annotation computed from its current one (a sequence-tagging group fix retypes one surface
+string's spans in every sentence); the group then records the change's description.
 
 Each changed item gets a ``bulk`` label event carrying the group and the status it had, so the
 change is as traceable as single decisions and its undo restores every item exactly. The change
@@ -9,7 +11,7 @@ confirmed, refuses the whole action, so a half-applied change never has to be ex
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -32,11 +34,13 @@ from app.services.decisions import check_label, set_final
 from app.services.queue import DecisionError, StaleAction, lock_item, lock_user
 
 Snapshot = tuple[str | None, str]  # (current label, status): what the preview showed
+Change = Callable[[Item], str]  # an item's new annotation, from the item as it is
 
 
 @dataclass(frozen=True)
 class PreviewRow:
     item: Item
+    new_label: str
     changes: bool  # False: it already has the label and a reviewer's approval
     refused: str | None  # why the item cannot be part of a bulk change
 
@@ -71,20 +75,30 @@ def _is_settled(item: Item, label: str) -> bool:
     )
 
 
-def _row(item: Item, label: str) -> PreviewRow:
+def _row(project: Project, item: Item, change: Change) -> PreviewRow:
+    label = check_label(project, item, change(item))
     try:
         check_changeable(item)
     except NotAllowed as err:
-        return PreviewRow(item, changes=False, refused=str(err))
-    return PreviewRow(item, changes=not _is_settled(item, label), refused=None)
+        return PreviewRow(item, label, changes=False, refused=str(err))
+    return PreviewRow(item, label, changes=not _is_settled(item, label), refused=None)
+
+
+def _same_label(label: str) -> Change:
+    return lambda item: label
 
 
 def preview(
-    session: Session, project: Project, item_ids: Sequence[int], label: str
+    session: Session,
+    project: Project,
+    item_ids: Sequence[int],
+    label: str,
+    change: Change | None = None,
 ) -> list[PreviewRow]:
-    """What setting ``label`` on these items would do, item by item; changes nothing."""
-    check_label(project, label)
-    return [_row(item, label) for item in _items(session, project, item_ids)]
+    """What setting ``label`` (or applying ``change``) on these items would do, item by item;
+    changes nothing."""
+    change = change or _same_label(label)
+    return [_row(project, item, change) for item in _items(session, project, item_ids)]
 
 
 def relabel_many(
@@ -96,11 +110,12 @@ def relabel_many(
     idempotency_key: str,
     note: str | None = None,
     expected: Mapping[int, Snapshot] | None = None,
+    change: Change | None = None,
 ) -> LabelGroup:
-    """Set ``label`` on the items as a reviewer's final decision, one ``bulk`` event per item
-    it changes. ``expected``: each item's (label, status) as the confirmed preview showed it;
-    an item that differs now makes the whole change stale. The same key again returns the
-    group it made."""
+    """Set ``label`` (or apply ``change``) on the items as a reviewer's final decision, one
+    ``bulk`` event per item it changes. ``expected``: each item's (label, status) as the
+    confirmed preview showed it; an item that differs now makes the whole change stale. The
+    same key again returns the group it made."""
     lock_user(session, user)
     earlier = session.scalar(
         select(LabelGroup).where(
@@ -113,9 +128,9 @@ def relabel_many(
                 f"idempotency key {idempotency_key} was already used for a different request"
             )
         return earlier
-    check_label(project, label)
     items = _items(session, project, item_ids)
-    refused = [item for item in items if _row(item, label).refused]
+    rows = {row.item.id: row for row in preview(session, project, item_ids, label, change)}
+    refused = [item for item in items if rows[item.id].refused]
     if refused:
         names = ", ".join(item.external_id for item in refused[:10])
         raise NotAllowed(f"items {names} are in a trusted set: change them by re-importing")
@@ -123,7 +138,7 @@ def relabel_many(
         lock_item(session, item)
     if expected is not None:
         _check_unchanged(items, expected)
-    changing = [item for item in items if not _is_settled(item, label)]
+    changing = [item for item in items if rows[item.id].changes]
     if not changing:
         raise DecisionError(f"nothing to change: every selected item is already {label}")
     group = LabelGroup(
@@ -137,19 +152,20 @@ def relabel_many(
     session.add(group)
     session.flush()
     for item in changing:
+        new_label = rows[item.id].new_label
         session.add(
             LabelEvent(
                 item_id=item.id,
                 user_id=user.id,
                 source=EventSource.bulk,
                 old_label=item.current_label,
-                new_label=label,
+                new_label=new_label,
                 old_status=item.status,
                 reason=note or f"bulk change #{group.id}",
                 group_id=group.id,
             )
         )
-        set_final(item, label, ItemStatus.reviewed)
+        set_final(item, new_label, ItemStatus.reviewed)
         item.approved_by_id = user.id
     session.flush()
     return group

@@ -17,6 +17,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
+from app.kinds.registry import spec_of
 from app.models import (
     Dataset,
     DatasetKind,
@@ -27,7 +28,7 @@ from app.models import (
     Project,
     utcnow,
 )
-from app.services.ingest import IngestError, Row, iter_rows
+from app.services.ingest import IngestError, Row
 from app.text import excerpt
 
 SPLIT_KINDS = {"dev": DatasetKind.gold_dev, "test": DatasetKind.test}
@@ -74,7 +75,8 @@ def import_dataset(
     binary = io.BytesIO(source) if isinstance(source, bytes) else source.open("rb")
     with binary:
         size = max(len(source) if isinstance(source, bytes) else source.stat().st_size, 1)
-        rows = iter_rows(binary, filename, labels=project.labels, max_rows=max_rows)
+        read_rows = spec_of(project).read_rows
+        rows = read_rows(binary, filename, labels=project.labels, max_rows=max_rows)
 
         def report() -> None:
             if progress is not None:

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from app.config import get_settings
+from app.kinds.registry import BadAnnotation, spec_of
 from app.models import Assignment, EventSource, Item, ItemStatus, LabelEvent, Project, User
 from app.services.deciders import check_changeable, check_holder
 from app.services.queue import (
@@ -31,7 +31,6 @@ from app.services.queue import (
     release,
     set_standing,
 )
-from app.text import excerpt
 
 
 @dataclass
@@ -62,13 +61,14 @@ def earlier_event(
     return event
 
 
-def check_label(project: Project, label: str) -> None:
-    """Refuse a label outside the project's set; the message quotes both only in excerpts (a
-    project may have ASSAY_MAX_LABELS long labels, a page form may send any length)."""
-    if label not in project.labels:
-        limit = get_settings().error_excerpt_chars
-        known = excerpt(", ".join(project.labels), limit)
-        raise DecisionError(f"unknown label '{excerpt(label, limit)}' (project labels: {known})")
+def check_label(project: Project, item: Item, label: str) -> str:
+    """The annotation ``label`` in its kind's canonical form, if the kind accepts it for this
+    item (a class of the project's set; spans within the sentence, of the project's types);
+    else a ``DecisionError`` saying why."""
+    try:
+        return spec_of(project).check(project.labels, item.payload or {}, label)
+    except BadAnnotation as err:
+        raise DecisionError(str(err)) from None
 
 
 def set_final(item: Item, label: str | None, status: ItemStatus) -> None:
@@ -141,7 +141,7 @@ def decide(
     earlier = earlier_event(session, user, idempotency_key, same)
     if earlier is not None:
         return DecisionOutcome(earlier, duplicate=True)
-    check_label(project, label)
+    label = check_label(project, item, label)
     if item.project_id != project.id:
         raise DecisionError("item belongs to another project")
     check_changeable(item)

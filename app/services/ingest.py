@@ -49,7 +49,7 @@ class Row:
     id_given: bool = True
 
 
-def _bad_utf8_line(binary: IO[bytes], filename: str) -> IngestError:
+def bad_utf8_line(binary: IO[bytes], filename: str) -> IngestError:
     """Find the first line that is not UTF-8 by decoding again from the start (error path only,
     so the fast path can decode in large chunks)."""
     binary.seek(0)
@@ -68,7 +68,7 @@ def _bad_utf8_line(binary: IO[bytes], filename: str) -> IngestError:
     return IngestError(filename, number or None, None, "not valid UTF-8 (truncated at the end)")
 
 
-def _is_blank(binary: IO[bytes]) -> bool:
+def is_blank(binary: IO[bytes]) -> bool:
     """Whether the file holds nothing but whitespace (a BOM allowed); reads only what it must."""
     first = True
     while chunk := binary.read(PEEK_BYTES):
@@ -240,7 +240,7 @@ def iter_rows(
     ``labels`` is the project's label set: any other label is an error. Ids default to the
     row number and must be unique within the file. Strict UTF-8 (a BOM is allowed).
     """
-    if _is_blank(binary):
+    if is_blank(binary):
         raise IngestError(filename, None, None, "the file is empty")
     settings = get_settings()
     text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
@@ -259,7 +259,7 @@ def iter_rows(
             count += 1
             yield checker.row(line, record)
     except UnicodeDecodeError:
-        raise _bad_utf8_line(binary, filename) from None
+        raise bad_utf8_line(binary, filename) from None
     finally:
         text.detach()  # the caller owns the binary file
     if not count:

@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session
 
 from app.config import get_settings
 from app.estimators import ESTIMATORS
+from app.kinds import TaskKind
+from app.kinds.registry import KINDS
 from app.models import Dataset, Item, ItemStatus, Job, Project, User
 from app.services.membership import visible_projects
 
@@ -50,17 +52,17 @@ def checked_name(name: str) -> str:
     return name
 
 
-def checked_labels(labels: list[str]) -> list[str]:
-    """At least two distinct non-blank labels, at most ASSAY_MAX_LABELS (every page and the
-    queue's keyboard list them all)."""
+def checked_labels(labels: list[str], minimum: int = 2) -> list[str]:
+    """At least ``minimum`` (the kind's) distinct non-blank labels, at most ASSAY_MAX_LABELS
+    (every page and the queue's keyboard list them all)."""
     limit = get_settings().max_labels
     if len(labels) > limit:
         raise BadProject(f"labels: at most {limit} (ASSAY_MAX_LABELS), got {len(labels)}")
     cleaned = [visible(label) for label in labels]
     if any(not label for label in cleaned) or len(set(cleaned)) != len(cleaned):
         raise BadProject("labels: must be non-empty and distinct")
-    if len(cleaned) < 2:
-        raise BadProject("labels: a project needs at least two")
+    if len(cleaned) < minimum:
+        raise BadProject(f"labels: a project of this kind needs at least {minimum}")
     return cleaned
 
 
@@ -73,16 +75,21 @@ def _name_taken(session: Session, name: str) -> ProjectNameTaken | None:
 
 
 def create_project(
-    session: Session, name: str, labels: list[str], estimator: str | None = None
+    session: Session,
+    name: str,
+    labels: list[str],
+    estimator: str | None = None,
+    task_kind: TaskKind = TaskKind.text_classification,
 ) -> Project:
     """A new project; ``BadProject`` (``ProjectNameTaken``) says what is wrong. Two racing
     creators are told apart by the unique index; the loser's session is rolled back, so call
     this before other changes."""
-    name, labels = checked_name(name), checked_labels(labels)
+    name, labels = checked_name(name), checked_labels(labels, KINDS[task_kind].min_labels)
     if taken := _name_taken(session, name):
         raise taken
     project = Project(
         name=name,
+        task_kind=task_kind,
         labels=labels,
         settings={"estimator": _checked(estimator or get_settings().default_estimator)},
     )

@@ -32,6 +32,7 @@ class PredictionRow:
     confidence: float
     suggested_label: str | None
     suspicion_rank: int | None  # None for held-out items, which are not ranked
+    focus: str | None = None  # the part of the item the rank is about (``Prediction.focus``)
 
 
 @dataclass

@@ -98,7 +98,7 @@ def review(
         raise DecisionError("item belongs to another project")
     check_changeable(item)
     if label is not None:
-        check_label(project, label)
+        label = check_label(project, item, label)
     lock_item(session, item)
     if item.status not in REVIEWABLE_STATUSES:
         raise StaleAction(f"item {item.id} is not decided yet: the annotators still have it")

@@ -18,6 +18,8 @@ from app.auth import (
 from app.config import get_settings
 from app.db import get_db
 from app.estimators import ESTIMATORS
+from app.kinds import TaskKind
+from app.kinds.registry import KINDS
 from app.models import ACTIVE_JOB_STATES, DatasetKind, Project, User
 from app.schemas import LABEL_MAX_LENGTH, PROJECT_NAME_MAX_LENGTH
 from app.services import projects as project_service
@@ -54,13 +56,23 @@ def create_project(
     request: Request,
     name: str = Form(...),
     labels: str = Form(...),
+    task_kind: str = Form(TaskKind.text_classification.value, max_length=40),
     db: Session = Depends(get_db),
     user: User = Depends(page_admin),
 ):
     label_list = [label.strip() for label in labels.split(",") if label.strip()]
     error = None
-    if not name.strip() or len(set(label_list)) < 2 or len(set(label_list)) != len(label_list):
-        error = "A project needs a name and at least two distinct labels."
+    kind = TaskKind(task_kind) if task_kind in TaskKind.__members__ else None
+    minimum = KINDS[kind].min_labels if kind else 2
+    if kind is None:
+        error = f"kind: one of {', '.join(TaskKind)}."
+    elif (
+        not name.strip()
+        or len(set(label_list)) < minimum
+        or len(set(label_list)) != len(label_list)
+    ):
+        noun = KINDS[kind].label_noun
+        error = f"A project needs a name and at least {minimum} distinct {noun}."
     elif len(name.strip()) > PROJECT_NAME_MAX_LENGTH:
         error = f"name: at most {PROJECT_NAME_MAX_LENGTH} characters."
     elif any(len(label) > LABEL_MAX_LENGTH for label in label_list):
@@ -68,7 +80,7 @@ def create_project(
     status_code = 422
     if not error:
         try:
-            project = project_service.create_project(db, name, label_list)
+            project = project_service.create_project(db, name, label_list, task_kind=kind)
         except project_service.BadProject as err:  # taken name, too many labels
             error = str(err)
             status_code = 409 if isinstance(err, project_service.ProjectNameTaken) else 422

@@ -5,10 +5,13 @@ from fastapi.templating import Jinja2Templates
 
 from app.auth import CSRF_FIELD, CSRF_HEADER, csrf_token
 from app.config import get_settings
+from app.kinds.registry import KINDS, spec_of
 from app.security_headers import csp_nonce
 
 templates = Jinja2Templates(directory=str(get_settings().templates_dir))
-templates.env.globals.update(csrf_field=CSRF_FIELD, csrf_header=CSRF_HEADER)
+templates.env.globals.update(
+    csrf_field=CSRF_FIELD, csrf_header=CSRF_HEADER, kinds=KINDS, kind_of=spec_of
+)
 
 
 def render(request: Request, name: str, status_code: int = 200, **context):

@@ -167,7 +167,7 @@ def _first_overlap(spans: Sequence[Span]) -> tuple[int, int] | None:
     return None
 
 
-def _check_spans(n_tokens: int, spans: Sequence[Span]) -> None:
+def check_spans(n_tokens: int, spans: Sequence[Span]) -> None:
     """Refuse spans past the sentence's end or overlapping (ValueError)."""
     for span in spans:
         if span.end > n_tokens:
@@ -195,7 +195,7 @@ class Sentence:
         for i, token in enumerate(self.tokens):
             if problem := _token_problem(token):
                 raise ValueError(f"tokens[{i}]: {problem}")
-        _check_spans(len(self.tokens), self.spans)
+        check_spans(len(self.tokens), self.spans)
 
 
 @dataclass(frozen=True)
@@ -275,7 +275,7 @@ def spans_to_tags(n_tokens: int, spans: Iterable[Span], scheme: Scheme = Scheme.
     overlap or pass its end). IOB1 writes ``B-`` only where an entity directly follows one of
     the same type; BIOES writes ``S-`` for a one-token entity."""
     ordered = sorted(spans)
-    _check_spans(n_tokens, ordered)
+    check_spans(n_tokens, ordered)
     tags = ["O"] * n_tokens
     previous: Span | None = None
     for span in ordered:
