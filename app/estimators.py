@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from app.kinds import TaskKind
+
 
 @dataclass(frozen=True)
 class EstimatorInfo:
@@ -13,6 +15,7 @@ class EstimatorInfo:
     title: str
     kind: str  # influence | baseline
     description: str
+    task: TaskKind = TaskKind.text_classification  # the kind of project it ranks
 
 
 ESTIMATORS: dict[str, EstimatorInfo] = {
@@ -64,6 +67,22 @@ ESTIMATORS: dict[str, EstimatorInfo] = {
             "cleanlab",
             "baseline",
             "Label quality from cross-validated probabilities (confident learning).",
+        ),
+        EstimatorInfo(
+            "segment_dev",
+            "Segment influence on the gold dev set",
+            "influence",
+            "Exact influence of each span's labels on the dev set's loss (Jain et al., 2022): "
+            "harmful spans first. Used when the project has gold dev sentences.",
+            TaskKind.sequence_tagging,
+        ),
+        EstimatorInfo(
+            "segment_self",
+            "Segment self-influence",
+            "influence",
+            "Exact self-influence of each span's labels on the tagging head: the spans the "
+            "model finds hardest to fit first. Used without a gold dev set.",
+            TaskKind.sequence_tagging,
         ),
     )
 }

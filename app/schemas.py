@@ -52,6 +52,9 @@ PlainStr = plain_str()
 LABEL_MAX_LENGTH = 200  # the label columns of items, predictions and label events
 PROJECT_NAME_MAX_LENGTH = 200  # projects.name
 Label = plain_str(max_length=LABEL_MAX_LENGTH)
+# an annotation of any kind: a class label, or a sentence's spans (``start:end:TYPE`` each)
+ANNOTATION_MAX_LENGTH = 20_000
+Annotation = plain_str(max_length=ANNOTATION_MAX_LENGTH)
 ProjectName = plain_str(min_length=1, max_length=PROJECT_NAME_MAX_LENGTH)
 TokenName = plain_str(max_length=120)
 IdempotencyKey = Annotated[
@@ -338,7 +341,10 @@ class ItemDetail(ItemOut):
 
 
 class LabelDecision(BaseModel):
-    label: Label
+    label: Annotation = Field(
+        description="a label of the project's set, or a sentence's entities as "
+        "`start:end:TYPE` token spans separated by spaces (`O`: none)"
+    )
     idempotency_key: IdempotencyKey
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import numpy as np
 from kombu.exceptions import OperationalError as KombuOperationalError
@@ -11,6 +12,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 import workers.recovery  # noqa: F401 (the reaper on worker start and on a timer)
 from app.config import Settings, get_settings
 from app.db import refresh_planner_stats, session_scope
+from app.kinds import TaskKind
 from app.models import Job, JobKind, Project
 from app.services.job_lease import (
     Lease,
@@ -27,7 +29,7 @@ from app.services.model_versions import record_comparison
 from app.services.projects import estimator_of
 from app.services.results import ItemResults, PredictionRow, rank_queue, store_model_version
 from app.services.training_data import NotEnoughData, TrainingData, load_training_data
-from workers import shard_tasks, sharding
+from workers import shard_tasks, sharding, tagging_job
 from workers.celery_app import TRAIN_AND_SCORE, celery_app
 from workers.engine.artifacts import model_arrays
 from workers.pipeline import PipelineOutput, score_texts
@@ -49,7 +51,7 @@ def train_and_score(job_id: int) -> None:
         return  # finished, or held by a live run: a redelivered message changes nothing
     with heartbeat(lease, settings.job_heartbeat_interval_s):
         try:
-            _train_and_score(lease, settings)
+            TRAINERS[_task_kind(job_id)](lease, settings)
         except LeaseLost as err:
             log.warning("job %s: %s; this run stops without writing", job_id, err)
         except (OperationalError, InterfaceError, KombuOperationalError) as err:
@@ -61,7 +63,12 @@ def train_and_score(job_id: int) -> None:
             mark_failed(lease, f"{type(err).__name__}: {err}")
 
 
-def _train_and_score(lease: Lease, settings: Settings) -> None:
+def _task_kind(job_id: int) -> TaskKind:
+    with session_scope() as session:
+        return TaskKind(session.get(Project, session.get(Job, job_id).project_id).task_kind)
+
+
+def _train_and_score_texts(lease: Lease, settings: Settings) -> None:
     job_id = lease.job_id
     with session_scope() as session:
         job = session.get(Job, job_id)
@@ -95,6 +102,13 @@ def _train_and_score(lease: Lease, settings: Settings) -> None:
         )
     report(0.99, "storing")
     store_results(lease, settings, job.project_id, data, output)
+
+
+# how each task kind trains and scores (the web side's half is ``app.kinds.registry``)
+TRAINERS: dict[TaskKind, Callable[[Lease, Settings], None]] = {
+    TaskKind.text_classification: _train_and_score_texts,
+    TaskKind.sequence_tagging: tagging_job.train_and_score,
+}
 
 
 def store_results(

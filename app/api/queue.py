@@ -18,7 +18,7 @@ from app.auth import api_user
 from app.config import get_settings
 from app.db import get_db
 from app.models import Item, Project, User
-from app.schemas import IdempotencyKey, ItemDetail, Label
+from app.schemas import Annotation, IdempotencyKey, ItemDetail
 from app.services.agreement import agreement
 from app.services.decisions import undo
 from app.services.queue import SkipMode, next_item, skip
@@ -39,7 +39,9 @@ class UndoRequest(BaseModel):
 
 
 class ReviewRequest(BaseModel):
-    label: Label | None = Field(default=None, description="override with this label; none: approve")
+    label: Annotation | None = Field(
+        default=None, description="override with this label; none: approve"
+    )
     idempotency_key: IdempotencyKey
 
 

@@ -10,16 +10,17 @@ annotations are equal strings) and how to show one (``describe``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
 from app.config import get_settings
 from app.kinds import TaskKind
 from app.kinds.sequence_tagging import annotation as spans
+from app.kinds.sequence_tagging import export as tagging_export
 from app.kinds.sequence_tagging import rows as tagging_rows
 from app.kinds.sequence_tagging.rows import TOKENS_KEY
-from app.services import ingest
+from app.services import export, ingest
 from app.text import excerpt
 
 
@@ -52,6 +53,9 @@ class KindSpec:
     describe: Callable[[str | None, dict[str, Any]], str]
     annotate_template: str  # the queue's and item page's editor for one annotation
     min_labels: int
+    default_estimator: str | None  # None: ASSAY_DEFAULT_ESTIMATOR
+    # the download formats (the first is the default) and how each writes the export's rows
+    exports: Mapping[export.ExportFormat, export.Exporter]
 
 
 def _check_class(labels: Sequence[str], payload: dict[str, Any], value: str) -> str:
@@ -84,6 +88,8 @@ KINDS: dict[TaskKind, KindSpec] = {
             describe=lambda value, payload: value or "",
             annotate_template="kinds/text_classification/annotate.html",
             min_labels=2,
+            default_estimator=None,
+            exports=export.CLASSIFICATION_EXPORTS,
         ),
         KindSpec(
             kind=TaskKind.sequence_tagging,
@@ -96,6 +102,9 @@ KINDS: dict[TaskKind, KindSpec] = {
             describe=lambda value, payload: spans.describe(value, payload.get(TOKENS_KEY, ())),
             annotate_template="kinds/sequence_tagging/annotate.html",
             min_labels=1,
+            # the job uses self-influence by itself when the project has no dev sentences
+            default_estimator="segment_dev",
+            exports=tagging_export.EXPORTS,
         ),
     )
 }

@@ -20,10 +20,16 @@ class UnknownEstimator(ValueError):
     pass
 
 
-def _checked(estimator: str) -> str:
-    if estimator not in ESTIMATORS:
-        raise UnknownEstimator(f"unknown estimator '{estimator}' (known: {', '.join(ESTIMATORS)})")
+def _checked(estimator: str, task_kind: str = TaskKind.text_classification) -> str:
+    """A known estimator for the project's kind of data."""
+    known = [name for name, info in ESTIMATORS.items() if info.task == task_kind]
+    if estimator not in known:
+        raise UnknownEstimator(f"unknown estimator '{estimator}' (known: {', '.join(known)})")
     return estimator
+
+
+def _default_estimator(task_kind: TaskKind) -> str:
+    return KINDS[task_kind].default_estimator or get_settings().default_estimator
 
 
 class BadProject(ValueError):
@@ -91,7 +97,7 @@ def create_project(
         name=name,
         task_kind=task_kind,
         labels=labels,
-        settings={"estimator": _checked(estimator or get_settings().default_estimator)},
+        settings={"estimator": _checked(estimator or _default_estimator(task_kind), task_kind)},
     )
     session.add(project)
     try:
@@ -106,7 +112,7 @@ def create_project(
 
 def set_estimator(project: Project, estimator: str) -> None:
     """Applies from the next training job on; earlier model versions keep their own."""
-    project.settings = {**project.settings, "estimator": _checked(estimator)}
+    project.settings = {**project.settings, "estimator": _checked(estimator, project.task_kind)}
 
 
 def estimator_of(project: Project) -> str:

@@ -45,6 +45,9 @@ class ItemResults:
     # the training snapshot: each training item's label as the model learned it (item id ->
     # label); without it the evidence rows record no training or target label
     train_labels: Mapping[int, str] | None = None
+    # per evidence row, (train label, target label) to store instead of the snapshot's: the
+    # segments a sequence-tagging row is about (``start:end:TYPE`` in each sentence)
+    evidence_labels: Sequence[tuple[str, str]] | None = None
 
 
 def _bulk(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
@@ -102,6 +105,15 @@ def store_model_version(
     )
     snapshot = results.train_labels or {}
     suggested = {row.item_id: row.suggested_label for row in results.predictions}
+
+    def labels(target: int, train: int, role: str) -> tuple[str | None, str | None]:
+        # proponents are the suggestion's supporters; the others are about the target's own
+        # training label
+        return snapshot.get(train), suggested.get(target) if role == "proponent" else (
+            snapshot.get(target)
+        )
+
+    given = results.evidence_labels
     _bulk(
         session,
         Influencer,
@@ -113,14 +125,15 @@ def store_model_version(
                 "role": role,
                 "rank": rank,
                 "value": value,
-                "train_label": snapshot.get(train),
-                # proponents are the suggestion's supporters; the others are about the target's
-                # own training label
-                "target_label": suggested.get(target)
-                if role == "proponent"
-                else snapshot.get(target),
+                **dict(
+                    zip(
+                        ("train_label", "target_label"),
+                        given[n] if given is not None else labels(target, train, role),
+                        strict=True,
+                    )
+                ),
             }
-            for target, train, role, rank, value in results.evidence
+            for n, (target, train, role, rank, value) in enumerate(results.evidence)
         ],
     )
     return version

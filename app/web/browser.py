@@ -27,7 +27,7 @@ from app.models import (
     Role,
     User,
 )
-from app.schemas import LABEL_MAX_LENGTH
+from app.schemas import ANNOTATION_MAX_LENGTH, LABEL_MAX_LENGTH
 from app.services.bulk import Snapshot, preview, relabel_many, undo_group
 from app.services.decisions import history
 from app.services.item_filters import ItemFilter
@@ -287,7 +287,7 @@ def item_page(
 @router.post("/items/{item_id}/label", dependencies=[Depends(verify_csrf)])
 def item_relabel(
     request: Request,
-    label: str = Form("", max_length=LABEL_MAX_LENGTH),
+    label: str = Form("", max_length=ANNOTATION_MAX_LENGTH),
     note: str = Form("", max_length=NOTE_MAX),
     idempotency_key: str = Form(..., min_length=8, max_length=100),
     item: Item = Depends(page_item),

@@ -129,7 +129,7 @@ def render_project_page(
         upload_error=upload_error,
         settings_error=settings_error,
         dataset_kinds=list(DatasetKind),
-        estimators=ESTIMATORS.values(),
+        estimators=[e for e in ESTIMATORS.values() if e.task == project.task_kind],
         estimator=project_service.estimator_of(project),
         versions=version_history(db, project.id),
         retrain_every=retrain_every_of(project),

@@ -11,7 +11,7 @@ from app.auth import page_user, verify_csrf
 from app.config import get_settings
 from app.db import get_db
 from app.models import Item, Project, User, utcnow
-from app.schemas import LABEL_MAX_LENGTH
+from app.schemas import ANNOTATION_MAX_LENGTH
 from app.services.deciders import NotAllowed
 from app.services.decisions import decide, last_decision, undo
 from app.services.guidelines import guidelines_of, render_guidelines
@@ -116,7 +116,7 @@ def queue_decision(
     project: Project = Depends(page_project),
     item: Item = Depends(page_project_item),
     action: str = Form(..., max_length=ACTION_MAX),
-    label: str = Form("", max_length=LABEL_MAX_LENGTH),
+    label: str = Form("", max_length=ANNOTATION_MAX_LENGTH),
     note: str = Form("", max_length=NOTE_MAX),
     idempotency_key: str = Form(..., min_length=8, max_length=100),
     db: Session = Depends(get_db),

@@ -9,7 +9,7 @@ from app.api.deps import page_project, page_project_item
 from app.auth import page_admin, page_user, verify_csrf
 from app.db import get_db
 from app.models import Item, Project, Role, User
-from app.schemas import LABEL_MAX_LENGTH
+from app.schemas import ANNOTATION_MAX_LENGTH
 from app.services.agreement import agreement
 from app.services.queue import DecisionError, overlap_of, set_overlap
 from app.services.reviews import ReviewRow, awaiting_review, can_review, review, voters
@@ -49,7 +49,7 @@ def review_decision(
     project: Project = Depends(page_project),  # first: a non-member gets 404
     item: Item = Depends(page_project_item),
     idempotency_key: str = Form(..., min_length=8, max_length=100),
-    label: str = Form("", max_length=LABEL_MAX_LENGTH),
+    label: str = Form("", max_length=ANNOTATION_MAX_LENGTH),
     db: Session = Depends(get_db),
     user: User = Depends(page_reviewer),
 ):

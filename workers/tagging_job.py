@@ -1,0 +1,145 @@
+"""The sequence-tagging training job: sentences in, segment influence per candidate span out,
+stored as one model version whose rows are per sentence (the unit the queue serves).
+
+A sentence's place in the queue is its most suspicious segment's (the ``focus`` the queue
+highlights); its suggestion is its annotation with that segment changed as the model
+suggests; its evidence is that segment's supporters and opposers, each a segment of another
+sentence (stored as ``start:end:TYPE`` beside the sentence)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from app.config import Settings
+from app.db import session_scope
+from app.kinds.sequence_tagging.annotation import encode
+from app.kinds.sequence_tagging.formats import Span
+from app.models import Job, Project
+from app.services.job_lease import Lease, hold_for_commit, mark_failed, mark_succeeded
+from app.services.jobs import progress_reporter
+from app.services.model_versions import record_comparison
+from app.services.results import ItemResults, PredictionRow, rank_queue, store_model_version
+from app.services.tagging_data import TaggingData, load_tagging_data
+from app.services.training_data import NotEnoughData
+from workers.engine.tagging import OUTSIDE, Segment
+from workers.tagging_pipeline import TaggingOutput, score_tagged
+
+
+def train_and_score(lease: Lease, settings: Settings) -> None:
+    """Load the project's sentences, score them, store the version with the job's success."""
+    with session_scope() as session:
+        job = session.get(Job, lease.job_id)
+        project_id = job.project_id
+        try:
+            data = load_tagging_data(session, session.get(Project, project_id))
+        except NotEnoughData as err:
+            mark_failed(lease, str(err))
+            return
+    report = progress_reporter(lease.job_id, settings.job_progress_interval_s, lease)
+    output = score_tagged(
+        data.train_tokens,
+        data.train_spans,
+        data.types,
+        settings,
+        dev_tokens=data.dev_tokens,
+        dev_spans=data.dev_spans,
+        progress=report,
+    )
+    report(0.99, "storing")
+    results = sentence_results(data, output)
+    # one file per attempt, as for text classification: a superseded run never overwrites it
+    artifact = settings.artifacts_dir / f"project_{project_id}"
+    artifact /= f"job_{lease.job_id}_attempt_{lease.attempt}.npz"
+    artifact.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(
+        artifact,
+        theta=output.scores.influence.theta,
+        item_ids=np.asarray(data.train_ids),
+        types=np.asarray(data.types),
+    )
+    with session_scope() as session:
+        hold_for_commit(session, lease)
+        version = store_model_version(
+            session,
+            project_id=project_id,
+            job_id=lease.job_id,
+            artifact_path=str(artifact),
+            estimator=str(output.metrics["estimator"]),
+            metrics=dict(output.metrics),
+            label_event_watermark=data.label_event_watermark,
+            results=results,
+        )
+        record_comparison(session, version)
+        rank_queue(session, project_id, version.id)
+        mark_succeeded(session, lease)
+
+
+def _segment_string(segment: Segment, label: str | None = None) -> str:
+    return f"{segment.start}:{segment.end}:{label or segment.label}"
+
+
+def suggested_annotation(spans: Sequence[tuple[int, int, str]], seg: Segment, typ: str) -> str:
+    """The sentence's spans with ``seg`` given type ``typ`` (``O``: removed); spans it would
+    overlap give way, as a reviewer accepting the suggestion would have them."""
+    kept = [Span(s, e, t) for s, e, t in spans if e <= seg.start or s >= seg.end]
+    if typ != OUTSIDE:
+        kept.append(Span(seg.start, seg.end, typ))
+    return encode(kept)
+
+
+def sentence_results(data: TaggingData, output: TaggingOutput) -> ItemResults:
+    """Per sentence: its focus segment (the most suspicious), rank, prediction, suggestion and
+    scores; the focus segment's evidence with each evidence segment's own span."""
+    scores = output.scores
+    by_sentence: dict[int, int] = {}  # sentence -> its most suspicious segment
+    for k in np.argsort(scores.rank, kind="stable"):
+        by_sentence.setdefault(scores.segments[int(k)].sentence, int(k))
+    ordered = sorted(
+        range(len(data.train_ids)), key=lambda i: _sentence_order(i, by_sentence, scores)
+    )
+    rank_of = {i: r + 1 for r, i in enumerate(ordered)}
+    predictions, item_scores = [], []
+    for i, item_id in enumerate(data.train_ids):
+        k = by_sentence.get(i)
+        predicted = encode(Span(*s) for s in output.predicted_spans[i])
+        if k is None:
+            predictions.append(PredictionRow(item_id, predicted, 1.0, None, rank_of[i]))
+            continue
+        seg = scores.segments[k]
+        suggestion = suggested_annotation(data.train_spans[i], seg, scores.suggested[k])
+        predictions.append(
+            PredictionRow(
+                item_id,
+                predicted,
+                math.exp(-float(scores.loss[k])),
+                suggestion,
+                rank_of[i],
+                focus=f"{seg.start}:{seg.end}",
+            )
+        )
+        values = {"suspicion": scores.suspicion[k], "self_influence": scores.self_influence[k]}
+        values["loss"] = scores.loss[k]
+        if scores.dev_influence is not None:
+            values["dev_influence"] = scores.dev_influence[k]
+        item_scores += [(item_id, name, float(v)) for name, v in values.items()]
+    focus = {k: i for i, k in by_sentence.items()}
+    evidence, labels = [], []
+    for target, source, role, rank, value in output.evidence:
+        if target not in focus:
+            continue
+        target_seg, source_seg = scores.segments[target], scores.segments[source]
+        evidence.append(
+            (data.train_ids[focus[target]], data.train_ids[source_seg.sentence], role, rank, value)
+        )
+        labels.append((_segment_string(source_seg), _segment_string(target_seg)))
+    snapshot = dict(zip(data.train_ids, data.train_labels, strict=True))
+    return ItemResults(predictions, item_scores, evidence, snapshot, evidence_labels=labels)
+
+
+def _sentence_order(i: int, by_sentence: dict[int, int], scores) -> tuple[int, int]:
+    """Sentences by their best segment's rank; those without a candidate segment last."""
+    k = by_sentence.get(i)
+    return (0, int(scores.rank[k])) if k is not None else (1, i)
