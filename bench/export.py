@@ -62,13 +62,15 @@ def add_scores_and_decisions(project_id: int) -> None:
 
 
 def measure(project_id: int, fmt: str, batch: int) -> dict[str, float]:
-    from app.services.export import ExportFormat, stream_export
+    from app.services.export import CLASSIFICATION_EXPORTS, ExportFormat, stream_export
 
     size = lines = 0
     first = None
     with PeakMemory() as memory:
         start = time.perf_counter()
-        for chunk in stream_export(project_id, ExportFormat(fmt), None, batch):
+        for chunk in stream_export(
+            project_id, CLASSIFICATION_EXPORTS[ExportFormat(fmt)], None, batch
+        ):
             if first is None:
                 first = time.perf_counter() - start
             size += len(chunk)

@@ -89,6 +89,7 @@ def test_the_export_documents_its_file_as_text(document):
     assert ok["content"] == {
         "text/csv; charset=utf-8": {"schema": {"type": "string"}},
         "application/x-ndjson": {"schema": {"type": "string"}},
+        "text/plain; charset=utf-8": {"schema": {"type": "string"}},  # CoNLL
     }
 
 

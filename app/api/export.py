@@ -1,8 +1,8 @@
-"""Download a project's items with provenance as CSV or JSONL (streamed, any size)."""
+"""Download a project's items with provenance in its kind's formats (streamed, any size)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import StreamingResponse
 
 from app.api.deps import get_project
@@ -10,8 +10,10 @@ from app.api.errors import errors
 from app.api.filters import item_filter
 from app.auth import api_admin
 from app.config import get_settings
+from app.kinds import TaskKind
+from app.kinds.registry import KINDS, spec_of
 from app.models import DatasetKind, Project, User
-from app.services.export import COLUMNS, MEDIA_TYPES, ExportFormat, stream_export
+from app.services.export import MEDIA_TYPES, ExportFormat, stream_export
 from app.services.item_filters import ItemFilter
 
 router = APIRouter(tags=["export"])
@@ -19,13 +21,19 @@ router = APIRouter(tags=["export"])
 
 def export_response(
     project: Project,
-    fmt: ExportFormat,
+    fmt: ExportFormat | None,
     kinds: list[DatasetKind] | None,
     filters: ItemFilter | None = None,
 ) -> StreamingResponse:
     """The streamed file as an attachment; shared by the API, the project page and the data
-    browser (``filters``: only the items it shows)."""
-    body = stream_export(project.id, fmt, kinds, get_settings().export_batch_rows, filters)
+    browser (``filters``: only the items it shows). ``fmt`` None: the kind's first format; one
+    the kind has not is a 422."""
+    exports = spec_of(project).exports
+    fmt = fmt or next(iter(exports))
+    if fmt not in exports:
+        offered = ", ".join(exports)
+        raise HTTPException(422, f"format '{fmt}': a {project.task_kind} project exports {offered}")
+    body = stream_export(project.id, exports[fmt], kinds, get_settings().export_batch_rows, filters)
     filename = f"assay-project-{project.id}.{fmt.value}"
     return StreamingResponse(
         body,
@@ -47,16 +55,27 @@ def export_response(
         },
         **errors(401, 403, 404, 422),
     },
-    description="One row per item, in id order, with columns: " + ", ".join(COLUMNS) + ".",
+    description="One row per item, in id order, in a format of the project's kind. "
+    + " ".join(
+        f"{kind}: "
+        + "; ".join(f"{fmt}: {e.description}" for fmt, e in KINDS[kind].exports.items())
+        + "."
+        for kind in TaskKind
+    ),
 )
 def export_project(
-    format: ExportFormat = Query(ExportFormat.csv, description="csv or jsonl"),
+    format: ExportFormat | None = Query(
+        None,
+        description="a format of the project's kind ("
+        + "; ".join(f"{kind}: {', '.join(KINDS[kind].exports)}" for kind in TaskKind)
+        + "); none: the kind's first",
+    ),
     kind: list[DatasetKind] | None = Query(None, description="only these dataset kinds"),
     filters: ItemFilter = Depends(item_filter),
     project: Project = Depends(get_project),
     _: User = Depends(api_admin),
 ) -> StreamingResponse:
     """The project's items with silver, final and reference labels, who decided and when, and
-    the newest model's prediction, suspicion rank, scores and suggested label; the item
-    list's filters export just the items they keep."""
+    (text classification) the newest model's prediction, suspicion rank, scores and suggested
+    label; the item list's filters export just the items they keep."""
     return export_response(project, format, kind, filters)

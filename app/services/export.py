@@ -20,7 +20,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -47,14 +48,31 @@ from app.services.results import latest_model_version
 
 
 class ExportFormat(StrEnum):
+    """Every format some kind exports; each kind lists its own (``KindSpec.exports``)."""
+
     csv = "csv"
     jsonl = "jsonl"
+    conll = "conll"
 
 
 MEDIA_TYPES = {
     ExportFormat.csv: "text/csv; charset=utf-8",
     ExportFormat.jsonl: "application/x-ndjson",
+    ExportFormat.conll: "text/plain; charset=utf-8",
 }
+Batches = Iterable[list[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Exporter:
+    """One format of one kind's export: ``encode(project_id, batches)`` turns the batches of
+    ``export_records`` into the file's chunks (it may query the project first, as the CSV's
+    vote columns do, but must not read the batches before the download starts)."""
+
+    encode: Callable[[int, Batches], Iterator[bytes]]
+    description: str  # what the file holds, for the API's documentation
+
+
 SCORE_KINDS = ("suspicion", "self_influence", "dev_influence", "loss")
 COLUMNS = (
     "id",
@@ -109,6 +127,9 @@ def export_query(
             Item.current_label.label("final_label"),
             Item.reference_label.label("reference_label"),
             Item.status.label("status"),
+            Item.payload.label("payload"),
+            LabelEvent.source.label("source"),
+            User.username.label("username"),
             func.coalesce(User.username, LabelEvent.source).label("decided_by"),
             LabelEvent.created_at.label("decided_at"),
             LabelEvent.reason.label("note"),
@@ -145,6 +166,9 @@ def export_query(
     return query
 
 
+# Not in the classification files; other kinds' encoders read them: the item's payload (a
+# sentence's tokens), the deciding event's source and the decider's username (None: no decision)
+KIND_COLUMNS = ("payload", "source", "username")
 VOTES = "votes"
 VOTE_PREFIX = "vote_"
 
@@ -184,8 +208,8 @@ def export_records(
     batch: int,
     filters: ItemFilter | None = None,
 ) -> Iterator[list[dict[str, Any]]]:
-    """Batches of rows as dicts keyed by ``COLUMNS`` and ``votes``; owns its session (it
-    outlives the request)."""
+    """Batches of rows as dicts keyed by ``COLUMNS``, ``KIND_COLUMNS`` and ``votes``; owns its
+    session (it outlives the request)."""
     session = new_session()
     try:
         version = latest_model_version(session, project_id)
@@ -209,10 +233,11 @@ def _record(row: Row, version: ModelVersion | None) -> dict[str, Any]:
     values["model_version"] = version.version if on_model else None
     values["estimator"] = version.estimator if on_model else None
     if values["status"] != ItemStatus.reviewed:  # a vote awaiting others, or undone: no decision
-        values["decided_by"] = values["decided_at"] = values["note"] = None
+        for key in ("decided_by", "decided_at", "note", "source", "username"):
+            values[key] = None
     elif isinstance(values["decided_at"], datetime):
         values["decided_at"] = values["decided_at"].isoformat()
-    return {column: values[column] for column in COLUMNS}
+    return {column: values[column] for column in (*COLUMNS, *KIND_COLUMNS)}
 
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # OWASP: what a spreadsheet would evaluate
@@ -228,18 +253,17 @@ def spreadsheet_safe(value: Any) -> Any:
 def _csv_row(record: dict[str, Any], voters: Sequence[str]) -> list[Any]:
     """The fixed columns, then each voter's label on this item (empty: no vote)."""
     cast = {vote["annotator"]: vote["label"] for vote in record[VOTES]}
-    return [spreadsheet_safe(v) for v in (*(record[c] for c in COLUMNS), *map(cast.get, voters))]
+    return [*(record[c] for c in COLUMNS), *map(cast.get, voters)]
 
 
-def encode_csv(batches: Iterable[list[dict[str, Any]]], voters: Sequence[str]) -> Iterator[bytes]:
-    """A header, then one chunk per batch; empty values are empty cells, text cells quoted.
-    Usernames in the header are neutralised like any text cell."""
+def encode_table(header: Sequence[str], rows: Iterable[Iterable[list[Any]]]) -> Iterator[bytes]:
+    """A CSV header (cells already safe), then one chunk per batch of rows; empty values are
+    empty cells, text cells quoted. Every kind's CSV is written by this."""
     buffer = io.StringIO(newline="")
-    header = [*COLUMNS, *(spreadsheet_safe(VOTE_PREFIX + name) for name in voters)]
     csv.writer(buffer, lineterminator="\r\n").writerow(header)
     writer = csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\r\n")
-    for records in batches:
-        writer.writerows(_csv_row(r, voters) for r in records)
+    for batch in rows:
+        writer.writerows([spreadsheet_safe(value) for value in row] for row in batch)
         yield buffer.getvalue().encode("utf-8")
         buffer.seek(0)
         buffer.truncate()
@@ -247,22 +271,49 @@ def encode_csv(batches: Iterable[list[dict[str, Any]]], voters: Sequence[str]) -
         yield buffer.getvalue().encode("utf-8")
 
 
-def encode_jsonl(batches: Iterable[list[dict[str, Any]]]) -> Iterator[bytes]:
-    """One JSON object per line; empty values are null."""
+def encode_csv(batches: Batches, voters: Sequence[str]) -> Iterator[bytes]:
+    """The classification CSV: ``COLUMNS``, then a vote column per voter. Usernames in the
+    header are neutralised like any text cell."""
+    header = [*COLUMNS, *(spreadsheet_safe(VOTE_PREFIX + name) for name in voters)]
+    return encode_table(header, ((_csv_row(r, voters) for r in records) for records in batches))
+
+
+def encode_jsonl(batches: Batches) -> Iterator[bytes]:
+    """The classification JSONL: one object per line (``COLUMNS`` and ``votes``); empty values
+    are null."""
     for records in batches:
-        yield "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
+        yield "".join(json_line({c: r[c] for c in (*COLUMNS, VOTES)}) for r in records).encode()
+
+
+def json_line(value: Any) -> str:
+    """One JSONL line, UTF-8 text unescaped."""
+    return json.dumps(value, ensure_ascii=False) + "\n"
+
+
+def classification_csv(project_id: int, batches: Batches) -> Iterator[bytes]:
+    with new_session() as session:  # the header needs the vote columns before the first row
+        voters = voter_names(session, project_id)
+    return encode_csv(batches, voters)
+
+
+CLASSIFICATION_EXPORTS = {
+    ExportFormat.csv: Exporter(
+        classification_csv,
+        "one row per item with columns " + ", ".join(COLUMNS) + " and vote_<annotator>",
+    ),
+    ExportFormat.jsonl: Exporter(
+        lambda project_id, batches: encode_jsonl(batches),
+        "one object per item with the CSV's columns and a votes list",
+    ),
+}
 
 
 def stream_export(
     project_id: int,
-    fmt: ExportFormat,
+    exporter: Exporter,
     kinds: Sequence[DatasetKind] | None,
     batch: int,
     filters: ItemFilter | None = None,
 ) -> Iterator[bytes]:
-    records = export_records(project_id, kinds, batch, filters)
-    if fmt == ExportFormat.jsonl:
-        return encode_jsonl(records)
-    with new_session() as session:  # the header needs the vote columns before the first row
-        voters = voter_names(session, project_id)
-    return encode_csv(records, voters)
+    """The file's chunks; ``exporter`` is the project's kind's (``KindSpec.exports``)."""
+    return exporter.encode(project_id, export_records(project_id, kinds, batch, filters))

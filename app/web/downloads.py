@@ -16,7 +16,7 @@ router = APIRouter()
 
 @router.get("/projects/{project_id}/export")
 def download_export(
-    format: ExportFormat = Query(ExportFormat.csv),
+    format: ExportFormat | None = Query(None),
     kind: list[DatasetKind] | None = Query(None),
     filters: ItemFilter = Depends(item_filter),
     project: Project = Depends(page_project),  # before the role check: a non-member gets 404
