@@ -72,6 +72,12 @@ class Settings(BaseSettings):
         description="L2 strength of the sequence-tagging head (per token, as segment influence "
         "needs a strictly convex objective)",
     )
+    span_groups_max: int = Field(
+        default=50,
+        ge=0,
+        description="systematic span groups (one surface string and type, harmful together) a "
+        "sequence-tagging model version keeps for one-action fixes",
+    )
     default_estimator: str = Field(
         default="exact_head", description="ranking for new projects and `assay score`"
     )
@@ -267,6 +273,18 @@ class Settings(BaseSettings):
     demo_extension: int = Field(default=8000, description="demo: VADER-silver extension rows")
     demo_dev: int = Field(default=1000, description="demo: gold dev rows (rest is test)")
     demo_seed: int = Field(default=0, description="demo: seed of the rows' shuffle")
+    demo_ner_dev: int = Field(
+        default=100,
+        ge=1,
+        description="demo --task sequence_tagging: the news corpus's last sentences, taken as "
+        "gold dev (they are spaCy's silver tags, not hand-checked)",
+    )
+    demo_ner_train: int | None = Field(
+        default=None,
+        ge=2,
+        description="demo --task sequence_tagging: silver sentences from the corpus's start; "
+        "none: all before the dev set (1,900)",
+    )
 
     templates_dir: Path = Field(
         default=REPO_ROOT / "templates", description="the pages' Jinja2 templates"

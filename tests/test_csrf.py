@@ -59,6 +59,17 @@ FORMS = {
         "idempotency_key": _key(),
     },
     "POST /projects/{project_id}/bulk/{group_id}/undo": lambda ids: {},
+    "POST /projects/{project_id}/span-groups/preview": lambda ids: {
+        "span": f"{ids['item_id']}:0:1",
+        "from_type": "fresh",
+        "label": "rotten",
+    },
+    "POST /projects/{project_id}/span-groups/apply": lambda ids: {
+        "span": f"{ids['item_id']}:0:1",
+        "from_type": "fresh",
+        "label": "rotten",
+        "idempotency_key": _key(),
+    },
     "POST /admin/users": lambda ids: {"username": "eve", "password": "x" * 12, "role": "admin"},
     "POST /admin/users/{user_id}/role": lambda ids: {"role": "admin"},
     "POST /admin/users/{user_id}/password": lambda ids: {"password": NEW_PASSWORD},

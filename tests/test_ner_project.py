@@ -9,8 +9,9 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from app.kinds.sequence_tagging.formats import read_conll
-from tests.support import admin_headers, upload, wait_until
+from app.kinds.sequence_tagging.formats import Sentence, Span, read_conll, write_conll
+from tests.seeding import page_login
+from tests.support import ADMIN_PASSWORD, admin_headers, upload, wait_until
 from tests.test_worker import JOB_TIMEOUT_S, live_env  # noqa: F401 (the fixture)
 
 DATA = Path(__file__).parent / "data" / "news_en_silver_ner_80.conll"
@@ -18,6 +19,22 @@ DATA = Path(__file__).parent / "data" / "news_en_silver_ner_80.conll"
 
 def _blocks(path: Path) -> list[str]:
     return [b + "\n\n" for b in path.read_text(encoding="utf-8").strip().split("\n\n")]
+
+
+def _relabel_everywhere(text: str, surface: str, from_type: str, to_type: str) -> str:
+    """Every span of ``surface`` typed ``from_type`` retyped: a systematic silver error."""
+    parsed = read_conll(io.StringIO(text), "x.conll", max_tokens=1000)
+
+    def fixed(sentence: Sentence) -> Sentence:
+        spans = [
+            Span(s.start, s.end, to_type)
+            if " ".join(sentence.tokens[s.start : s.end]) == surface and s.label == from_type
+            else s
+            for s in sentence.spans
+        ]
+        return Sentence(sentence.tokens, tuple(spans), sentence.line)
+
+    return write_conll(fixed(s) for s in parsed.sentences)
 
 
 def _types(text: str) -> list[str]:
@@ -30,7 +47,10 @@ def test_ner_project_trains_and_serves_spans(live_env, tmp_path):  # noqa: F811
     from app.worker_process import start_worker, stop_worker
 
     blocks = _blocks(DATA)
-    train, dev = "".join(blocks[:60]), "".join(blocks[60:])
+    # the silver calls Trump an ORG everywhere (spaCy itself does 3 times in 60 sentences);
+    # the gold dev set keeps PERSON
+    train = _relabel_everywhere("".join(blocks[:60]), "Trump", "PERSON", "ORG")
+    dev = "".join(blocks[60:])
     with TestClient(create_app()) as client:
         headers = admin_headers()
         project = client.post(
@@ -98,3 +118,60 @@ def test_ner_project_trains_and_serves_spans(live_env, tmp_path):  # noqa: F811
         assert sent.status_code == 200, sent.text
         item = client.get(f"/api/v1/items/{top['id']}", headers=headers).json()
         assert item["current_label"] == f"0:1:{t0} 1:2:{t1}"
+
+        _fix_the_trump_group(client, pid)
+
+
+def _fix_the_trump_group(client, pid: int) -> None:
+    """The systematic error is offered as one group, suggested PERSON from the gold dev set;
+    its preview changes nothing, its confirmation retypes every sentence's span with a bulk
+    label event each, and its undo restores them all."""
+    import re
+
+    from sqlalchemy import select
+
+    from app.db import session_scope
+    from app.models import EventSource, Item, LabelEvent, Project
+    from app.services.span_groups import span_groups
+
+    with session_scope() as session:
+        groups = span_groups(session, session.get(Project, pid))
+        before = dict(session.execute(select(Item.id, Item.current_label)).all())
+    trump = next(g for g in groups if (g.surface, g.label) == ("Trump", "ORG"))
+    assert trump.suggested == "PERSON" and len(trump.members) == 11
+    csrf = page_login(client, "ada", ADMIN_PASSWORD)
+    page = client.get(f"/projects/{pid}/span-groups")
+    assert page.status_code == 200 and "Trump" in page.text
+    spans = [f"{i}:{s}:{e}" for i, s, e in trump.members]
+    form = {"from_type": "ORG", "label": "PERSON", "surface": "Trump", "span": spans}
+    preview = client.post(f"/projects/{pid}/span-groups/preview", data={**form, "csrf_token": csrf})
+    assert preview.status_code == 200 and "Apply to" in preview.text, preview.text[-2000:]
+    expected = [
+        t.replace("&#34;", '"')
+        for t in re.findall(r'name="expected" value="([^"]*)"', preview.text)
+    ]
+    key = re.search(r'name="idempotency_key" value="([^"]*)"', preview.text).group(1)
+    with session_scope() as session:
+        assert dict(session.execute(select(Item.id, Item.current_label)).all()) == before
+    applied = client.post(
+        f"/projects/{pid}/span-groups/apply",
+        data={**form, "expected": expected, "idempotency_key": key, "csrf_token": csrf},
+    )
+    assert applied.status_code == 200 and "Undo this change" in applied.text, applied.text[-2000:]
+    with session_scope() as session:
+        after = dict(session.execute(select(Item.id, Item.current_label)).all())
+        events = session.scalars(
+            select(LabelEvent).where(LabelEvent.source == EventSource.bulk)
+        ).all()
+    changed = {i for i in before if before[i] != after[i]}
+    assert changed == {i for i, _, _ in trump.members} == {e.item_id for e in events}
+    for item_id, start, end in trump.members:
+        assert f"{start}:{end}:PERSON" in after[item_id].split(" ")
+        assert f"{start}:{end}:ORG" not in after[item_id].split(" ")
+    group_id = events[0].group_id
+    undone = client.post(
+        f"/projects/{pid}/bulk/{group_id}/undo", data={"back": "", "csrf_token": csrf}
+    )
+    assert undone.status_code == 200 and "Undone" in undone.text
+    with session_scope() as session:
+        assert dict(session.execute(select(Item.id, Item.current_label)).all()) == before

@@ -9,6 +9,7 @@ sentence (stored as ``start:end:TYPE`` beside the sentence)."""
 from __future__ import annotations
 
 import math
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 
 import numpy as np
@@ -22,8 +23,10 @@ from app.services.job_lease import Lease, hold_for_commit, mark_failed, mark_suc
 from app.services.jobs import progress_reporter
 from app.services.model_versions import record_comparison
 from app.services.results import ItemResults, PredictionRow, rank_queue, store_model_version
+from app.services.span_groups import GROUPS_KEY
 from app.services.tagging_data import TaggingData, load_tagging_data
 from app.services.training_data import NotEnoughData
+from workers.engine.systematic import systematic_groups
 from workers.engine.tagging import OUTSIDE, Segment
 from workers.tagging_pipeline import TaggingOutput, score_tagged
 
@@ -50,6 +53,10 @@ def train_and_score(lease: Lease, settings: Settings) -> None:
     )
     report(0.99, "storing")
     results = sentence_results(data, output)
+    metrics = {
+        **output.metrics,
+        GROUPS_KEY: span_group_rows(data, output, settings.span_groups_max),
+    }
     # one file per attempt, as for text classification: a superseded run never overwrites it
     artifact = settings.artifacts_dir / f"project_{project_id}"
     artifact /= f"job_{lease.job_id}_attempt_{lease.attempt}.npz"
@@ -68,7 +75,7 @@ def train_and_score(lease: Lease, settings: Settings) -> None:
             job_id=lease.job_id,
             artifact_path=str(artifact),
             estimator=str(output.metrics["estimator"]),
-            metrics=dict(output.metrics),
+            metrics=metrics,
             label_event_watermark=data.label_event_watermark,
             results=results,
         )
@@ -137,6 +144,38 @@ def sentence_results(data: TaggingData, output: TaggingOutput) -> ItemResults:
         labels.append((_segment_string(source_seg), _segment_string(target_seg)))
     snapshot = dict(zip(data.train_ids, data.train_labels, strict=True))
     return ItemResults(predictions, item_scores, evidence, snapshot, evidence_labels=labels)
+
+
+def span_group_rows(data: TaggingData, output: TaggingOutput, limit: int) -> list[dict]:
+    """The most harmful groups of labelled spans sharing a surface string and type
+    (``systematic_groups``), as stored rows. A group's suggestion is the type the gold dev set
+    gives that string most often (the evidence a systematic error leaves: the model learned
+    the wrong type, so its own prediction repeats it), else the engine's."""
+    scores = output.scores
+    harm = -scores.dev_influence if scores.dev_influence is not None else scores.suspicion
+    labelled = [k for k, seg in enumerate(scores.segments) if seg.label != OUTSIDE]
+    segments = [scores.segments[k] for k in labelled]
+    groups = systematic_groups(
+        segments, data.train_tokens, [scores.suggested[k] for k in labelled], harm[labelled]
+    )
+    dev_types: dict[str, Counter] = defaultdict(Counter)
+    for tokens, spans in zip(data.dev_tokens, data.dev_spans, strict=True):
+        for start, end, typ in spans:
+            dev_types[" ".join(tokens[start:end])][typ] += 1
+    rows = []
+    for group in groups[:limit]:
+        gold = [t for t, _ in dev_types[group.surface].most_common() if t != group.label]
+        members = [segments[m] for m in group.members]
+        rows.append(
+            {
+                "surface": group.surface,
+                "label": group.label,
+                "suggested": gold[0] if gold else group.suggested,
+                "score": group.score,
+                "members": [[data.train_ids[s.sentence], s.start, s.end] for s in members],
+            }
+        )
+    return rows
 
 
 def _sentence_order(i: int, by_sentence: dict[int, int], scores) -> tuple[int, int]:

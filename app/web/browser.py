@@ -109,12 +109,12 @@ def browser_page(
     )
 
 
-def _snapshot_token(item: Item) -> str:
+def snapshot_token(item: Item) -> str:
     """What the preview showed of the item, carried by the confirm form: [id, label, status]."""
     return json.dumps([item.id, item.current_label, item.status])
 
 
-def _parse_snapshots(tokens: list[str]) -> dict[int, Snapshot]:
+def parse_snapshots(tokens: list[str]) -> dict[int, Snapshot]:
     """The confirmed preview's (label, status) per item, as the preview page wrote them."""
     found: dict[int, Snapshot] = {}
     for token in tokens:
@@ -130,7 +130,7 @@ def _parse_snapshots(tokens: list[str]) -> dict[int, Snapshot]:
     return found
 
 
-def _selected(item_id: list[str]) -> list[int]:
+def selected_ids(item_id: list[str]) -> list[int]:
     """The checked rows' ids; anything else is an error naming the value."""
     for value in item_id:
         if not (value.isascii() and value.isdigit() and len(value) <= len(str(MAX_ROW_ID))):
@@ -154,7 +154,7 @@ def bulk_preview(
     try:
         if not label:
             raise DecisionError("label: pick the label to set")
-        rows = preview(db, project, _selected(item_id), label)
+        rows = preview(db, project, selected_ids(item_id), label)
     except DecisionError as err:
         error = str(err)
     return render(
@@ -162,7 +162,7 @@ def bulk_preview(
         "bulk_preview.html",
         user=user,
         project=project,
-        rows=[(row, _snapshot_token(row.item)) for row in rows],
+        rows=[(row, snapshot_token(row.item)) for row in rows],
         label=label,
         note=note,
         error=error,
@@ -196,13 +196,13 @@ def bulk_apply(
     made: list[LabelGroup] = []
 
     def act() -> None:
-        snapshots = _parse_snapshots(expected)
+        snapshots = parse_snapshots(expected)
         made.append(
             relabel_many(
                 db,
                 project,
                 user,
-                _selected(item_id),
+                selected_ids(item_id),
                 label,
                 idempotency_key,
                 note.strip() or None,
@@ -211,10 +211,10 @@ def bulk_apply(
         )
 
     error = apply_action(db, act)
-    return _group_page(request, project, user, made[0] if made else None, error, back)
+    return group_page(request, project, user, made[0] if made else None, error, back)
 
 
-def _group_page(
+def group_page(
     request: Request,
     project: Project,
     user: User,
@@ -244,7 +244,7 @@ def bulk_undo(
 ):
     made: list[LabelGroup] = []
     error = apply_action(db, lambda: made.append(undo_group(db, project, user, group_id)))
-    return _group_page(request, project, user, made[0] if made else None, error, back)
+    return group_page(request, project, user, made[0] if made else None, error, back)
 
 
 def may_relabel(item: Item, user: User) -> bool:
