@@ -10,6 +10,7 @@ import click
 
 from app.config import ConfigError, get_settings
 from app.estimators import ESTIMATORS
+from app.kinds import TaskKind
 from app.models import DatasetKind
 
 
@@ -205,18 +206,31 @@ def token_create(username: str, name: str) -> None:
     "--estimator",
     type=click.Choice(list(ESTIMATORS)),
     default=None,
-    help="ranking (default: ASSAY_DEFAULT_ESTIMATOR, the best measured)",
+    help="ranking (default: ASSAY_DEFAULT_ESTIMATOR, the best measured); text classification",
 )
-def score(train: Path, dev: Path | None, out: Path, estimator: str | None) -> None:
-    """Score TRAIN (CSV/JSONL: text, label[, id]) without a server; write one row per item."""
-    from app.scoring_cli import score_files
-    from app.services.ingest import IngestError
+@click.option(
+    "--task",
+    type=click.Choice([k.value for k in TaskKind]),
+    default=TaskKind.text_classification.value,
+    show_default=True,
+    help="sequence_tagging: TRAIN/DEV are CoNLL (.conll/.txt/.iob) or JSONL (.jsonl) sentences",
+)
+def score(train: Path, dev: Path | None, out: Path, estimator: str | None, task: str) -> None:
+    """Score TRAIN (CSV/JSONL: text, label[, id]) without a server; write one row per item.
+    With --task sequence_tagging, one row per candidate span (labelled, or only predicted)."""
+    from app.kinds.sequence_tagging.formats import FormatError
+    from app.scoring_cli import score_files, score_tagging_files
 
+    if task == TaskKind.sequence_tagging and estimator is not None:
+        raise click.UsageError("--estimator applies to --task text_classification only")
     progress = ProgressLine()
     try:
-        n = score_files(train, dev, out, estimator=estimator, progress=progress)
+        if task == TaskKind.sequence_tagging:
+            n = score_tagging_files(train, dev, out, progress=progress)
+        else:
+            n = score_files(train, dev, out, estimator=estimator, progress=progress)
         progress(1.0, "done")  # the pipeline's last report is its last stage, not the file
-    except IngestError as err:
+    except FormatError as err:  # IngestError (CSV/JSONL rows) is one too
         raise click.ClickException(str(err)) from None
     finally:
         progress.end()
