@@ -45,8 +45,8 @@
     return spans;
   }
 
-  function encode(spans) {
-    return spans.slice().sort(byPosition)
+  function encode(sorted) {
+    return sorted
       .map(function (s) { return s.start + ":" + s.end + ":" + s.type; })
       .join(" ") || NO_ENTITIES;
   }
