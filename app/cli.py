@@ -379,9 +379,17 @@ class ProgressLine:
 @click.option("--serve/--no-serve", default=True, help="keep serving after setting up")
 @click.option("--host", default=None)
 @click.option("--port", default=None, type=int)
-def demo(serve: bool, host: str | None, port: int | None) -> None:
-    """Set up a Rotten Tomatoes project (gold train, VADER-silver extension, gold dev), train,
-    score, print the URL and a login, and serve."""
+@click.option(
+    "--task",
+    type=click.Choice([k.value for k in TaskKind]),
+    default=TaskKind.text_classification.value,
+    show_default=True,
+    help="sequence_tagging: English news sentences with spaCy-silver entities (ASSAY_DEMO_NER_*)",
+)
+def demo(serve: bool, host: str | None, port: int | None, task: str) -> None:
+    """Set up a Rotten Tomatoes project (gold train, VADER-silver extension, gold dev), or with
+    --task sequence_tagging a news entities project (silver sentences, the last 100 as dev),
+    train, score, print the URL and a login, and serve."""
     from app.demo import run_demo
 
     _check_config()
@@ -394,6 +402,7 @@ def demo(serve: bool, host: str | None, port: int | None) -> None:
         echo=click.echo,
         progress=ProgressLine(),
         serve_command=serve_command,
+        task=TaskKind(task),
     )
     if serve:
         _serve(host, port, with_worker=True, worker_process=worker_process)

@@ -1,4 +1,6 @@
-"""``assay demo``: a real project from the bundled Rotten Tomatoes data, trained and scored."""
+"""``assay demo``: a real project from bundled data, trained and scored: Rotten Tomatoes
+reviews (text classification), or English news sentences with silver entities
+(``--task sequence_tagging``, ``app.demo_tagging``)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import secrets
 import subprocess
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -17,6 +20,9 @@ from sqlalchemy import func, select
 from app.auth import create_user, password_hash
 from app.config import get_settings
 from app.db import migrate, session_scope
+from app.demo_tagging import PROJECT_NAME as TAGGING_PROJECT_NAME
+from app.demo_tagging import create_tagging_demo_project
+from app.kinds import TaskKind
 from app.models import DatasetKind, Item, Job, JobState, Project, Role, User
 from app.services.datasets import import_dataset
 from app.services.items import list_items
@@ -109,24 +115,74 @@ def queue_quality(project_id: int, top: int = TOP) -> tuple[float, float]:
     return share_top, wrong_total / max(total, 1)
 
 
+def _classification_report(project_id: int) -> str:
+    share_top, share_all = queue_quality(project_id)
+    return (
+        f"wrong silver labels: {share_top:.1%} of the queue's first {TOP} items vs "
+        f"{share_all:.1%} of the extension set ({share_top / max(share_all, 1e-9):.1f}x)"
+    )
+
+
+def _tagging_report(project_id: int) -> str:
+    with session_scope() as session:
+        counts = dict(
+            session.execute(
+                select(Item.dataset_kind, func.count())
+                .where(Item.project_id == project_id)
+                .group_by(Item.dataset_kind)
+            ).all()
+        )
+    return (
+        f"{counts.get(DatasetKind.silver.value, 0)} silver sentences (spaCy's tags) in the queue,"
+        f" most suspicious span first; {counts.get(DatasetKind.gold_dev.value, 0)} dev sentences"
+        " (the corpus's last, their silver tags taken as gold)"
+    )
+
+
+@dataclass(frozen=True)
+class Demo:
+    name: str  # the project's
+    importing: str  # what the import step says
+    create: Callable[[], int]  # imports the project, returns its id
+    report: Callable[[int], str]  # a line on the trained project
+
+
+DEMOS = {
+    TaskKind.text_classification: Demo(
+        PROJECT_NAME,
+        "importing Rotten Tomatoes: gold train, VADER-silver extension, gold dev, test",
+        create_demo_project,
+        _classification_report,
+    ),
+    TaskKind.sequence_tagging: Demo(
+        TAGGING_PROJECT_NAME,
+        "importing English news sentences: spaCy-silver entities, and the last sentences as dev",
+        create_tagging_demo_project,
+        _tagging_report,
+    ),
+}
+
+
 def run_demo(
     url: str,
     echo: Callable[[str], None],
     progress: Callable[[float, str], None],
     serve_command: str | None = None,
+    task: TaskKind = TaskKind.text_classification,
 ) -> subprocess.Popen:
     """Set everything up through the real services and a real worker; returns the worker.
     ``serve_command``: the command that serves it, when the caller does not serve right away."""
     settings = get_settings()
+    demo = DEMOS[task]
     migrate()
     password = _admin_login()
     with session_scope() as session:
-        existing = session.scalar(select(Project.id).where(Project.name == PROJECT_NAME))
+        existing = session.scalar(select(Project.id).where(Project.name == demo.name))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     worker = start_worker(settings.data_dir / "worker.log")
     if existing is None:
-        echo("importing Rotten Tomatoes: gold train, VADER-silver extension, gold dev, test")
-        project_id = create_demo_project()
+        echo(demo.importing)
+        project_id = demo.create()
         with session_scope() as session:
             job = start_train_score(session, session.get(Project, project_id))
         echo(f"training and scoring on a worker (job {job.id})")
@@ -137,11 +193,7 @@ def run_demo(
     else:
         project_id = existing
         echo("the demo project exists already: reusing it")
-    share_top, share_all = queue_quality(project_id)
-    echo(
-        f"wrong silver labels: {share_top:.1%} of the queue's first {TOP} items vs "
-        f"{share_all:.1%} of the extension set ({share_top / max(share_all, 1e-9):.1f}x)"
-    )
+    echo(demo.report(project_id))
     where = f"{url}/projects/{project_id}/queue and log in as {ADMIN} / {password}"
     if serve_command:  # nothing serves yet: the URL alone would not open
         echo(f"the demo is ready but not served: run `{serve_command}`, then open {where}")
