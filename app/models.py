@@ -323,7 +323,7 @@ class Prediction(Base):
     suggested_label: Mapped[str | None] = mapped_column(Text)
     suspicion_rank: Mapped[int | None] = mapped_column(Integer)
     # the part of the item the suspicion is about: a sentence's most suspicious span
-    # (``start:end:TYPE``), which the queue highlights; None for a whole-item label
+    # (``start:end`` token offsets), which the queue highlights; None for a whole-item label
     focus: Mapped[str | None] = mapped_column(Text)
 
 

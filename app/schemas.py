@@ -13,9 +13,9 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
     computed_field,
     field_validator,
-    model_validator,
 )
 
 from app.config import get_settings
@@ -86,13 +86,14 @@ def _project_rule(rule: Callable[[Any], Any], value: Any) -> Any:
 
 class ProjectCreate(BaseModel):
     name: ProjectName
+    # before labels: their check reads it (how many a kind needs)
+    task_kind: TaskKind = Field(
+        default=TaskKind.text_classification, description="what kind of data the project holds"
+    )
     labels: list[Label] = Field(
         min_length=1,
         description="the label set (a sequence-tagging project's entity types; a text "
         "classification project needs two or more); uploads may use no other",
-    )
-    task_kind: TaskKind = Field(
-        default=TaskKind.text_classification, description="what kind of data the project holds"
     )
     estimator: Estimator | None = Field(
         default=None, description="ranking; default: the best measured"
@@ -114,11 +115,12 @@ class ProjectCreate(BaseModel):
             raise ValueError(f"at most {limit} labels (ASSAY_MAX_LABELS), got {len(labels)}")
         return labels
 
-    @model_validator(mode="after")
-    def distinct_labels(self) -> ProjectCreate:
-        minimum = KINDS[self.task_kind].min_labels
-        self.labels = _project_rule(lambda labels: checked_labels(labels, minimum), self.labels)
-        return self
+    @field_validator("labels")
+    @classmethod
+    def distinct_labels(cls, labels: list[str], info: ValidationInfo) -> list[str]:
+        kind = info.data.get("task_kind", TaskKind.text_classification)
+        minimum = KINDS[kind].min_labels
+        return _project_rule(lambda value: checked_labels(value, minimum), labels)
 
 
 class ProjectUpdate(BaseModel):
