@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.kinds.sequence_tagging.annotation import decode
 from app.kinds.sequence_tagging.rows import TOKENS_KEY
-from app.models import TRAINING_KINDS, DatasetKind, Item, LabelEvent, Project
-from app.services.training_data import NotEnoughData
+from app.models import TRAINING_KINDS, DatasetKind, Item, Project
+from app.services.training_data import NotEnoughData, label_event_watermark
 
 SpanTuple = tuple[int, int, str]
 
@@ -36,11 +36,7 @@ def _spans(value: str) -> list[SpanTuple]:
 def load_tagging_data(session: Session, project: Project) -> TaggingData:
     """The training sentences with their current annotation and the gold dev sentences, in id
     order; ``NotEnoughData`` when there is nothing to learn a type from."""
-    watermark = session.scalar(
-        select(func.coalesce(func.max(LabelEvent.id), 0))
-        .join(Item, Item.id == LabelEvent.item_id)
-        .where(Item.project_id == project.id)
-    )
+    watermark = label_event_watermark(session, project)
     train = session.execute(
         select(Item.id, Item.payload, Item.current_label)
         .where(
@@ -73,5 +69,5 @@ def load_tagging_data(session: Session, project: Project) -> TaggingData:
         dev_ids=[row.id for row in dev],
         dev_tokens=[row.payload[TOKENS_KEY] for row in dev],
         dev_spans=[_spans(row.gold_label) for row in dev],
-        label_event_watermark=int(watermark or 0),
+        label_event_watermark=watermark,
     )

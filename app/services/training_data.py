@@ -39,14 +39,22 @@ class NotEnoughData(ValueError):
     pass
 
 
+def label_event_watermark(session: Session, project: Project) -> int:
+    """The project's newest label event id: a model version learned every change up to it."""
+    return int(
+        session.scalar(
+            select(func.coalesce(func.max(LabelEvent.id), 0))
+            .join(Item, Item.id == LabelEvent.item_id)
+            .where(Item.project_id == project.id)
+        )
+        or 0
+    )
+
+
 def load_training_data(session: Session, project: Project) -> TrainingData:
     labels = list(project.labels)
     index = {label: i for i, label in enumerate(labels)}
-    watermark = session.scalar(
-        select(func.coalesce(func.max(LabelEvent.id), 0))
-        .join(Item, Item.id == LabelEvent.item_id)
-        .where(Item.project_id == project.id)
-    )
+    watermark = label_event_watermark(session, project)
     train = session.execute(
         select(Item.id, Item.text, Item.current_label, Item.dataset_kind, Item.status)
         .where(

@@ -28,7 +28,7 @@ from app.models import (
     User,
 )
 from app.schemas import ANNOTATION_MAX_LENGTH, LABEL_MAX_LENGTH
-from app.services.bulk import Snapshot, preview, relabel_many, undo_group
+from app.services.bulk import PreviewRow, Snapshot, preview, relabel_many, undo_group
 from app.services.decisions import history
 from app.services.item_filters import ItemFilter
 from app.services.items import BadCursor, count_items, item_view, list_items, prediction_history
@@ -157,19 +157,35 @@ def bulk_preview(
         rows = preview(db, project, selected_ids(item_id), label)
     except DecisionError as err:
         error = str(err)
+    back = _safe_back(project, back)
+    return preview_page(
+        request, user, project, rows, label=label, note=note, error=error, back=back
+    )
+
+
+def preview_page(
+    request: Request,
+    user: User,
+    project: Project,
+    rows: list[PreviewRow],
+    *,
+    back: str,
+    **context,
+):
+    """The bulk preview: each row now and after, and the confirm form carrying what it showed
+    (``context``: label, note, error, and for other changes title, confirm_action,
+    extra_fields)."""
     return render(
         request,
         "bulk_preview.html",
         user=user,
         project=project,
         rows=[(row, snapshot_token(row.item)) for row in rows],
-        label=label,
-        note=note,
-        error=error,
-        back=_safe_back(project, back),
+        back=back,
         changing=sum(row.changes for row in rows),
         refused=sum(row.refused is not None for row in rows),
         idempotency_key=uuid.uuid4().hex,
+        **context,
     )
 
 

@@ -4,8 +4,6 @@ change that can be undone as a whole (``bulk_done.html``'s undo)."""
 
 from __future__ import annotations
 
-import uuid
-
 from fastapi import APIRouter, Depends, Form, Request
 from sqlalchemy.orm import Session
 
@@ -19,7 +17,7 @@ from app.schemas import LABEL_MAX_LENGTH
 from app.services.bulk import preview, relabel_many
 from app.services.queue import DecisionError
 from app.services.span_groups import describe_retype, parse_members, retype, span_groups
-from app.web.browser import group_page, parse_snapshots, snapshot_token
+from app.web.browser import group_page, parse_snapshots, preview_page
 from app.web.review import NOTE_MAX, apply_action
 from app.web.reviewer import page_reviewer
 from app.web.templating import render
@@ -72,12 +70,11 @@ def group_preview(
     except DecisionError as err:
         error = str(err)
     fields = [("from_type", from_type), ("surface", surface), *(("span", s) for s in span)]
-    return render(
+    return preview_page(
         request,
-        "bulk_preview.html",
-        user=user,
-        project=project,
-        rows=[(row, snapshot_token(row.item)) for row in rows],
+        user,
+        project,
+        rows,
         label=label,
         title=describe_retype(surface, from_type, label),
         note=note,
@@ -85,9 +82,6 @@ def group_preview(
         back=f"/projects/{project.id}/span-groups",
         confirm_action=f"/projects/{project.id}/span-groups/apply",
         extra_fields=fields,
-        changing=sum(row.changes for row in rows),
-        refused=sum(row.refused is not None for row in rows),
-        idempotency_key=uuid.uuid4().hex,
     )
 
 
