@@ -120,7 +120,7 @@ def test_ner_upload_train_fix_by_keyboard_group_fix_and_export(site, browser):
     expect(nora.locator("#decision .tok.focus").first).to_be_visible()
     expect(nora.locator("#evidence .evidence-item").first).to_be_visible()
     if os.environ.get("NER_QUEUE_SCREENSHOT"):
-        nora.screenshot(path=os.environ["NER_QUEUE_SCREENSHOT"], full_page=False)
+        nora.screenshot(path=os.environ["NER_QUEUE_SCREENSHOT"], full_page=True)
     item_id = nora.locator("article.item").get_attribute("data-item-id")
     fixes: dict[int, str] = {}
 
