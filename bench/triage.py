@@ -23,19 +23,16 @@ from functools import cached_property
 import numpy as np
 
 from bench.common import L2, Corpus, figure, load_corpus, machine, macro_f1, split, write_table
-from workers.engine import ExactHeadInfluence
-from workers.engine.calibration import fit_served_head
-from workers.engine.inffeed import (
-    PruneResult,
-    Ranker,
+from bench.triage_sim import (
     cleanlab_ranker,
     influence_ranker,
     loss_ranker,
-    most_suspicious,
-    prune_by_ranker,
     random_ranker,
     triage_rounds,
 )
+from workers.engine import ExactHeadInfluence
+from workers.engine.calibration import fit_served_head
+from workers.engine.inffeed import PruneResult, Ranker, most_suspicious, prune_by_ranker
 
 SIZES = {"gold": 1000, "extension": 8000, "dev": 1000}
 BUDGETS = (0.001, 0.01, 0.05, 0.10)

@@ -8,6 +8,13 @@ from scipy.special import softmax
 from scipy.stats import spearmanr
 from sklearn.metrics import f1_score
 
+from bench.triage_sim import (
+    cleanlab_ranker,
+    influence_ranker,
+    loss_ranker,
+    random_ranker,
+    triage_rounds,
+)
 from tests.engine.synthetic import linear_sampler
 from workers.engine.embeddings import cached_embeddings
 from workers.engine.estimators import ExactHeadInfluence, TopK
@@ -16,18 +23,12 @@ from workers.engine.inffeed import (
     DEFAULT_K_GRID,
     AdjustConfig,
     adjust_labels,
-    cleanlab_ranker,
     feasible_k_grid,
-    harmful_extension_items,
-    influence_ranker,
-    loss_ranker,
     macro_f1,
     proponents,
     prune_by_ranker,
-    random_ranker,
     select_adjustment,
     suggest_labels,
-    triage_rounds,
 )
 from workers.engine.suggestions import inffeed_suggestions
 
@@ -196,16 +197,6 @@ def test_suggest_labels_evidence_matches_direct_influence(synthetic):
     np.testing.assert_array_equal(s.label, manual)
     np.testing.assert_array_equal(s.adjusted, s.label != pred)
     assert not s.adjusted[Pt.max(axis=1) >= cfg.threshold].any()
-
-
-def test_harmful_extension_items_by_hand():
-    dev_inf = np.array([-0.5, 0.2, -0.9, -0.1, -2.0, -0.3, 0.0])
-    ext = np.array([True, True, True, True, False, True, True])
-    np.testing.assert_array_equal(harmful_extension_items(dev_inf, ext, 2), [2, 0])
-    # Only harmful (negative) extension items, even with budget to spare; item 4 is not in the
-    # extension and item 6 (zero) does not hurt.
-    np.testing.assert_array_equal(harmful_extension_items(dev_inf, ext, 10), [2, 0, 5, 3])
-    assert len(harmful_extension_items(dev_inf, ext, 0)) == 0
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,10 @@ fall back to the plain model.
 Objective 2, extension triage. A silver-labelled extension is added to gold training data; the
 items whose dev influence is negative (removing them would lower the gold loss: of the dev set
 and of the training items whose label is gold) are the ones to re-annotate, most harmful
-first. ``triage_rounds`` simulates re-annotation against known gold labels with any ranker, so
-influence, loss, cleanlab and random compare on equal terms; ``prune_by_ranker`` additionally
-leaves out of training the most suspicious items that were not re-annotated, with the amount
-chosen on dev.
+first: that is the product's queue order. ``prune_by_ranker`` also leaves out of training the
+most suspicious items that were not re-annotated, with the amount chosen on dev. The
+re-annotation simulation that compares rankers against known gold labels is benchmark code
+(``bench/triage_sim.py``).
 """
 
 from __future__ import annotations
@@ -26,11 +26,8 @@ from typing import Literal
 import numpy as np
 from sklearn.metrics import f1_score
 
-from .baselines import cleanlab_scores, loss_scores
 from .calibration import fit_served_head
-from .estimators import ESTIMATORS, ExactHeadInfluence, FittableEstimator, TopK
-from .head import fit_logistic_head
-from .scoring import influence_targets
+from .estimators import FittableEstimator, TopK
 
 Weighting = Literal["uniform", "influence"]
 # Ranker(X, y_current, reviewed_mask) -> suspicion (n,), higher = re-annotate first.
@@ -237,89 +234,7 @@ def suggest_labels(
     )
 
 
-# ---- objective 2: extension triage --------------------------------------------------------
-
-
-def harmful_extension_items(
-    dev_influence: np.ndarray, extension_mask: np.ndarray, budget: int
-) -> np.ndarray:
-    """Extension items with negative dev influence, most harmful first, at most ``budget``.
-
-    Items that do not hurt the dev loss are never proposed, even if the budget allows more.
-    """
-    dev_influence = np.asarray(dev_influence)
-    harmful = np.asarray(extension_mask, dtype=bool) & (dev_influence < 0)
-    return most_suspicious(-dev_influence, harmful, budget)
-
-
-def influence_ranker(
-    X_dev: np.ndarray,
-    y_dev: np.ndarray,
-    n_classes: int,
-    *,
-    l2: float,
-    estimator: str = "exact_head",
-    gold_rows: np.ndarray | None = None,
-    calibrate: bool = False,
-    device: str | None = None,
-) -> Ranker:
-    """Suspicion = -dev influence of the estimator's model trained on the current labels.
-
-    As in the product, the influence is taken on the dev set plus the training items whose
-    label is gold: ``gold_rows`` (gold from the start) and those reviewed so far
-    (``scoring.influence_targets``); with ``calibrate`` (exact head only), on the model whose
-    biases are re-fitted on dev (``ExactHeadInfluence.calibrated``), the model then served.
-
-    Why it suits re-annotation: with two classes the removal gradient of an item labelled y is
-    p(other) times the gradient change of flipping its label, so -dev influence equals
-    p(other) x the dev-loss drop predicted for correcting the label, i.e. the expected gain
-    of re-annotating it when the model's p(other) is the chance that the label is wrong.
-    """
-
-    if calibrate and estimator != ExactHeadInfluence.name:
-        raise ValueError(f"only {ExactHeadInfluence.name} calibrates its biases, not {estimator}")
-
-    def rank(X: np.ndarray, y: np.ndarray, reviewed: np.ndarray) -> np.ndarray:
-        est = ESTIMATORS[estimator].fit(X, y, n_classes, l2=l2, device=device)
-        if calibrate:
-            est = est.calibrated(X_dev, y_dev)
-        gold = np.asarray(reviewed, dtype=bool)
-        if gold_rows is not None:
-            gold = gold | np.asarray(gold_rows, dtype=bool)
-        return -est.dev_influence(*influence_targets(X_dev, y_dev, X, y, gold))
-
-    return rank
-
-
-def loss_ranker(n_classes: int, *, l2: float, device: str | None = None) -> Ranker:
-    """Suspicion = training loss of the head trained on the current labels."""
-
-    def rank(X: np.ndarray, y: np.ndarray, reviewed: np.ndarray) -> np.ndarray:
-        head = fit_logistic_head(X, y, n_classes, l2=l2, device=device)
-        return loss_scores(head.predict_proba(X), y)
-
-    return rank
-
-
-def cleanlab_ranker(
-    n_classes: int,
-    *,
-    seed: int = 0,
-    l2_grid: Sequence[float] | None = None,
-    device: str | None = None,
-) -> Ranker:
-    """Suspicion from ``baselines.cleanlab_scores`` (tuned out-of-fold head) on current labels."""
-
-    def rank(X: np.ndarray, y: np.ndarray, reviewed: np.ndarray) -> np.ndarray:
-        return cleanlab_scores(X, y, n_classes, seed=seed, l2_grid=l2_grid, device=device)
-
-    return rank
-
-
-def random_ranker(seed: int = 0) -> Ranker:
-    """Uniformly random order: what re-annotation achieves without any ranking."""
-    rng = np.random.default_rng(seed)
-    return lambda X, y, reviewed: rng.random(len(y))
+# ---- leaving suspicious items out of training ---------------------------------------------
 
 
 def most_suspicious(suspicion: np.ndarray, eligible_mask: np.ndarray, count: int) -> np.ndarray:
@@ -328,11 +243,7 @@ def most_suspicious(suspicion: np.ndarray, eligible_mask: np.ndarray, count: int
     return eligible[np.argsort(-np.asarray(suspicion)[eligible], kind="stable")[: max(count, 0)]]
 
 
-def _round_sizes(total: int, rounds: int) -> np.ndarray:
-    return np.diff(np.linspace(0, total, rounds + 1).round().astype(np.int64))
-
-
-def _fit_f1(
+def served_f1(
     X: np.ndarray,
     y: np.ndarray,
     X_dev: np.ndarray,
@@ -343,6 +254,8 @@ def _fit_f1(
     device: str | None = None,
     calibrate: bool = False,
 ) -> float:
+    """Dev macro-F1 of the head trained on (X, y) and served as the product serves it
+    (``calibrate``: biases re-fitted on dev)."""
     head = fit_served_head(
         X,
         y,
@@ -353,56 +266,6 @@ def _fit_f1(
         device=device,
     )
     return macro_f1(y_dev, head.predict_proba(X_dev).argmax(axis=1))
-
-
-@dataclass
-class TriageStep:
-    """State after one re-annotation round: cumulative count, the labels, this round's picks,
-    and dev macro-F1 of the head retrained on those labels."""
-
-    n_reannotated: int
-    labels: np.ndarray
-    chosen: np.ndarray
-    dev_f1: float
-
-
-def triage_rounds(
-    X: np.ndarray,
-    y_silver: np.ndarray,
-    y_gold: np.ndarray,
-    extension_mask: np.ndarray,
-    X_dev: np.ndarray,
-    y_dev: np.ndarray,
-    *,
-    ranker: Ranker,
-    budget_fraction: float,
-    rounds: int,
-    l2: float,
-    n_classes: int | None = None,
-    calibrate: bool = False,
-    device: str | None = None,
-) -> list[TriageStep]:
-    """Simulate re-annotation: per round, rank, replace silver by gold for the top unreviewed
-    extension items, retrain (``calibrate``: biases re-fitted on dev, as served). The total is
-    round(budget_fraction · |extension|), split evenly over ``rounds``; later rounds rank with
-    the labels fixed so far."""
-    ext = np.asarray(extension_mask, dtype=bool)
-    y = np.asarray(y_silver, dtype=np.int64).copy()
-    y_gold = np.asarray(y_gold, dtype=np.int64)
-    if n_classes is None:
-        n_classes = int(np.concatenate([y, y_gold, np.asarray(y_dev)]).max()) + 1
-    reviewed = np.zeros(len(y), dtype=bool)
-    steps: list[TriageStep] = []
-    for size in _round_sizes(round(budget_fraction * ext.sum()), rounds):
-        chosen = np.empty(0, dtype=np.int64)
-        if size > 0:
-            suspicion = np.asarray(ranker(X, y.copy(), reviewed.copy()), dtype=np.float64)
-            chosen = most_suspicious(suspicion, ext & ~reviewed, size)
-            y[chosen] = y_gold[chosen]
-            reviewed[chosen] = True
-        f = _fit_f1(X, y, X_dev, y_dev, n_classes, l2, device=device, calibrate=calibrate)
-        steps.append(TriageStep(int(reviewed.sum()), y.copy(), chosen, f))
-    return steps
 
 
 @dataclass
@@ -447,7 +310,7 @@ def prune_by_ranker(
     for frac in sorted(set(fractions) | {0.0}):
         w = np.ones(len(y))
         w[order[: round(frac * len(cand))]] = 0.0
-        dev_f1[float(frac)] = _fit_f1(X, y, X_dev, y_dev, n_classes, l2, w, device, calibrate)
+        dev_f1[float(frac)] = served_f1(X, y, X_dev, y_dev, n_classes, l2, w, device, calibrate)
         if best is None or dev_f1[float(frac)] > best[1]:
             best = (float(frac), dev_f1[float(frac)], w)
     assert best is not None
