@@ -24,9 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .tagging import OUTSIDE, Segment, TaggedCorpus, fit_memm, span_types, tag_strings
-
-# Held-out predictions need probabilities, not the exact optimum influence needs.
-_CV_TOL = 1e-7
+from .tagging_baselines import CV_TOL
 
 Surface = tuple[str, ...]
 
@@ -131,7 +129,7 @@ def crossweigh_scores(
         for fold in entity_disjoint_folds(words, strings, folds, seed + r, occ):
             train = np.setdiff1d(every, fold.held_out)
             part = TaggedCorpus([corpus.vectors[i] for i in train], [corpus.tags[i] for i in train])
-            head = fit_memm(part, len(tag_names), l2=l2, device=device, tol=_CV_TOL)
+            head = fit_memm(part, len(tag_names), l2=l2, device=device, tol=CV_TOL)
             mine = [k for s in fold.strings for k in by_string[s]]
             sentences = sorted({segments[k].sentence for k in mine})
             vectors = [corpus.vectors[i] for i in sentences]

@@ -16,7 +16,7 @@ from .segment_influence import segment_losses
 from .tagging import MEMMHead, Segment, TaggedCorpus, fit_memm
 
 # Cross-validation fits only need probabilities, not the exact optimum influence needs.
-_CV_TOL = 1e-7
+CV_TOL = 1e-7
 
 
 def sentence_folds(n_sentences: int, folds: int, seed: int) -> np.ndarray:
@@ -50,7 +50,7 @@ def out_of_fold_marginals(
     for f in np.unique(fold):
         rest = np.nonzero(fold != f)[0]
         part = TaggedCorpus([corpus.vectors[i] for i in rest], [corpus.tags[i] for i in rest])
-        head = fit_memm(part, n_tags, l2=l2, device=device, tol=_CV_TOL)
+        head = fit_memm(part, n_tags, l2=l2, device=device, tol=CV_TOL)
         for i in np.nonzero(fold == f)[0]:
             out[i] = head.marginals(corpus.vectors[i])
     return out
