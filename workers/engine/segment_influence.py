@@ -311,9 +311,10 @@ class SegmentScores:
     """Per candidate segment (``segments``, ``candidate_segments`` order), what a scoring run
     stores. ``predicted`` is the type of the model's span with exactly these boundaries (or
     ``O``), ``suggested`` the label offered to a reviewer (``tagging.span_types``).
-    ``suspicion`` is higher for likelier errors and ``rank`` 1 the most suspicious: Assay's
-    default ranking (``systematic.default_suspicion``) with a dev set (estimator
-    ``segment_dev``), else ``self_influence`` (``segment_self``). ``group_dev_influence`` is the
+    ``suspicion`` is higher for likelier errors and ``rank`` 1 the most suspicious: with a dev
+    set (estimator ``segment_dev``), Assay's default ranking (``systematic.default_suspicion``)
+    when the training words were given, else ``-dev_influence``; without one,
+    ``self_influence`` (``segment_self``). ``group_dev_influence`` is the
     summed dev influence of the segment's group (same surface string and label,
     ``systematic``), or None without a dev set or the training words. ``predictions`` are the
     Viterbi tag ids per sentence.
