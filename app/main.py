@@ -18,20 +18,20 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import api, web
-from app.admission import AdmissionLimit
 from app.api.errors import validation_error
-from app.auth import LoginRequired
-from app.config import Settings, get_settings
-from app.db import get_engine, migrate
-from app.login_limit import LoginLimiter
-from app.request_limits import RequestLimits
+from app.core.admission import AdmissionLimit
+from app.core.auth import LoginRequired
+from app.core.config import Settings, get_settings
+from app.core.db import get_engine, migrate
+from app.core.login_limit import LoginLimiter
+from app.core.request_limits import RequestLimits
+from app.core.security_headers import SecurityHeaders
+from app.core.session_cookie import SessionCookieMiddleware
 from app.schemas import DatasetUpload
-from app.security_headers import SecurityHeaders
 from app.services.job_reaper import start_reaper
 from app.services.jobs import BrokerUnavailable
 from app.services.queue import QueueBusy
 from app.services.retraining import install_retrain_hook
-from app.session_cookie import SessionCookieMiddleware
 from app.web import api_docs
 from app.web.error_pages import CrashPage, http_error
 from app.web.static import CachedStaticFiles, cache_control

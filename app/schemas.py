@@ -18,9 +18,9 @@ from pydantic import (
     field_validator,
 )
 
-from app.config import get_settings
-from app.estimators import ESTIMATORS, Estimator
+from app.core.config import get_settings
 from app.kinds import TaskKind
+from app.kinds.estimators import ESTIMATORS, Estimator
 from app.kinds.registry import KINDS
 from app.models import DatasetKind, EventSource, ItemStatus, JobKind, JobState
 from app.services.datasets import ImportMode

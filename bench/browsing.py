@@ -28,7 +28,7 @@ PAGE = 50
 
 
 def _median_ms(work: Callable[..., object]) -> float:
-    from app.db import session_scope
+    from app.core.db import session_scope
 
     times = []
     for _ in range(REPEATS):

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from app.demo import DATA_FILE
+from app.cli.demo import DATA_FILE
 from workers.engine import cached_embeddings, default_encoder_path
 
 BENCH_DIR = Path(__file__).resolve().parent

@@ -29,7 +29,7 @@ DECIDED_EVERY = 100
 
 def add_scores_and_decisions(project_id: int) -> None:
     """Scores for every prediction, and a correction by annotator0 on every 100th item."""
-    from app.db import session_scope
+    from app.core.db import session_scope
 
     with session_scope() as session:
         postgres = session.get_bind().dialect.name == "postgresql"
@@ -91,7 +91,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--backends", nargs="+", default=["sqlite", "postgresql"])
     args = parser.parse_args()
-    from app.config import get_settings
+    from app.core.config import get_settings
 
     table = []
     for kind in args.backends:

@@ -33,7 +33,7 @@ POLL_S = 0.02
 
 def write_csv(path: Path, rows: int) -> int:
     """``rows`` demo snippets, cycled, each with a unique id; returns the file's size."""
-    from app.demo import DATA_FILE
+    from app.cli.demo import DATA_FILE
 
     with gzip.open(DATA_FILE, "rt", encoding="utf-8", newline="") as handle:
         demo = [(r["text"], r["silver_label"], r["label"]) for r in csv.DictReader(handle)]
@@ -77,7 +77,7 @@ def import_child(project: str, path: Path) -> tuple[float, float]:
 
 
 def run(kind: str, big: Path, rows: int, workdir: Path) -> dict:
-    from app.db import session_scope
+    from app.core.db import session_scope
     from app.services.projects import create_project
 
     tiny = workdir / "one.csv"

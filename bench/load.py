@@ -72,8 +72,8 @@ def setup(items: int, annotators: int) -> tuple[int, dict[int, str]]:
     """The queued project (``bench.next_item.load``) and a token per annotator, by user id."""
     from sqlalchemy import select
 
-    from app.auth import create_user, issue_token
-    from app.db import session_scope
+    from app.core.auth import create_user, issue_token
+    from app.core.db import session_scope
     from app.models import Project, Role, User
     from app.services.membership import add_member
     from bench.next_item import ANNOTATORS, PASSWORD, load
@@ -191,7 +191,7 @@ async def simulate(base: str, project_id: int, tokens: dict[int, str], options: 
 
 def integrity(project_id: int, samples: Samples) -> dict[str, int]:
     """Zero everywhere, or the queue or the idempotency keys are broken."""
-    from app.db import session_scope
+    from app.core.db import session_scope
 
     with session_scope() as session:
 
@@ -251,7 +251,7 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
 
 def run(options: Options) -> dict:
     """Set up a fresh PostgreSQL database, serve it, simulate, check; the figures as a dict."""
-    from app.db import migrate
+    from app.core.db import migrate
     from tests.browser import running_server
 
     with (

@@ -41,7 +41,7 @@ ITEM_TEXT = "a synthetic snippet of review text, long enough to look like one: #
 @contextmanager
 def backend(kind: str, workdir: Path) -> Iterator[str]:
     """An empty, migrated database of ``kind`` with the app's settings pointing at it."""
-    from app.db import migrate
+    from app.core.db import migrate
 
     if kind == "sqlite":
         with assay_env(workdir):
@@ -80,8 +80,8 @@ PRED_COLUMNS = "model_version_id, item_id, label, confidence, suggested_label, s
 
 def load(n: int) -> int:
     """Users, one project with ``n`` queued items and a model version ranking them all."""
-    from app.auth import create_user
-    from app.db import get_engine, refresh_planner_stats, session_scope
+    from app.core.auth import create_user
+    from app.core.db import get_engine, refresh_planner_stats, session_scope
     from app.models import Dataset, Job, JobState, ModelVersion, Role
     from app.services.membership import add_member
     from app.services.projects import create_project
@@ -146,7 +146,7 @@ def _percentiles(samples: list[float]) -> tuple[float, float]:
 
 def _review(item_id: int) -> None:
     """Untimed stand-in for the decision: the item leaves the queue and its lease ends."""
-    from app.db import session_scope
+    from app.core.db import session_scope
     from app.models import Item
 
     with session_scope() as session:
@@ -158,7 +158,7 @@ def _review(item_id: int) -> None:
 
 
 def time_service(project_id: int, requests: int) -> list[float]:
-    from app.db import new_session
+    from app.core.db import new_session
     from app.models import Project, User
     from app.services.queue import next_item
 
@@ -207,7 +207,7 @@ def time_route(project_id: int, requests: int) -> list[float]:
 
 def query_plans(project_id: int) -> str:
     """The indexes the planner picks for the statements one next-item call runs."""
-    from app.db import get_engine, new_session
+    from app.core.db import get_engine, new_session
     from app.models import Project, User
     from app.services.queue import next_item
 

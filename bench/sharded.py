@@ -52,10 +52,10 @@ def run_job(
 ) -> tuple[float, dict[str, float]]:
     """Seconds from submitting a training job to its success, with ``workers`` fresh workers,
     and the seconds of each sharded step."""
-    from app.db import session_scope
+    from app.cli.worker_process import start_worker, stop_worker
+    from app.core.db import session_scope
     from app.models import Job, JobState, Project
     from app.services.jobs import start_train_score
-    from app.worker_process import start_worker, stop_worker
     from workers.celery_app import current_celery
 
     shutil.rmtree(data_dir / "artifacts" / "embeddings", ignore_errors=True)
@@ -86,7 +86,7 @@ def run_job(
 
 def scores(project_id: int, version: int) -> dict[str, np.ndarray]:
     """A model version's scores by kind, in item order."""
-    from app.db import session_scope
+    from app.core.db import session_scope
     from app.models import ModelVersion, Score
 
     with session_scope() as session:
@@ -107,7 +107,7 @@ def scores(project_id: int, version: int) -> dict[str, np.ndarray]:
 
 
 def ranks(project_id: int, version: int) -> list[int]:
-    from app.db import session_scope
+    from app.core.db import session_scope
     from app.models import ModelVersion, Prediction
 
     with session_scope() as session:
@@ -126,8 +126,8 @@ def main() -> None:
     parser.add_argument("--shard-size", type=int, default=2000)
     parser.add_argument("--extension", type=int, default=8000, help="VADER-silver rows")
     args = parser.parse_args()
-    from app.db import migrate
-    from app.demo import create_demo_project
+    from app.cli.demo import create_demo_project
+    from app.core.db import migrate
 
     load_before = os.getloadavg()
     runs = [("unsharded", 0, 1), ("sharded", args.shard_size, 1), ("sharded", args.shard_size, 2)]

@@ -31,11 +31,12 @@ def seconds(check, *args) -> float:
 
 
 def check_now(data: bytes) -> None:
-    from app.services.ingest import IngestError, parse_dataset
+    from app.kinds.errors import FormatError
+    from app.kinds.text_classification.formats import parse_dataset
 
     try:
         parse_dataset(data, "wide.csv", labels=["fresh", "rotten"])
-    except IngestError as err:
+    except FormatError as err:
         assert "appears twice" in str(err), err
     else:
         raise AssertionError("the repeated column was not found")

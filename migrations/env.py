@@ -1,9 +1,9 @@
-"""Alembic environment: the URL comes from app.config unless the caller set one."""
+"""Alembic environment: the URL comes from app.core.config unless the caller set one."""
 
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-from app.config import get_settings
+from app.core.config import get_settings
 from app.models import Base
 
 config = context.config

@@ -36,9 +36,9 @@ def set_up(data_dir: Path) -> tuple[int, str]:
     subprocess.run([sys.executable, "-m", "app.cli", "demo", "--no-serve"], check=True)
     from sqlalchemy import select
 
-    from app.auth import create_user, issue_token
-    from app.db import session_scope
-    from app.demo import PROJECT_NAME
+    from app.cli.demo import PROJECT_NAME
+    from app.core.auth import create_user, issue_token
+    from app.core.db import session_scope
     from app.models import Project, Role
 
     with session_scope() as session:
@@ -51,7 +51,7 @@ def review(page, api: httpx.Client, base: str, project_id: int) -> int:
     """Label the queue's first items with their known truth; returns the last corrected one."""
     from sqlalchemy import select
 
-    from app.db import session_scope
+    from app.core.db import session_scope
     from app.models import Item
 
     labels = api.get(f"/api/v1/projects/{project_id}").json()["labels"]

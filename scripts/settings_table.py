@@ -1,4 +1,4 @@
-"""Write README.md's Configuration table from app/config.py's Settings, between markers.
+"""Write README.md's Configuration table from app/core/config.py's Settings, between markers.
 
 The table is generated, not kept by hand, so it cannot drift from the settings the code reads:
 tests/test_settings_table.py fails when README.md differs from what this script writes. Each
@@ -15,7 +15,7 @@ from typing import Literal, get_args, get_origin
 
 from pydantic.fields import FieldInfo
 
-from app.config import REPO_ROOT, Settings
+from app.core.config import REPO_ROOT, Settings
 
 README = REPO_ROOT / "README.md"
 START, END = "<!-- settings -->", "<!-- /settings -->"

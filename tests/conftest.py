@@ -29,8 +29,8 @@ def client(backend):
 
 
 def _make_user(username: str, role: str) -> str:
-    from app.auth import create_user, issue_token
-    from app.db import session_scope
+    from app.core.auth import create_user, issue_token
+    from app.core.db import session_scope
     from app.models import Role
 
     with session_scope() as session:

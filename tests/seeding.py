@@ -24,7 +24,7 @@ def seed_model_version(
     """A model version stored as a worker stores one: item i gets rank i+1 and score -i;
     ``watermark`` is the newest label event its training labels include; ``evidence``: rows
     of (target id, train id, role, rank, value)."""
-    from app.db import session_scope
+    from app.core.db import session_scope
     from app.models import Job, JobState
     from app.services.results import ItemResults, PredictionRow, rank_queue, store_model_version
 
@@ -62,7 +62,7 @@ def add_members(project_id: int, *usernames: str) -> None:
     """Make these users members of the project, as an admin does on the project page."""
     from sqlalchemy import select
 
-    from app.db import session_scope
+    from app.core.db import session_scope
     from app.models import Project, User
     from app.services.membership import add_member
 
@@ -99,7 +99,7 @@ def add_to_every_project(*usernames: str) -> None:
     """``add_members`` for every project there is (the fixtures' shared setup)."""
     from sqlalchemy import select
 
-    from app.db import session_scope
+    from app.core.db import session_scope
     from app.models import Project
 
     with session_scope() as session:
@@ -114,7 +114,7 @@ def hand_over(item_id: int, username: str, lease_ttl_s: int = 600) -> bool:
     when the item is decided, another holds it, or there is no such user in this test."""
     from sqlalchemy import select
 
-    from app.db import session_scope
+    from app.core.db import session_scope
     from app.models import User
     from app.services.queue import claim
 
@@ -147,7 +147,7 @@ def stored_user(username: str):
     """The user row as stored now (None if there is none), read in a session of its own."""
     from sqlalchemy import select
 
-    from app.db import session_scope
+    from app.core.db import session_scope
     from app.models import User
 
     with session_scope() as session:

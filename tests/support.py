@@ -18,8 +18,8 @@ REDIS_URL = os.environ.get("ASSAY_TEST_REDIS", "redis://127.0.0.1:6379/15")
 
 def reset_caches() -> None:
     """Settings, engines and the Celery app are cached per process; drop them after env changes."""
-    from app import db
-    from app.config import get_settings
+    from app.core import db
+    from app.core.config import get_settings
     from workers import celery_app
 
     if db.get_engine.cache_info().currsize:
@@ -95,7 +95,7 @@ def demo_rows(n: int, *, offset: int = 0, silver: bool = True) -> list[dict[str,
     import csv
     import gzip
 
-    from app.demo import DATA_FILE
+    from app.cli.demo import DATA_FILE
 
     with gzip.open(DATA_FILE, "rt", encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))[offset : offset + n]
@@ -126,7 +126,7 @@ def database_rows() -> dict[str, list[tuple]]:
     whether the request changed anything at all."""
     from sqlalchemy import select
 
-    from app.db import get_engine
+    from app.core.db import get_engine
     from app.models import Base
 
     with get_engine().connect() as connection:
@@ -147,8 +147,8 @@ ADMIN_PASSWORD = "pw-pw-pw-pw"  # admin_headers' admins
 def admin_headers(username: str = "ada") -> dict[str, str]:
     """A new admin's API token as request headers (the database must be migrated); their
     password is ``ADMIN_PASSWORD``."""
-    from app.auth import create_user, issue_token
-    from app.db import session_scope
+    from app.core.auth import create_user, issue_token
+    from app.core.db import session_scope
     from app.models import Role
 
     with session_scope() as session:

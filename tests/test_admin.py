@@ -117,8 +117,8 @@ def test_deactivate_stops_logins_sessions_and_tokens_then_reactivate(
 
 
 def test_token_is_shown_once_stored_hashed_works_and_is_revoked(client, admin):
-    from app.auth import hash_token
-    from app.db import session_scope
+    from app.core.auth import hash_token
+    from app.core.db import session_scope
     from app.models import ApiToken
 
     ann = stored_user("ann")

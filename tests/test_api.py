@@ -13,7 +13,7 @@ from tests.support import demo_rows, to_csv, upload
 
 
 def count_rows(model) -> int:
-    from app.db import session_scope
+    from app.core.db import session_scope
 
     with session_scope() as session:
         return session.scalar(select(func.count()).select_from(model))
@@ -83,7 +83,7 @@ def test_bad_upload_names_line_and_field_and_stores_nothing(
 
 
 def test_huge_upload_is_refused(client, admin_headers, project, monkeypatch):
-    from app.config import get_settings
+    from app.core.config import get_settings
     from app.models import Item
 
     monkeypatch.setattr(get_settings(), "max_upload_bytes", 1000)
@@ -173,7 +173,7 @@ def test_openapi_document(client):
 
 
 def test_project_estimator_is_chosen_and_changed(client, admin_headers, annotator_headers):
-    from app.config import get_settings
+    from app.core.config import get_settings
 
     default = client.post(
         "/api/v1/projects", headers=admin_headers, json={"name": "a", "labels": ["x", "y"]}

@@ -30,7 +30,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import positive_data_acceptance
 from schemathesis.core import NotSet
 
-from app.db import MAX_ROW_ID
+from app.core.db import MAX_ROW_ID
 from tests.seeding import seed_model_version
 from tests.support import demo_rows, to_csv
 from tests.test_api import upload
@@ -309,7 +309,7 @@ def test_text_the_database_cannot_store_is_a_422_naming_the_field(
     client, admin_headers, project, method, url, body, field
 ):
     """NUL characters (PostgreSQL refuses them) and strings longer than their columns."""
-    from app.db import session_scope
+    from app.core.db import session_scope
     from app.models import LabelEvent, Project
 
     uploaded = upload(client, admin_headers, project["id"], to_csv(demo_rows(1)))

@@ -70,7 +70,7 @@ def test_lone_surrogate_in_another_route_is_refused(client, admin_headers, proje
 
 
 def test_too_many_labels_is_422(client, admin_headers):
-    from app.config import get_settings
+    from app.core.config import get_settings
     from app.models import Project
 
     labels = [f"l{i}" for i in range(get_settings().max_labels + 1)]
@@ -138,7 +138,7 @@ def test_queue_busy_is_503_with_retry_after(backend, client, admin_headers, proj
         pytest.skip("PostgreSQL claims in one statement; QueueBusy is SQLite's")
     from sqlalchemy import text
 
-    from app.db import session_scope
+    from app.core.db import session_scope
 
     assert upload(client, admin_headers, project["id"], to_csv(demo_rows(3))).status_code == 201
     headers = {"Authorization": f"Bearer {_make_user('bob', 'annotator')}"}
@@ -253,7 +253,7 @@ def test_huge_page_fields_and_cursor_get_a_short_4xx(client, admin_headers, proj
 def test_unknown_label_message_is_short(client, admin_headers):
     """A project with many long labels: a wrong label's message quotes excerpts of the label
     and of the project's set, not all of them (before: every label, here 200 KB)."""
-    from app.config import get_settings
+    from app.core.config import get_settings
     from app.models import LabelEvent
 
     labels = [f"{i:04d}" + "y" * 190 for i in range(get_settings().max_labels)]

@@ -118,7 +118,7 @@ def test_malformed_upload_names_file_line_and_field_and_stores_nothing(
 def test_more_rows_than_the_limit_names_the_first_extra_line(
     client, admin_headers, project, monkeypatch, filename
 ):
-    from app.config import get_settings
+    from app.core.config import get_settings
 
     monkeypatch.setattr(get_settings(), "max_upload_rows", 4)
     data = to_csv(demo_rows(5)) if filename.endswith(".csv") else OK * 5
@@ -133,7 +133,7 @@ def test_wide_header_with_a_repeated_column_is_named(client, admin_headers, proj
     repeats another reaches the duplicate-column check itself: a 422 naming the column. Its
     speed (one pass, where header.count() per column took 10 s here) is measured by
     ``python -m bench.wide_header``, not asserted."""
-    from app.config import get_settings
+    from app.core.config import get_settings
 
     monkeypatch.setattr(get_settings(), "max_csv_columns", 50_000)
     data = WIDE_REPEATED + b"\n" + b"fine,fresh" + b",x" * 40_001 + b"\n"

@@ -21,8 +21,8 @@ PASSWORD = "annotate-all-day"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """`assay serve` on a free port, with a trained, scored project."""
-    from app.auth import create_user, issue_token
-    from app.db import migrate, session_scope
+    from app.core.auth import create_user, issue_token
+    from app.core.db import migrate, session_scope
     from app.models import Role
 
     data_dir = tmp_path_factory.mktemp("browser")
@@ -122,8 +122,8 @@ def _anna_token() -> str:
     """An API token for anna, so the test can label as her without the queue page."""
     from sqlalchemy import select
 
-    from app.auth import issue_token
-    from app.db import session_scope
+    from app.core.auth import issue_token
+    from app.core.db import session_scope
     from app.models import User
 
     with session_scope() as session:

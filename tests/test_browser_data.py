@@ -19,8 +19,8 @@ PASSWORD = "browse-the-silver"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """One trained project for the module's tests (training is the slow part)."""
-    from app.auth import create_user, issue_token
-    from app.db import migrate, session_scope
+    from app.core.auth import create_user, issue_token
+    from app.core.db import migrate, session_scope
     from app.models import Role
 
     data_dir = tmp_path_factory.mktemp("browse")

@@ -20,8 +20,8 @@ PASSWORD = "evidence-that-tells"
 
 
 def test_corrected_supporter_shows_both_labels_on_the_item_page(tmp_path, browser):
-    from app.auth import create_user, issue_token
-    from app.db import migrate, session_scope
+    from app.core.auth import create_user, issue_token
+    from app.core.db import migrate, session_scope
     from app.models import Role
 
     with assay_env(tmp_path):

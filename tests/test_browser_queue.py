@@ -23,8 +23,8 @@ ANNOTATORS = ("cara", "dan", "eve", "fay", "gus", "hal")
 def site(tmp_path_factory):
     """`assay serve` with two 30-item silver projects (no model: the queue is upload order),
     six annotators, a reviewer and an admin with an API token."""
-    from app.auth import create_user, issue_token
-    from app.db import migrate, session_scope
+    from app.core.auth import create_user, issue_token
+    from app.core.db import migrate, session_scope
     from app.models import Role
 
     data_dir = tmp_path_factory.mktemp("queue-browser")

@@ -29,8 +29,8 @@ HOSTILE = (
 def site(tmp_path_factory):
     """`assay serve` with three 30-item silver projects ranked by a model version (whose
     suggestion is 'fresh' for every item), three annotators and an admin."""
-    from app.auth import create_user, issue_token
-    from app.db import migrate, session_scope
+    from app.core.auth import create_user, issue_token
+    from app.core.db import migrate, session_scope
     from app.models import Role
 
     data_dir = tmp_path_factory.mktemp("queue-day")

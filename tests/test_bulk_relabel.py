@@ -53,7 +53,7 @@ def _state(client, headers, project_id: int) -> dict[int, tuple]:
 
 
 def _corrections(project_id: int) -> int:
-    from app.db import session_scope
+    from app.core.db import session_scope
     from app.models import Item, LabelEvent
     from app.services.decision_counts import is_correction
 

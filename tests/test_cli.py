@@ -145,7 +145,7 @@ def test_score_output_is_safe_to_open_in_a_spreadsheet(tmp_path):
 
 def _project_in(data_dir, name: str = "Reviews") -> int:
     """A project in ``data_dir``'s SQLite database, made through the app's own services."""
-    from app.db import migrate, session_scope
+    from app.core.db import migrate, session_scope
     from app.services.projects import create_project
     from tests.support import assay_env
 
@@ -187,7 +187,7 @@ def test_import_error_starts_on_a_line_of_its_own(tmp_path):
 def test_demo_without_serving_says_how_to_serve_it(tmp_path):
     """The demo project exists already (so nothing trains): the command ends with what to run
     and where to go, not a URL that nothing answers."""
-    from app.demo import PROJECT_NAME
+    from app.cli.demo import PROJECT_NAME
 
     data_dir = tmp_path / "data"
     project_id = _project_in(data_dir, PROJECT_NAME)

@@ -10,7 +10,7 @@ import yaml
 from click.testing import CliRunner
 
 from app.cli import main
-from app.config import Settings
+from app.core.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())

@@ -59,7 +59,7 @@ def test_behind_a_trusted_proxy_forwarded_https_makes_it_secure(client, admin_he
 
 
 def test_secure_cookies_setting_forces_secure(backend, monkeypatch):
-    from app.config import get_settings
+    from app.core.config import get_settings
     from app.main import create_app
 
     monkeypatch.setenv("ASSAY_SECURE_COOKIES", "true")

@@ -64,7 +64,7 @@ def _train_version_2(project_id: int) -> None:
     """Version 2 over every label event so far, compared with version 1 as the worker does."""
     from sqlalchemy import func, select
 
-    from app.db import session_scope
+    from app.core.db import session_scope
     from app.models import LabelEvent, ModelVersion
     from app.services.model_versions import record_comparison
 
@@ -83,7 +83,7 @@ def _train_version_2(project_id: int) -> None:
 def _jobs(project_id: int) -> int:
     from sqlalchemy import func, select
 
-    from app.db import session_scope
+    from app.core.db import session_scope
     from app.models import Job
 
     with session_scope() as session:
@@ -142,8 +142,8 @@ def test_label_undo_relabel_leaves_every_count_right(
 @pytest.mark.browser
 def test_the_pages_show_the_same_counts_in_chromium(tmp_path, browser):
     """The project page and the dashboard, read in Chromium after each step of the walk."""
-    from app.auth import create_user, issue_token
-    from app.db import migrate, session_scope
+    from app.core.auth import create_user, issue_token
+    from app.core.db import migrate, session_scope
     from app.models import Role
 
     with assay_env(tmp_path):

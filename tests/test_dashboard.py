@@ -21,7 +21,7 @@ ADA_OFFSETS = (0, 30, 90)
 
 
 def _sql(query: str, **params):
-    from app.db import session_scope
+    from app.core.db import session_scope
 
     with session_scope() as session:
         return session.execute(text(query), params).all()
@@ -39,7 +39,7 @@ def _decide(client, headers, item, label) -> int:
 
 
 def _set_times(event_ids: list[int], offsets: tuple[int, ...]) -> None:
-    from app.db import session_scope
+    from app.core.db import session_scope
     from app.models import LabelEvent
 
     with session_scope() as session:
@@ -158,7 +158,7 @@ def test_dashboard_numbers_match_the_database(client, seeded, admin_headers):
 
 
 def test_detection_curve_follows_the_review_order(client, seeded):
-    from app.db import session_scope
+    from app.core.db import session_scope
     from app.models import Project
     from app.services.dashboard import detection
 

@@ -24,8 +24,8 @@ document.addEventListener("securitypolicyviolation", (e) =>
 def server(tmp_path_factory):
     """`assay serve` with one project of 12 silver items (no model: pages render without), the
     admin 'ada' and the annotator 'ann' (whose password the admin resets on the users page)."""
-    from app.auth import create_user, issue_token
-    from app.db import migrate, session_scope
+    from app.core.auth import create_user, issue_token
+    from app.core.db import migrate, session_scope
     from app.models import Role
 
     data_dir = tmp_path_factory.mktemp("csp")

@@ -18,7 +18,7 @@ SIZES = {"silver": 30, "gold_dev": 10}
 
 def train(client, headers, project_id: int, log_path) -> None:
     """One training job on a real worker, to success."""
-    from app.worker_process import start_worker, stop_worker
+    from app.cli.worker_process import start_worker, stop_worker
 
     worker = start_worker(log_path)
     try:

@@ -156,7 +156,7 @@ def test_the_project_page_offers_the_export_to_admins_only(
 def test_only_a_final_decision_is_attributed(client, admin_headers, project, corrected):
     """A vote still waiting for other annotators (overlap > 1) or an undone decision leaves
     the item pending: the export names nobody as its decider; an undo never counts."""
-    from app.db import session_scope
+    from app.core.db import session_scope
     from app.models import Item, LabelEvent, User
 
     waiting, target = corrected["items"][5], corrected["target"]
@@ -245,7 +245,7 @@ def test_formula_cells_are_neutralised_in_csv_and_exact_in_jsonl(
 
 def _store_as_is(project_id: int, payloads: list[str], label: str) -> None:
     """Items whose id and text are exactly ``payloads``, added to the project's dataset."""
-    from app.db import session_scope
+    from app.core.db import session_scope
     from app.models import Dataset, Item
 
     with session_scope() as session:
@@ -267,8 +267,8 @@ def _store_as_is(project_id: int, payloads: list[str], label: str) -> None:
 def test_each_annotators_vote_is_exported(client, admin_headers, annotator_headers, project):
     """Overlap 2: ann and bob vote on one item (ann with a note), bob's vote on another is
     undone. JSONL lists the votes that stand with who and when; CSV has a column per voter."""
-    from app.auth import create_user, issue_token
-    from app.db import session_scope
+    from app.core.auth import create_user, issue_token
+    from app.core.db import session_scope
     from app.models import Role
     from tests.seeding import add_members
 

@@ -115,7 +115,7 @@ def _start_job(client: TestClient, headers: dict[str, str], project_id: int) -> 
 
 
 def _job(job_id: int):
-    from app.db import session_scope
+    from app.core.db import session_scope
     from app.models import Job
 
     with session_scope() as session:
@@ -134,7 +134,7 @@ def _wait_state(job_id: int, states: tuple[str, ...], worker=None, log: Path | N
 
 def _assert_one_set_of_results(job_id: int) -> None:
     """Exactly one model version for the job and one row per item and kind, none twice."""
-    from app.db import session_scope
+    from app.core.db import session_scope
     from app.models import Influencer, ModelVersion, Prediction, Score
 
     with session_scope() as session:
@@ -162,7 +162,7 @@ def _assert_one_set_of_results(job_id: int) -> None:
 
 @contextmanager
 def _worker(log: Path, **options) -> Iterator[subprocess.Popen]:
-    from app.worker_process import start_worker, stop_worker
+    from app.cli.worker_process import start_worker, stop_worker
 
     process = start_worker(log, **options)
     try:
@@ -244,7 +244,7 @@ def test_killed_worker_job_is_retried_once_and_stored_once(fault_env, tmp_path):
 def test_killed_worker_mid_import_imports_once(fault_env, tmp_path, monkeypatch):
     """SIGKILL the worker while a background import runs: nothing half-written stays, the
     reaper gives the job to a new worker, and every row is stored exactly once."""
-    from app.db import session_scope
+    from app.core.db import session_scope
     from app.main import create_app
     from app.models import Dataset, Item
 
@@ -337,7 +337,7 @@ def test_import_failed_for_good_by_the_reaper_removes_its_upload(tmp_path):
     spooled upload it will never read again is removed with it."""
     from datetime import timedelta
 
-    from app.db import migrate, session_scope
+    from app.core.db import migrate, session_scope
     from app.models import Job, JobKind, JobState, utcnow
     from app.services.job_reaper import reap_stale_jobs
     from app.services.projects import create_project
@@ -557,8 +557,8 @@ def test_web_restart_while_annotators_submit(database, tmp_path):
     """Three annotators label through the queue API with idempotency keys and retry on
     connection errors; the server is SIGKILLed and restarted twice meanwhile. Every submission
     is stored exactly once and none is lost."""
-    from app.auth import create_user, issue_token
-    from app.db import migrate, session_scope
+    from app.core.auth import create_user, issue_token
+    from app.core.db import migrate, session_scope
     from app.models import LabelEvent, Role
 
     n_items = 45

@@ -49,8 +49,8 @@ def _wait_for_job(page) -> None:
 
 
 def test_full_round_upload_train_review_retrain(tmp_path):
-    from app.auth import create_user, issue_token
-    from app.db import migrate, session_scope
+    from app.core.auth import create_user, issue_token
+    from app.core.db import migrate, session_scope
     from app.models import Role
 
     files = _files(tmp_path)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.config import Settings
+from app.core.config import Settings
 from tests.support import demo_rows
 from workers.engine import ExactHeadInfluence
 from workers.engine.embeddings import cached_embeddings

@@ -150,7 +150,7 @@ def _send(client, headers, via: str, project_id: int, item_id: int, key: str) ->
 def _waiting_for_lock() -> bool:
     """PostgreSQL: another connection waits for a lock (the user's, or a unique key's, that the
     first request's uncommitted transaction holds)."""
-    from app.db import get_engine
+    from app.core.db import get_engine
 
     with get_engine().connect() as connection:
         return bool(
@@ -182,7 +182,7 @@ def test_same_key_racing_on_another_item_is_refused_not_answered(
     (the user's row on PostgreSQL, the write lock on SQLite), then its key lookup sees the
     first: that is the same key with another payload, a 422 with nothing stored, not an answer
     as if applied."""
-    from app.db import new_session
+    from app.core.db import new_session
     from app.models import Assignment, Item, LabelEvent, User
 
     skips = via == "api skip"
@@ -224,7 +224,7 @@ def _race_one_key(
     (``second_via``) sent meanwhile and let run until it waits on the first's locks, then the
     first committed. Both race tests start here so that they race the same way. Returns the
     first item, the second item, the key and the second request's refusal (None: applied)."""
-    from app.db import new_session
+    from app.core.db import new_session
 
     key = uuid.uuid4().hex
     page = client.get(
@@ -248,7 +248,7 @@ def test_a_label_and_a_skip_with_one_key_at_once_store_one(
     """A label is stored in label_events and a skip in assignments: no unique key spans both,
     so only the lock on ann serializes them. Sent at the same moment with one key, one is
     applied and the other is a 422; exactly one row holds the key across both tables."""
-    from app.db import new_session
+    from app.core.db import new_session
     from app.models import Assignment, Item, LabelEvent
 
     second_via = "api label" if first_action == "skip" else "api skip"
@@ -270,8 +270,8 @@ def test_two_undos_with_one_key_at_once_answer_one_undo(client, backend, people,
     """The same undo sent twice at the same moment (a double click): the second waits on ann's
     lock, then finds the first's event by its key and answers it, instead of a 409 claiming
     that ann acted on the item after labelling it. One undo event is stored."""
-    from app.config import get_settings
-    from app.db import new_session
+    from app.core.config import get_settings
+    from app.core.db import new_session
     from app.models import LabelEvent, Project, User
     from app.services.decisions import undo
 

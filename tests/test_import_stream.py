@@ -32,7 +32,7 @@ COLUMNS = ("id", "text", "label", "split", "reference_label", "source")
 def small_batches(backend, monkeypatch):
     """After ``backend`` has set this test's environment (it replaces every ASSAY_ variable)."""
     monkeypatch.setenv("ASSAY_IMPORT_BATCH_ROWS", str(BATCH))
-    from app.config import get_settings
+    from app.core.config import get_settings
 
     get_settings.cache_clear()
     yield
@@ -53,7 +53,7 @@ def _as_jsonl(rows: list[dict[str, str]]) -> bytes:
 
 
 def _stored(project_id: int) -> list[tuple]:
-    from app.db import session_scope
+    from app.core.db import session_scope
     from app.models import Item
 
     with session_scope() as session:
@@ -76,7 +76,7 @@ def _stored(project_id: int) -> list[tuple]:
 
 
 def _counts(project_id: int) -> tuple[int, int]:
-    from app.db import session_scope
+    from app.core.db import session_scope
     from app.models import Dataset, Item
 
     with session_scope() as session:
@@ -182,11 +182,11 @@ def worker_env(tmp_path):
 
 
 def test_large_upload_imports_as_a_background_job(worker_env, tmp_path):
-    from app.auth import create_user, issue_token
-    from app.db import session_scope
+    from app.cli.worker_process import start_worker, stop_worker
+    from app.core.auth import create_user, issue_token
+    from app.core.db import session_scope
     from app.main import create_app
     from app.models import Role
-    from app.worker_process import start_worker, stop_worker
 
     with TestClient(create_app()) as client:
         with session_scope() as session:
@@ -232,7 +232,7 @@ def test_cli_import_streams_a_file_all_or_nothing(tmp_path):
 
     env = {"ASSAY_DATA_DIR": str(tmp_path), "ASSAY_IMPORT_BATCH_ROWS": str(BATCH)}
     with assay_env(tmp_path):
-        from app.db import migrate, session_scope
+        from app.core.db import migrate, session_scope
         from app.services.projects import create_project
 
         migrate()
@@ -255,8 +255,8 @@ def test_cli_import_streams_a_file_all_or_nothing(tmp_path):
 
 @pytest.mark.usefixtures("small_batches")
 def test_page_upload_streams_and_reports_the_bad_line(client, project):
-    from app.auth import create_user
-    from app.db import session_scope
+    from app.core.auth import create_user
+    from app.core.db import session_scope
     from app.models import Role
     from tests.seeding import PASSWORD, page_login
 

@@ -80,7 +80,7 @@ def test_huge_upload_from_anyone_but_an_admin_never_reaches_the_disk(
 ):
     """Anonymous and annotator, API and page: 401/403/login redirect; no file over 1 MiB in
     the temp directory (where python-multipart would spool) or the uploads spool meanwhile."""
-    from app.config import get_settings
+    from app.core.config import get_settings
     from tests.conftest import _make_user
 
     temp = tmp_path / "tmp"
@@ -147,7 +147,7 @@ def test_admin_upload_over_the_limit_is_413_and_stores_nothing(
 ):
     """Just over ASSAY_MAX_UPLOAD_BYTES: the route's streaming cap; far over: the
     Content-Length cap. Either way no dataset, no spooled file."""
-    from app.config import get_settings
+    from app.core.config import get_settings
     from app.models import Dataset, Item
 
     monkeypatch.setattr(get_settings(), "max_upload_bytes", 4096)
@@ -162,7 +162,7 @@ def test_admin_upload_over_the_limit_is_413_and_stores_nothing(
 def test_page_upload_checks_the_csrf_field_before_the_file(client, admin_headers, project):
     """The page's form sends its token before the file: a file part first (or a wrong token)
     is refused before any of it is stored; the right token uploads."""
-    from app.config import get_settings
+    from app.core.config import get_settings
     from app.models import Dataset
 
     token = page_login(client, "ada")
@@ -189,7 +189,7 @@ def test_chunked_upload_counts_part_headers_against_the_cap(
     chunked body (no Content-Length) of parts padded with headers, or of thousands of empty
     fields, is past ASSAY_MAX_UPLOAD_BYTES + ASSAY_UPLOAD_FORM_OVERHEAD_BYTES: 413, nothing stored
     (before, part headers were never counted, so such a body streamed without end)."""
-    from app.config import get_settings
+    from app.core.config import get_settings
     from app.models import Dataset, Item
 
     monkeypatch.setattr(get_settings(), "max_upload_bytes", 4096)
@@ -228,7 +228,7 @@ def test_uploads_behind_a_root_path_get_the_upload_cap(backend, monkeypatch):
     multipart body itself, so the route found it consumed: a 500)."""
     from fastapi.testclient import TestClient
 
-    from app.config import get_settings
+    from app.core.config import get_settings
     from app.main import create_app
     from app.models import Dataset
     from tests.conftest import _make_user

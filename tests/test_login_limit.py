@@ -21,9 +21,9 @@ MAX_FAILURES = 3
 
 @pytest.fixture
 def app(backend, monkeypatch):
-    from app.auth import create_user
-    from app.config import get_settings
-    from app.db import session_scope
+    from app.core.auth import create_user
+    from app.core.config import get_settings
+    from app.core.db import session_scope
     from app.main import create_app
     from app.models import Role
 
@@ -89,8 +89,8 @@ def test_a_successful_login_clears_the_count(app):
 def _served(data_dir) -> Iterator[str]:
     """`assay serve` as deployed (uvicorn, its thread pool, this process's ASSAY_* settings),
     with the users 'ada' and 'bob'; yields the base URL."""
-    from app.auth import create_user
-    from app.db import migrate, session_scope
+    from app.core.auth import create_user
+    from app.core.db import migrate, session_scope
     from app.models import Role, User
 
     migrate()
@@ -128,7 +128,7 @@ def _all_at_once(n: int, prepare, send) -> list[int]:
 
 def test_parallel_wrong_passwords_check_at_most_the_limit(backend, tmp_path):
     """Counted before the check, atomically: 12 guesses at once, only the limit is checked."""
-    from app.config import get_settings
+    from app.core.config import get_settings
 
     limit, n = get_settings().login_max_failures, 12
     with _served(tmp_path) as base:
@@ -189,7 +189,7 @@ def test_forwarded_headers_count_only_from_a_trusted_proxy(backend, tmp_path, mo
 def test_trusted_proxies_must_be_addresses(monkeypatch):
     from pydantic import ValidationError
 
-    from app.config import Settings
+    from app.core.config import Settings
 
     assert Settings(trusted_proxies=" 10.0.0.1, 10.2.0.0/16 ,").trusted_proxies == (
         "10.0.0.1,10.2.0.0/16"

@@ -20,8 +20,8 @@ from tests.support import demo_rows, to_csv, upload
 
 
 def _user(username: str, role: str) -> dict[str, str]:
-    from app.auth import create_user, issue_token
-    from app.db import session_scope
+    from app.core.auth import create_user, issue_token
+    from app.core.db import session_scope
     from app.models import Role
 
     with session_scope() as session:
@@ -153,7 +153,7 @@ def test_admin_adds_and_removes_members_on_the_project_page(client, team):
 def _user_id(username: str) -> int:
     from sqlalchemy import select
 
-    from app.db import session_scope
+    from app.core.db import session_scope
     from app.models import User
 
     with session_scope() as session:

@@ -8,7 +8,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, text
 
-from app.db import alembic_config
+from app.core.db import alembic_config
 from app.models import Base
 from tests.support import assay_env, postgres_database
 

@@ -44,8 +44,8 @@ def _sentences(text: str) -> list:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     """A served, empty instance with an admin and an annotator; the CoNLL files to upload."""
-    from app.auth import create_user
-    from app.db import migrate, session_scope
+    from app.core.auth import create_user
+    from app.core.db import migrate, session_scope
     from app.models import Role
 
     data_dir = tmp_path_factory.mktemp("ner-flow")

@@ -19,7 +19,7 @@ TRAIN, DEV = 60, 20
 
 
 def test_ner_demo_builds_a_trained_project(tmp_path):
-    from app.demo_tagging import DATA_FILE
+    from app.cli.demo_tagging import DATA_FILE
 
     # assay_env sets the child's environment too (ASSAY_* of the caller removed)
     with assay_env(tmp_path, demo_ner_train=str(TRAIN), demo_ner_dev=str(DEV)):
@@ -35,7 +35,7 @@ def test_ner_demo_builds_a_trained_project(tmp_path):
         assert f"{DEV} dev sentences" in result.stdout
         assert re.search(r"/projects/\d+/queue and log in as admin / \S+", result.stdout)
 
-        from app.db import session_scope
+        from app.core.db import session_scope
         from app.kinds.sequence_tagging.formats import read_conll
         from app.models import Item, Job, JobState, Project
 

@@ -43,8 +43,8 @@ def _types(text: str) -> list[str]:
 
 
 def test_ner_project_trains_and_serves_spans(live_env, tmp_path):  # noqa: F811
+    from app.cli.worker_process import start_worker, stop_worker
     from app.main import create_app
-    from app.worker_process import start_worker, stop_worker
 
     blocks = _blocks(DATA)
     # the silver calls Trump an ORG everywhere (spaCy itself does 3 times in 60 sentences);
@@ -130,7 +130,7 @@ def _fix_the_trump_group(client, pid: int) -> None:
 
     from sqlalchemy import select
 
-    from app.db import session_scope
+    from app.core.db import session_scope
     from app.models import EventSource, Item, LabelEvent, Project
     from app.services.span_groups import span_groups
 

@@ -115,7 +115,7 @@ def test_fixed_sets_are_enums(document, model, field, enum):
 
 
 def test_enums_hold_what_the_server_stores():
-    from app.estimators import ESTIMATORS, Estimator
+    from app.kinds.estimators import ESTIMATORS, Estimator
     from app.models import JobKind
     from app.schemas import EvidenceRole
     from app.services.job_lease import leased_tasks
@@ -152,7 +152,7 @@ def test_error_bodies_are_typed(document):
 
 
 def test_the_page_limit_is_declared_and_enforced(client, admin_headers, project):
-    from app.config import get_settings
+    from app.core.config import get_settings
 
     document = client.get("/api/v1/openapi.json").json()
     parameters = document["paths"]["/api/v1/projects/{project_id}/items"]["get"]["parameters"]

@@ -33,8 +33,8 @@ def server(request, tmp_path_factory):
 
 
 def _serve(data_dir, env):
-    from app.auth import create_user, issue_token
-    from app.db import migrate, session_scope
+    from app.core.auth import create_user, issue_token
+    from app.core.db import migrate, session_scope
     from app.models import Role
 
     migrate()

@@ -23,8 +23,8 @@ def key() -> str:
 @pytest.fixture
 def world(backend):
     """A migrated database with a 40-item silver project, eight annotators and a reviewer."""
-    from app.auth import create_user
-    from app.db import migrate, session_scope
+    from app.core.auth import create_user
+    from app.core.db import migrate, session_scope
     from app.models import DatasetKind, Role
     from app.services.datasets import import_dataset
     from app.services.projects import create_project
@@ -40,7 +40,7 @@ def world(backend):
 
 @pytest.fixture
 def db(world):
-    from app.db import new_session
+    from app.core.db import new_session
 
     session = new_session()
     yield session
@@ -78,7 +78,7 @@ def other(label: str) -> str:
 def test_threads_hammering_next_item_never_share_a_lease(world):
     """Eight annotators, each on its own connection, take and decide items as fast as they can:
     every item is leased to exactly one of them, and no decision is refused as stale."""
-    from app.db import new_session
+    from app.core.db import new_session
     from app.models import Project, User
     from app.services.decisions import decide
     from app.services.queue import next_item
@@ -119,7 +119,7 @@ def test_threads_hammering_next_item_never_share_a_lease(world):
 def test_a_decision_on_an_item_decided_since_it_was_loaded_is_stale(db, world):
     """Two sessions load the same pending item; the first decides and commits. The second
     sees the decision once it takes the item's lock: its label is refused, not added."""
-    from app.db import new_session
+    from app.core.db import new_session
     from app.models import Item, ItemStatus, LabelEvent, Project, User
     from app.services.decisions import decide
     from app.services.queue import StaleAction
@@ -152,7 +152,7 @@ def test_a_decision_on_an_item_decided_since_it_was_loaded_is_stale(db, world):
 def test_next_item_waits_for_locked_rows_instead_of_answering_empty(db, world):
     """PostgreSQL: while another transaction holds every item's row lock (a model version's
     ranks being written), the next-item call waits for it rather than saying nothing is left."""
-    from app.db import new_session
+    from app.core.db import new_session
     from app.models import Item, Project, User
     from app.services.queue import next_item
 
@@ -482,7 +482,7 @@ def test_the_same_decision_sent_twice_at_once_is_recorded_once(world):
     """Two requests with one key race on separate connections: one event, one vote."""
     from sqlalchemy.exc import IntegrityError
 
-    from app.db import new_session
+    from app.core.db import new_session
     from app.models import Assignment, Item, LabelEvent, Project, User
     from app.services.decisions import decide
     from app.services.queue import StaleAction, next_item

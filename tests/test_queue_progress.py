@@ -20,8 +20,8 @@ ITEMS = 200  # ranks 1..200: ten bands of 20
 @pytest.fixture
 def ranked(backend):
     """A 200-item silver project ranked in upload order by a model version, one annotator."""
-    from app.auth import create_user
-    from app.db import migrate, session_scope
+    from app.core.auth import create_user
+    from app.core.db import migrate, session_scope
     from app.models import DatasetKind, Item, Role
     from app.services.datasets import import_dataset
     from app.services.projects import create_project
@@ -55,7 +55,7 @@ def label(db, project, user, item_id: int, correct: bool) -> None:
 
 
 def test_progress_matches_a_hand_computation_and_ignores_an_undone_decision(ranked):
-    from app.db import new_session
+    from app.core.db import new_session
     from app.models import Project, User, utcnow
     from app.services.decisions import undo
     from app.services.progress import queue_progress
@@ -143,7 +143,7 @@ def test_preselect_and_guidelines_through_the_api(client, admin_headers, project
     assert changed.json()["preselect"] == "suggestion"
     assert changed.json()["guidelines"] == "# Be kind"
     assert client.patch(url, headers=admin_headers, json={"preselect": "gold"}).status_code == 422
-    from app.config import get_settings
+    from app.core.config import get_settings
 
     too_long = "x" * (get_settings().max_guidelines_chars + 1)
     refused = client.patch(

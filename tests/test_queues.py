@@ -24,7 +24,7 @@ JOB_TIMEOUT_S = 600
 
 
 def test_routing_settings():
-    from app.config import Settings
+    from app.core.config import Settings
     from workers.celery_app import (
         IMPORT_DATASET,
         MERGE_SHARDS,
@@ -43,8 +43,8 @@ def test_routing_settings():
 
 
 def test_light_worker_leaves_heavy_job_queued_until_a_heavy_worker_starts(tmp_path):
+    from app.cli.worker_process import start_worker, stop_worker
     from app.main import create_app
-    from app.worker_process import start_worker, stop_worker
     from workers.celery_app import current_celery
 
     broker = redis.Redis.from_url(REDIS_URL)

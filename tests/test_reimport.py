@@ -17,7 +17,7 @@ BATCH = "2"  # small batches: the repeated ids are found in a later batch, not o
 
 @pytest.fixture(autouse=True)
 def _small_batches(monkeypatch):
-    from app.config import get_settings
+    from app.core.config import get_settings
 
     monkeypatch.setenv("ASSAY_IMPORT_BATCH_ROWS", BATCH)
     get_settings.cache_clear()
@@ -115,7 +115,7 @@ def test_files_without_ids_never_collide(client, admin_headers, project):
 
 
 def test_the_cli_refuses_then_replaces(tmp_path):
-    from app.db import migrate, session_scope
+    from app.core.db import migrate, session_scope
     from app.services.projects import create_project
 
     data_dir = tmp_path / "data"

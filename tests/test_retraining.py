@@ -46,7 +46,7 @@ def _flip(item: dict, labels: list[str]) -> str:
 
 
 def _jobs(project_id: int) -> list:
-    from app.db import session_scope
+    from app.core.db import session_scope
     from app.models import Job
 
     with session_scope() as session:
@@ -116,7 +116,7 @@ def test_by_hand_only_never_starts_a_job(client, admin_headers, annotator_header
 
 def test_concurrent_triggers_make_exactly_one_job(client, admin_headers, project, items):
     """Many sessions pass the count at the same moment; the database keeps one job."""
-    from app.db import new_session
+    from app.core.db import new_session
     from app.models import Project
     from app.services.retraining import maybe_retrain
 
@@ -124,7 +124,7 @@ def test_concurrent_triggers_make_exactly_one_job(client, admin_headers, project
         f"/api/v1/projects/{project['id']}", headers=admin_headers, json={"retrain_every": 1}
     )
     _label(client, admin_headers, items[0], _flip(items[0], project["labels"]))
-    from app.db import session_scope
+    from app.core.db import session_scope
     from app.models import Job
 
     with session_scope() as session:  # the hook's own job: out of the way for the race
@@ -148,7 +148,7 @@ def test_concurrent_triggers_make_exactly_one_job(client, admin_headers, project
 
 
 def test_the_database_refuses_a_second_active_job(client, project):
-    from app.db import session_scope
+    from app.core.db import session_scope
     from app.models import Job, JobState
 
     with session_scope() as session:
@@ -160,7 +160,7 @@ def test_the_database_refuses_a_second_active_job(client, project):
 
 def _store_version(project_id: int, ranked: list[int], watermark: int, metrics: dict) -> None:
     """A version stored the way the worker stores one, then compared with the one before."""
-    from app.db import session_scope
+    from app.core.db import session_scope
     from app.models import Job, JobState
     from app.services.model_versions import record_comparison
     from app.services.results import ItemResults, PredictionRow, rank_queue, store_model_version
@@ -187,7 +187,7 @@ def _store_version(project_id: int, ranked: list[int], watermark: int, metrics: 
 def _watermark() -> int:
     from sqlalchemy import func
 
-    from app.db import session_scope
+    from app.core.db import session_scope
     from app.models import LabelEvent
 
     with session_scope() as session:

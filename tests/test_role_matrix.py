@@ -162,8 +162,8 @@ def _json_body(route: str) -> dict | None:
 
 def _setup(client, admin_headers) -> dict:
     """Real rows for every path parameter, and a victim user and token for the admin forms."""
-    from app.auth import create_user, issue_token
-    from app.db import session_scope
+    from app.core.auth import create_user, issue_token
+    from app.core.db import session_scope
     from app.models import ApiToken, Role
 
     project = client.post(
@@ -269,8 +269,8 @@ def _outcome(route: str, response) -> str:
 
 
 def test_role_matrix(client, admin_headers):
-    from app.auth import create_user, issue_token
-    from app.db import session_scope
+    from app.core.auth import create_user, issue_token
+    from app.core.db import session_scope
     from app.models import Role
 
     tokens = {ADMIN: admin_headers["Authorization"].removeprefix("Bearer ")}

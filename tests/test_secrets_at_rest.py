@@ -22,8 +22,8 @@ def _stored_anywhere(secret: str) -> list[str]:
 
 
 def test_passwords_are_argon2id_and_tokens_are_stored_hashed(client, admin_headers):
-    from app.auth import hash_token
-    from app.db import session_scope
+    from app.core.auth import hash_token
+    from app.core.db import session_scope
     from app.models import ApiToken, User
 
     csrf = page_login(client, "ada")  # a second user, made through the admin page
@@ -56,7 +56,7 @@ def test_passwords_are_argon2id_and_tokens_are_stored_hashed(client, admin_heade
 )
 def test_production_mode_needs_an_explicit_secret_key(tmp_path, external):
     """Set but empty counts as unset; no key is made up (nothing is connected to first)."""
-    from app.config import ConfigError
+    from app.core.config import ConfigError
     from app.main import create_app
 
     with (
@@ -68,7 +68,7 @@ def test_production_mode_needs_an_explicit_secret_key(tmp_path, external):
 
 
 def test_embedded_mode_keeps_a_private_generated_key(tmp_path):
-    from app.config import get_settings
+    from app.core.config import get_settings
 
     with assay_env(tmp_path):
         key = get_settings().resolved_secret_key()

@@ -238,15 +238,15 @@ def _decoded(cookie: str) -> dict:
 def _forged(session: dict) -> str:
     """A cookie for ``session`` signed with the app's own key, as the app would sign it: the
     session's times can be moved into the past without waiting."""
-    from app.config import get_settings
+    from app.core.config import get_settings
 
     signer = TimestampSigner(get_settings().resolved_secret_key())
     return signer.sign(b64encode(json.dumps(session).encode())).decode()
 
 
 def test_idle_timeout_and_absolute_lifetime_end_a_session(client, ann):
-    from app.auth import SESSION_ISSUED, SESSION_SEEN, SESSION_USER, SESSION_VERSION
-    from app.config import get_settings
+    from app.core.auth import SESSION_ISSUED, SESSION_SEEN, SESSION_USER, SESSION_VERSION
+    from app.core.config import get_settings
 
     settings, now = get_settings(), int(time.time())
     session = _decoded(ann.cookies[COOKIE])
@@ -269,7 +269,7 @@ def test_idle_timeout_and_absolute_lifetime_end_a_session(client, ann):
 
 
 def test_last_seen_is_refreshed_by_each_page_request(client, ann):
-    from app.auth import SESSION_SEEN
+    from app.core.auth import SESSION_SEEN
 
     now = int(time.time())
     session = _decoded(ann.cookies[COOKIE])
@@ -319,9 +319,9 @@ def test_a_new_password_revokes_login_tokens_but_not_admin_made_ones(
 
 
 def test_polling_does_not_keep_an_idle_session_alive(client, project, admin):
-    from app.auth import SESSION_SEEN
-    from app.config import get_settings
-    from app.db import session_scope
+    from app.core.auth import SESSION_SEEN
+    from app.core.config import get_settings
+    from app.core.db import session_scope
     from app.models import Job
 
     project_id = project["id"]
@@ -346,7 +346,7 @@ def test_polling_does_not_keep_an_idle_session_alive(client, project, admin):
 
 
 def test_the_retired_session_max_age_setting_is_refused(client, monkeypatch):
-    from app.config import Settings
+    from app.core.config import Settings
 
     monkeypatch.setenv("ASSAY_SESSION_MAX_AGE_S", "3600")
     with pytest.raises(ValueError, match="ASSAY_SESSION_MAX_AGE_S is no longer read") as refused:

@@ -1,5 +1,6 @@
-"""README.md's Configuration table is what app/config.py's Settings say (scripts/settings_table):
-a setting added, removed, renamed or re-described without regenerating the table fails here."""
+"""README.md's Configuration table is what app/core/config.py's Settings say
+(scripts/settings_table): a setting added, removed, renamed or re-described without
+regenerating the table fails here."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pytest
 from pydantic import Field, create_model
 
 import scripts.settings_table as settings_table
-from app.config import Settings
+from app.core.config import Settings
 
 
 def test_the_readme_table_is_the_settings_class():

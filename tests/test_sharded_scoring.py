@@ -99,7 +99,7 @@ def test_a_state_pickled_before_calibration_existed_restores_uncalibrated():
 
 def test_embedding_shards_reproduce_one_call():
     """Shards follow the length order in whole batches, so every number is the same."""
-    from app.config import get_settings
+    from app.core.config import get_settings
     from workers.engine import embed_texts
     from workers.engine.shards import embedding_shards
 
@@ -117,7 +117,7 @@ def test_embedding_shards_reproduce_one_call():
 
 def _run_job(client, headers, data_dir, name: str, shard_size: int, workers: int) -> dict:
     """A fresh project scored by ``workers`` worker processes; its results by external id."""
-    from app.worker_process import start_worker, stop_worker
+    from app.cli.worker_process import start_worker, stop_worker
     from workers.celery_app import current_celery
 
     # gold training rows join dev as influence targets, in the shards as in one run
@@ -150,7 +150,7 @@ def _run_job(client, headers, data_dir, name: str, shard_size: int, workers: int
 
 
 def _results(project_id: int) -> dict:
-    from app.db import session_scope
+    from app.core.db import session_scope
     from app.models import Influencer, Item, ModelVersion, Prediction, Score
 
     with session_scope() as session:

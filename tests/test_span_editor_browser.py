@@ -28,8 +28,8 @@ FIRST = "0:1:GPE 4:6:PERSON 8:9:DATE 18:19:PERSON 25:27:PERSON 35:36:ORG"
 def site(tmp_path_factory):
     """`assay serve` with a sequence-tagging project of the 40 silver news sentences, an
     annotator and an admin (with an API token)."""
-    from app.auth import create_user, issue_token
-    from app.db import migrate, session_scope
+    from app.core.auth import create_user, issue_token
+    from app.core.db import migrate, session_scope
     from app.models import Role
 
     data_dir = tmp_path_factory.mktemp("span-editor")
@@ -160,7 +160,7 @@ def test_the_suspicious_span_comes_selected_and_evidence_shows_its_segment(site,
     number key makes it an entity; an evidence row draws its segment in its own sentence."""
     from sqlalchemy import func, select, update
 
-    from app.db import session_scope
+    from app.core.db import session_scope
     from app.models import Influencer, ModelVersion, Prediction
     from tests.seeding import seed_model_version
 

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from app.db import _use_wal
+from app.core.db import _use_wal
 
 
 def _reader_holding(path) -> sqlite3.Connection:

@@ -26,10 +26,10 @@ def _project(client, headers, name: str, rows: list[tuple[str, str]]) -> int:
 
 
 def test_tiny_projects_train_or_fail_with_a_reason(live_env, tmp_path):  # noqa: F811
-    from app.db import session_scope
+    from app.cli.worker_process import start_worker, stop_worker
+    from app.core.db import session_scope
     from app.main import create_app
     from app.models import ModelVersion
-    from app.worker_process import start_worker, stop_worker
 
     with TestClient(create_app()) as client:
         headers = admin_headers()

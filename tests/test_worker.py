@@ -38,11 +38,11 @@ def live_env(request, tmp_path):
 
 
 def test_worker_trains_scores_and_reports_progress(live_env, tmp_path):
-    from app.auth import create_user, issue_token
-    from app.db import session_scope
+    from app.cli.worker_process import start_worker, stop_worker
+    from app.core.auth import create_user, issue_token
+    from app.core.db import session_scope
     from app.main import create_app
     from app.models import Influencer, Item, ModelVersion, Prediction, Role, Score
-    from app.worker_process import start_worker, stop_worker
 
     with TestClient(create_app()) as client:
         with session_scope() as session:

@@ -1,4 +1,4 @@
-"""Celery configured from app.config; the web process imports this to enqueue by task name.
+"""Celery configured from app.core.config; the web process imports this to enqueue by task name.
 
 Importing it does not import the tasks (and so not torch): only a worker loads ``workers.tasks``.
 """
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from celery import Celery
 
-from app.config import Settings, get_settings
+from app.core.config import Settings, get_settings
 
 TRAIN_AND_SCORE = "assay.train_and_score"
 IMPORT_DATASET = "assay.import_dataset"  # streamed import of an uploaded file (light queue)

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from app.config import Settings
+from app.core.config import Settings
 from workers.engine import (
     ScoreResult,
     cached_embeddings,

@@ -27,6 +27,6 @@ def _stop_reaper(**_: Any) -> None:
 def _own_connections(**_: Any) -> None:
     """A prefork child forked after the reaper ran must not share the parent's pooled
     connections: drop them from the child's pool without closing the parent's sockets."""
-    from app.db import get_engine
+    from app.core.db import get_engine
 
     get_engine().dispose(close=False)

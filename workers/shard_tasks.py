@@ -15,8 +15,8 @@ from typing import TypeVar
 from celery import chord
 from sqlalchemy import update
 
-from app.config import Settings, get_settings
-from app.db import session_scope
+from app.core.config import Settings, get_settings
+from app.core.db import session_scope
 from app.models import Job
 from app.services.job_lease import Lease, LeaseLost, beat, heartbeat, mark_failed
 from app.services.training_data import TrainingData

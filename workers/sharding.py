@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from app.config import Settings
+from app.core.config import Settings
 from app.services.job_lease import Lease
 from app.services.training_data import TrainingData
 from workers.engine.embeddings import atomic_write, cache_file, embed_texts

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from app.config import Settings
-from app.db import session_scope
+from app.core.config import Settings
+from app.core.db import session_scope
 from app.kinds.sequence_tagging.annotation import encode
 from app.kinds.sequence_tagging.formats import Span
 from app.models import Job, Project

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.config import Settings
+from app.core.config import Settings
 from workers.engine.embeddings import atomic_write, cache_file
 from workers.engine.segment_influence import SegmentScores, score_segments
 from workers.engine.tagging import OUTSIDE, TaggedCorpus, bio_spans, tag_strings

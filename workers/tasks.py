@@ -10,8 +10,8 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 import workers.recovery  # noqa: F401 (the reaper on worker start and on a timer)
-from app.config import Settings, get_settings
-from app.db import refresh_planner_stats, session_scope
+from app.core.config import Settings, get_settings
+from app.core.db import refresh_planner_stats, session_scope
 from app.kinds import TaskKind
 from app.models import Job, JobKind, Project
 from app.services.job_lease import (

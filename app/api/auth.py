@@ -4,9 +4,9 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from sqlalchemy.orm import Session
 
 from app.api.errors import errors
-from app.auth import api_user, authenticate, issue_token
-from app.db import get_db
-from app.login_limit import TooManyLogins, client_address, login_limiter, too_many
+from app.core.auth import api_user, authenticate, issue_token
+from app.core.db import get_db
+from app.core.login_limit import TooManyLogins, client_address, login_limiter, too_many
 from app.models import User
 from app.schemas import PasswordChange, TokenOut, TokenRequest
 from app.services import users as user_service

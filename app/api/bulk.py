@@ -17,9 +17,9 @@ from app.api.deps import RowId, get_item, get_project
 from app.api.errors import errors
 from app.api.filters import item_filter
 from app.api.items import commit_action
-from app.auth import api_user
-from app.config import get_settings
-from app.db import MAX_ROW_ID, get_db
+from app.core.auth import api_user
+from app.core.config import get_settings
+from app.core.db import MAX_ROW_ID, get_db
 from app.models import Item, ItemStatus, LabelGroup, Project, User
 from app.schemas import IdempotencyKey, ItemOut, Label, plain_str
 from app.services.bulk import PreviewRow, group_items, preview, relabel_many, undo_group

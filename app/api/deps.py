@@ -8,8 +8,8 @@ from typing import Annotated, TypeVar
 from fastapi import Depends, HTTPException, Path, status
 from sqlalchemy.orm import Session
 
-from app.auth import api_user, page_user
-from app.db import MAX_ROW_ID, get_db
+from app.core.auth import api_user, page_user
+from app.core.db import MAX_ROW_ID, get_db
 from app.models import Item, Job, Project, User
 from app.services.membership import NotFound, item_for, job_for, project_for
 

@@ -15,9 +15,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from app.config import get_settings
+from app.core.config import get_settings
+from app.core.text import excerpt
 from app.services.jobs import JobConflict
-from app.text import excerpt
 
 
 class ValidationIssue(BaseModel):

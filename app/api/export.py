@@ -8,8 +8,8 @@ from fastapi.responses import StreamingResponse
 from app.api.deps import get_project
 from app.api.errors import errors
 from app.api.filters import item_filter
-from app.auth import api_admin
-from app.config import get_settings
+from app.core.auth import api_admin
+from app.core.config import get_settings
 from app.kinds import TaskKind
 from app.kinds.registry import KINDS, spec_of
 from app.models import DatasetKind, Project, User

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.db import MAX_ROW_ID
+from app.core.db import MAX_ROW_ID
 from app.models import DatasetKind, ItemStatus
 from app.schemas import LABEL_MAX_LENGTH
 from app.services.item_filters import ItemFilter

@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session
 from app.api.deps import get_item, get_project
 from app.api.errors import errors
 from app.api.filters import item_filter
-from app.auth import api_user
-from app.config import get_settings
-from app.db import get_db
+from app.core.auth import api_user
+from app.core.config import get_settings
+from app.core.db import get_db
 from app.models import Item, Project, User
 from app.schemas import ItemDetail, ItemPage, LabelDecision, LabelEventOut
 from app.services.deciders import NotAllowed

@@ -5,8 +5,8 @@ from sqlalchemy.orm import Session
 
 from app.api.deps import get_job, get_project
 from app.api.errors import JOB_RUNNING, errors, job_running
-from app.auth import api_admin, api_user
-from app.db import get_db
+from app.core.auth import api_admin, api_user
+from app.core.db import get_db
 from app.models import Job, Project, User
 from app.schemas import JobCreate, JobOut
 from app.services.jobs import JobConflict, start_train_score

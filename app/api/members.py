@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 
 from app.api.deps import RowId, get_project
 from app.api.errors import errors
-from app.auth import api_admin
-from app.db import MAX_ROW_ID, get_db
+from app.core.auth import api_admin
+from app.core.db import MAX_ROW_ID, get_db
 from app.models import Project, Role, User
 from app.schemas import plain_str
 from app.services.membership import (

@@ -18,9 +18,10 @@ from app.api.uploads import (
     import_spooled,
     spool_form,
 )
-from app.auth import api_admin, api_user
-from app.config import get_settings
-from app.db import get_db
+from app.core.auth import api_admin, api_user
+from app.core.config import get_settings
+from app.core.db import get_db
+from app.kinds.errors import FormatError
 from app.models import Dataset, DatasetKind, Project, User
 from app.schemas import (
     DatasetOut,
@@ -35,7 +36,6 @@ from app.schemas import (
 from app.services import projects as project_service
 from app.services.datasets import ImportMode
 from app.services.guidelines import BadGuidelines, set_guidelines
-from app.services.ingest import IngestError
 from app.services.ingest_jobs import start_import_job
 from app.services.jobs import JobConflict
 from app.services.model_versions import version_history
@@ -199,7 +199,7 @@ async def upload_dataset(
         return _import_in_background(db, project, form.path, form.filename, kind, mode)
     try:
         datasets = await import_spooled(db, project, form.path, form.filename, kind, mode)
-    except IngestError as err:
+    except FormatError as err:
         db.rollback()
         return JSONResponse(status_code=422, content=err.as_dict())
     db.commit()

@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 from app.api.deps import get_item, get_project
 from app.api.errors import errors
 from app.api.items import commit_action, item_detail
-from app.auth import api_user
-from app.config import get_settings
-from app.db import get_db
+from app.core.auth import api_user
+from app.core.config import get_settings
+from app.core.db import get_db
 from app.models import Item, Project, User
 from app.schemas import Annotation, IdempotencyKey, ItemDetail
 from app.services.agreement import agreement

@@ -20,10 +20,10 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from app.config import get_settings
+from app.core.config import get_settings
+from app.core.text import size_text
 from app.models import Dataset, DatasetKind, Project
 from app.services.datasets import ImportMode, import_dataset
-from app.text import size_text
 
 
 class UploadTooLarge(ValueError):
@@ -202,7 +202,7 @@ async def import_spooled(
     mode: ImportMode = ImportMode.refuse,
 ) -> list[Dataset]:
     """Import a spooled upload in a worker thread (the event loop keeps serving), then delete
-    it; the caller commits, or rolls back on ``IngestError``."""
+    it; the caller commits, or rolls back on ``FormatError``."""
     try:
         return await run_in_threadpool(
             import_dataset,

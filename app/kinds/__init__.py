@@ -1,7 +1,17 @@
 """Task kinds: one package per kind of data (its rows, formats and annotations).
 
-``TaskKind`` names them; ``app.kinds.registry`` says, for each, how its files are read, what
-an annotation is and how pages show it; ``workers.kinds`` says how each is trained and scored.
+``TaskKind`` names them; ``registry`` says, for each, how its files are read, what an
+annotation is and how pages show it. Where each kind's parts live:
+
+- text classification: ``text_classification/formats.py`` (CSV and JSONL import);
+  export in ``app.services.export``; the annotation is one label.
+- sequence tagging: ``sequence_tagging/formats.py`` (CoNLL and JSONL import, tag schemes),
+  ``rows.py`` (a file as stored rows), ``annotation.py`` (spans as one string), ``export.py``.
+- shared: ``rows.py`` (the row every reader yields, blank and UTF-8 checks), ``errors.py``
+  (``FormatError``, the one error every reader raises), ``estimators.py`` (the typed estimator
+  registry, per kind).
+- worker side (training, scoring, explaining each kind): ``workers/``.
+
 Everything else (queue, leases, jobs, auth, exports' streaming) is the same for every kind.
 """
 

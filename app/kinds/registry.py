@@ -14,14 +14,16 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
-from app.config import get_settings
+from app.core.config import get_settings
+from app.core.text import excerpt
 from app.kinds import TaskKind
+from app.kinds.rows import Row
 from app.kinds.sequence_tagging import annotation as spans
 from app.kinds.sequence_tagging import export as tagging_export
 from app.kinds.sequence_tagging import rows as tagging_rows
 from app.kinds.sequence_tagging.rows import TOKENS_KEY
-from app.services import export, ingest
-from app.text import excerpt
+from app.kinds.text_classification import formats as classification_formats
+from app.services import export
 
 
 class RowReader(Protocol):
@@ -33,7 +35,7 @@ class RowReader(Protocol):
         labels: Sequence[str] | None,
         require_label: bool = True,
         max_rows: int | None = None,
-    ) -> Iterator[ingest.Row]: ...
+    ) -> Iterator[Row]: ...
 
 
 class BadAnnotation(ValueError):
@@ -51,6 +53,9 @@ class KindSpec:
     check: Callable[[Sequence[str], dict[str, Any], str], str]
     # (annotation or None, item payload) -> a readable form for lists and histories
     describe: Callable[[str | None, dict[str, Any]], str]
+    # (annotation now or None, the annotation or part of one a model learned from) -> whether
+    # the annotation still holds it: evidence shows a training label changed since when not
+    holds: Callable[[str | None, str], bool]
     annotate_template: str  # the queue's and item page's editor for one annotation
     min_labels: int
     default_estimator: str | None  # None: ASSAY_DEFAULT_ESTIMATOR
@@ -83,9 +88,10 @@ KINDS: dict[TaskKind, KindSpec] = {
             title="Text classification",
             label_noun="labels",
             upload_hint="CSV or JSONL with text, label[, id, split]",
-            read_rows=ingest.iter_rows,
+            read_rows=classification_formats.iter_rows,
             check=_check_class,
             describe=lambda value, payload: value or "",
+            holds=lambda now, learned: now == learned,
             annotate_template="kinds/text_classification/annotate.html",
             min_labels=2,
             default_estimator=None,
@@ -100,6 +106,8 @@ KINDS: dict[TaskKind, KindSpec] = {
             read_rows=tagging_rows.iter_rows,
             check=_check_spans,
             describe=lambda value, payload: spans.describe(value, payload.get(TOKENS_KEY, ())),
+            # a segment the model learned from still holds while the sentence keeps that span
+            holds=lambda now, learned: learned in (now or "").split(" "),
             annotate_template="kinds/sequence_tagging/annotate.html",
             min_labels=1,
             # the job uses self-influence by itself when the project has no dev sentences

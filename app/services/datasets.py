@@ -16,8 +16,11 @@ from pathlib import Path
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from app.config import get_settings
+from app.core.config import get_settings
+from app.core.text import excerpt
+from app.kinds.errors import FormatError
 from app.kinds.registry import spec_of
+from app.kinds.rows import Row
 from app.models import (
     Dataset,
     DatasetKind,
@@ -28,8 +31,6 @@ from app.models import (
     Project,
     utcnow,
 )
-from app.services.ingest import IngestError, Row
-from app.text import excerpt
 
 SPLIT_KINDS = {"dev": DatasetKind.gold_dev, "test": DatasetKind.test}
 GOLD_KINDS = (DatasetKind.gold_train, DatasetKind.gold_dev, DatasetKind.test)
@@ -89,9 +90,9 @@ def check_filename(filename: str) -> None:
     """The name is stored with the dataset: refuse one its column cannot hold."""
     longest = Dataset.__table__.c.source_filename.type.length
     if len(filename) > longest:
-        raise IngestError(filename, None, None, f"file name longer than {longest} characters")
+        raise FormatError(filename, None, None, f"file name longer than {longest} characters")
     if "\x00" in filename:
-        raise IngestError(filename, None, None, "file name contains a NUL character")
+        raise FormatError(filename, None, None, "file name contains a NUL character")
 
 
 class _ItemWriter:
@@ -173,9 +174,9 @@ class _ItemWriter:
             query = query.where(Item.dataset_id.not_in([d.id for d in self.datasets.values()]))
         return {item.external_id: (item, name) for item, name in self.session.execute(query)}
 
-    def _refuse(self, row: Row, source_filename: str) -> IngestError:
+    def _refuse(self, row: Row, source_filename: str) -> FormatError:
         limit = get_settings().error_excerpt_chars
-        return IngestError(
+        return FormatError(
             self.filename,
             row.line,
             "id",

@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import Row, Select, and_, func, select
 from sqlalchemy.orm import Session, aliased
 
-from app.db import new_session
+from app.core.db import new_session
 from app.models import (
     Assignment,
     DatasetKind,

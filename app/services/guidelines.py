@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
-from app.config import get_settings
+from app.core.config import get_settings
 from app.models import Project
 
 SAFE_SCHEMES = frozenset({"http", "https", "mailto"})

@@ -9,11 +9,11 @@ from pathlib import Path
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from app.config import get_settings
-from app.db import session_scope
+from app.core.config import get_settings
+from app.core.db import session_scope
+from app.kinds.errors import FormatError
 from app.models import ACTIVE_JOB_STATES, DatasetKind, Job, JobKind, Project
 from app.services.datasets import ImportMode, import_dataset
-from app.services.ingest import IngestError
 from app.services.job_lease import (
     LeaseLost,
     claim,
@@ -94,7 +94,7 @@ def run_import_job(job_id: int) -> None:
         requeue_or_fail(job_id, JobKind.import_dataset, lease.attempt, reason, reaping=False)
         remove_spooled_file_if_finished(job_id)  # failed for good: no run will need it
         return
-    except IngestError as err:
+    except FormatError as err:
         finished = mark_failed(lease, str(err))
     except Exception as err:
         log.exception("import job %s failed", job_id)

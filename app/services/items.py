@@ -8,12 +8,12 @@ from typing import Literal
 from sqlalchemy import Select, and_, func, select
 from sqlalchemy.orm import Session
 
-from app.config import get_settings
-from app.db import MAX_ROW_ID
+from app.core.config import get_settings
+from app.core.db import MAX_ROW_ID
+from app.core.text import excerpt
 from app.models import Item, ModelVersion, Prediction, Project
 from app.services.item_filters import ItemFilter
 from app.services.results import item_scores, latest_model_version
-from app.text import excerpt
 
 Order = Literal["suspicion", "id"]
 

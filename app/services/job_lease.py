@@ -21,8 +21,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, and_, func, or_, update
 from sqlalchemy.orm import Session
 
-from app.config import Settings, get_settings
-from app.db import session_scope
+from app.core.config import Settings, get_settings
+from app.core.db import session_scope
 from app.models import Job, JobKind, JobState, utcnow
 
 log = logging.getLogger(__name__)

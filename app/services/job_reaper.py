@@ -20,8 +20,8 @@ from collections.abc import Callable
 
 from sqlalchemy import select, update
 
-from app.config import get_settings
-from app.db import session_scope
+from app.core.config import get_settings
+from app.core.db import session_scope
 from app.models import ACTIVE_JOB_STATES, Job, JobState, utcnow
 from app.services.ingest_jobs import remove_spooled_file_if_finished
 from app.services.job_lease import (

@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.db import session_scope
+from app.core.db import session_scope
 from app.models import ACTIVE_JOB_STATES, Job, JobKind, JobState, Project, utcnow
 from app.services.job_lease import Lease, LeaseLost, beat
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from zxcvbn import matching, zxcvbn
 
-from app.config import Settings, get_settings
+from app.core.config import Settings, get_settings
 
 ZXCVBN_MAX_LENGTH = 72  # zxcvbn refuses longer input: a longer password is judged by its start
 # zxcvbn's "passwords" list alone: the English words and names lists would refuse passphrases.

@@ -8,9 +8,9 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.config import get_settings
-from app.estimators import ESTIMATORS
+from app.core.config import get_settings
 from app.kinds import TaskKind
+from app.kinds.estimators import ESTIMATORS
 from app.kinds.registry import KINDS
 from app.models import Dataset, Item, ItemStatus, Job, Project, User
 from app.services.membership import visible_projects

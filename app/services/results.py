@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,6 +19,7 @@ from app.models import (
     LabelEvent,
     ModelVersion,
     Prediction,
+    Project,
     Score,
 )
 
@@ -217,15 +218,19 @@ class Evidence:
     changed_at: datetime | None = None
     target_label: str | None = None
     strength: float = 0.0
+    # whether the item's label now still holds what the model learned from it (its kind's
+    # ``holds``: the same class; the same span still in the sentence)
+    still_holds: bool = True
+    target_words: str | None = None  # target_label as its kind shows it (None: as it is)
 
     effect: str = field(init=False)  # the value in words, for people and API clients alike
 
     def __post_init__(self) -> None:
-        self.effect = effect_in_words(self.value, self.target_label)
+        self.effect = effect_in_words(self.value, self.target_words or self.target_label)
 
     @property
     def changed(self) -> bool:
-        return self.train_label is not None and self.train_label != self.current_label
+        return self.train_label is not None and not self.still_holds
 
 
 def effect_in_words(value: float, target_label: str | None) -> str:
@@ -274,6 +279,11 @@ def evidence_for(session: Session, version_id: int, item_id: int) -> list[Eviden
     strongest: dict[str, float] = {}
     for inf, *_ in rows:
         strongest[inf.role] = max(strongest.get(inf.role, 0.0), abs(inf.value))
+    # imported here: the registry imports the kinds' exporters, which read this module
+    from app.kinds.registry import spec_of
+
+    target = session.get(Item, item_id)
+    spec = spec_of(session.get(Project, target.project_id))
     out = []
     for inf, text, current, kind in rows:
         before, after = _split(events.get(inf.train_item_id, []), watermark or 0)
@@ -286,9 +296,13 @@ def evidence_for(session: Session, version_id: int, item_id: int) -> list[Eviden
             inf.value,
             train_label=inf.train_label,
             current_label=current,
-            label_source=_source(kind, inf.train_label, before),
+            label_source=_source(kind, inf.train_label, before, spec.holds),
             target_label=inf.target_label,
             strength=abs(inf.value) / strongest[inf.role] if strongest[inf.role] else 0.0,
+            still_holds=inf.train_label is None or spec.holds(current, inf.train_label),
+            target_words=spec.describe(inf.target_label, target.payload or {})
+            if inf.target_label
+            else None,
         )
         if entry.changed and after:
             last = after[-1]
@@ -315,12 +329,14 @@ def _split(events: list[LabelEvent], watermark: int) -> tuple[list[LabelEvent], 
     return [e for e in events if e.id <= watermark], [e for e in events if e.id > watermark]
 
 
-def _source(kind: str, train_label: str | None, seen: list[LabelEvent]) -> str:
+def _source(
+    kind: str, train_label: str | None, seen: list[LabelEvent], holds: Callable[..., bool]
+) -> str:
     """gold for a gold training set; reviewed when the newest event the training saw is a
     decision that set the trained-on label (an undo, or a vote that did not settle, is not);
     silver otherwise."""
     if kind == DatasetKind.gold_train:
         return "gold"
-    if seen and seen[-1].source in REVIEW_SOURCES and seen[-1].new_label == train_label:
+    if seen and seen[-1].source in REVIEW_SOURCES and holds(seen[-1].new_label, train_label):
         return "reviewed"
     return "silver"

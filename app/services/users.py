@@ -1,9 +1,9 @@
 """User, role and API-token administration: the rules the admin pages enforce.
 
-Deactivation locks the password hash (``app.auth.LOCKED``) and revokes the user's tokens, so
+Deactivation locks the password hash (``app.core.auth.LOCKED``) and revokes the user's tokens, so
 it needs no schema change and keeps the user's label history attributed to them. Every change
 to who a user is or what they may do (deactivation, reactivation, a new role, a new password)
-ends their page sessions (``app.auth.end_sessions``): the next request logs in again under the
+ends their page sessions (``app.core.auth.end_sessions``): the next request logs in again under the
 new state, and a cookie from before a deactivation never comes back with the reactivation.
 
 A new password revokes the tokens minted from the old one (``POST /api/v1/auth/token``): whoever
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, object_session
 
-from app.auth import (
+from app.core.auth import (
     LOCKED,
     UserExists,
     create_user,

@@ -4,7 +4,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 
-from app.auth import (
+from app.core.auth import (
     authenticate,
     end_sessions,
     page_user,
@@ -12,9 +12,9 @@ from app.auth import (
     start_session,
     verify_csrf,
 )
-from app.config import get_settings
-from app.db import get_db
-from app.login_limit import TooManyLogins, client_address, login_limiter
+from app.core.config import get_settings
+from app.core.db import get_db
+from app.core.login_limit import TooManyLogins, client_address, login_limiter
 from app.models import User
 from app.services import users as user_service
 from app.web.templating import render

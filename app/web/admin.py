@@ -7,9 +7,9 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 
 from app.api.deps import RowId
-from app.auth import page_admin, start_session, verify_csrf
-from app.config import get_settings
-from app.db import MAX_ROW_ID, get_db
+from app.core.auth import page_admin, start_session, verify_csrf
+from app.core.config import get_settings
+from app.core.db import MAX_ROW_ID, get_db
 from app.models import ApiToken, Role, User
 from app.services import users as user_service
 from app.web.templating import render

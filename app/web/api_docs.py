@@ -12,8 +12,8 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 
-from app.config import get_settings
-from app.security_headers import csp_nonce
+from app.core.config import get_settings
+from app.core.security_headers import csp_nonce
 from app.web.static import cache_control
 
 DOCS_PATH = "/api/v1/docs"

@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 
 from app.api.deps import RowId, page_item, page_project
 from app.api.filters import item_filter
-from app.auth import page_user, verify_csrf
-from app.config import get_settings
-from app.db import MAX_ROW_ID, get_db
+from app.core.auth import page_user, verify_csrf
+from app.core.config import get_settings
+from app.core.db import MAX_ROW_ID, get_db
 from app.models import (
     REVIEWABLE_KINDS,
     DatasetKind,

@@ -4,9 +4,9 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
 from app.api.deps import RowId, page_project, visible_or_404
-from app.auth import page_admin, polled_page_admin
-from app.config import get_settings
-from app.db import get_db
+from app.core.auth import page_admin, polled_page_admin
+from app.core.config import get_settings
+from app.core.db import get_db
 from app.models import ACTIVE_JOB_STATES, Project, User
 from app.services import dashboard as stats
 from app.services import projects as project_service

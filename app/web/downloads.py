@@ -6,7 +6,7 @@ from fastapi.responses import StreamingResponse
 from app.api.deps import page_project
 from app.api.export import export_response
 from app.api.filters import item_filter
-from app.auth import page_admin
+from app.core.auth import page_admin
 from app.models import DatasetKind, Project, User
 from app.services.export import ExportFormat
 from app.services.item_filters import ItemFilter

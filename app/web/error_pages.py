@@ -6,7 +6,7 @@ or log in). The API keeps its JSON bodies, and htmx requests keep them too: htmx
 a 4xx/5xx answer, so a full page there would only be bytes thrown away.
 
 Crashes are answered by ``CrashPage``, an ASGI middleware inside the security headers'
-(app.security_headers): Starlette's own 500 handler runs outside every user middleware, after
+(app.core.security_headers): Starlette's own 500 handler runs outside every user middleware, after
 SecurityHeaders has already answered the crash, so a handler registered for 500 never runs.
 """
 
@@ -26,8 +26,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.auth import session_user
-from app.db import new_session
+from app.core.auth import session_user
+from app.core.db import new_session
 from app.models import Role
 from app.web.templating import render
 

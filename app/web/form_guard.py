@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi import HTTPException, Request, status
 
-from app.request_limits import is_upload
+from app.core.request_limits import is_upload
 
 
 async def reject_nul_in_form(request: Request) -> None:

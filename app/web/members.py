@@ -5,8 +5,8 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 
 from app.api.deps import RowId, page_project
-from app.auth import page_admin, verify_csrf
-from app.db import get_db
+from app.core.auth import page_admin, verify_csrf
+from app.core.db import get_db
 from app.models import Project, User
 from app.services.membership import NotFound, add_member, find_user, remove_member
 from app.web.projects import render_project_page

@@ -6,7 +6,7 @@ from sqlalchemy.orm import Session
 
 from app.api.deps import RowId, page_project, visible_or_404
 from app.api.uploads import BadUpload, UploadTooLarge, import_spooled, spool_form
-from app.auth import (
+from app.core.auth import (
     CSRF_FIELD,
     CSRF_HEADER,
     check_csrf,
@@ -15,17 +15,17 @@ from app.auth import (
     polled_page_user,
     verify_csrf,
 )
-from app.config import get_settings
-from app.db import get_db
-from app.estimators import ESTIMATORS
+from app.core.config import get_settings
+from app.core.db import get_db
 from app.kinds import TaskKind
+from app.kinds.errors import FormatError
+from app.kinds.estimators import ESTIMATORS
 from app.kinds.registry import KINDS
 from app.models import ACTIVE_JOB_STATES, DatasetKind, Project, User
 from app.schemas import LABEL_MAX_LENGTH, PROJECT_NAME_MAX_LENGTH
 from app.services import projects as project_service
 from app.services.datasets import ImportMode
 from app.services.guidelines import BadGuidelines, guidelines_of, set_guidelines
-from app.services.ingest import IngestError
 from app.services.items import list_items
 from app.services.jobs import JobConflict, start_train_score
 from app.services.membership import job_for, members_of, sees_everything
@@ -196,7 +196,7 @@ async def upload(
         return refuse(f"ids already in the project: {', '.join(ImportMode)}", 422)
     try:
         await import_spooled(db, project, form.path, form.filename, kind, mode)
-    except IngestError as err:
+    except FormatError as err:
         db.rollback()
         return render_project_page(
             request, db, user, project, upload_error=str(err), status_code=422

@@ -7,9 +7,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.api.deps import page_project, page_project_item
-from app.auth import page_user, verify_csrf
-from app.config import get_settings
-from app.db import get_db
+from app.core.auth import page_user, verify_csrf
+from app.core.config import get_settings
+from app.core.db import get_db
 from app.models import Item, Project, User, utcnow
 from app.schemas import ANNOTATION_MAX_LENGTH
 from app.services.deciders import NotAllowed

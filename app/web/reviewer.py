@@ -6,8 +6,8 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
 from sqlalchemy.orm import Session
 
 from app.api.deps import page_project, page_project_item
-from app.auth import page_admin, page_user, verify_csrf
-from app.db import get_db
+from app.core.auth import page_admin, page_user, verify_csrf
+from app.core.db import get_db
 from app.models import Item, Project, Role, User
 from app.schemas import ANNOTATION_MAX_LENGTH
 from app.services.agreement import agreement

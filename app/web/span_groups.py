@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Form, Request
 from sqlalchemy.orm import Session
 
 from app.api.deps import page_project
-from app.auth import verify_csrf
-from app.db import get_db
+from app.core.auth import verify_csrf
+from app.core.db import get_db
 from app.kinds import TaskKind
 from app.kinds.sequence_tagging.annotation import NO_ENTITIES
 from app.models import LabelGroup, Project, User

@@ -3,10 +3,10 @@
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 
-from app.auth import CSRF_FIELD, CSRF_HEADER, csrf_token
-from app.config import get_settings
+from app.core.auth import CSRF_FIELD, CSRF_HEADER, csrf_token
+from app.core.config import get_settings
+from app.core.security_headers import csp_nonce
 from app.kinds.registry import KINDS, spec_of
-from app.security_headers import csp_nonce
 
 templates = Jinja2Templates(directory=str(get_settings().templates_dir))
 templates.env.globals.update(

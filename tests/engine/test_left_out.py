@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.config import Settings
+from app.core.config import Settings
 from tests.engine.synthetic import linear_sampler
 from workers.engine import fit_logistic_head, score_training_set
 from workers.engine.inffeed import DEFAULT_DROP_FRACTIONS, macro_f1

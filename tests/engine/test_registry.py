@@ -1,6 +1,6 @@
 """The app lists estimators without importing the engine; both lists must name the same ones."""
 
-from app.estimators import ESTIMATORS
+from app.kinds.estimators import ESTIMATORS
 from workers.engine.estimators import ESTIMATORS as ENGINE_ESTIMATORS
 
 

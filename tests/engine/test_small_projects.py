@@ -8,7 +8,7 @@ comparison that every job runs.
 import numpy as np
 import pytest
 
-from app.config import Settings
+from app.core.config import Settings
 from workers.engine import score_training_set
 from workers.engine.baselines import cleanlab_scores, stratified_folds
 from workers.pipeline import finish

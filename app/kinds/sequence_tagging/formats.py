@@ -68,8 +68,9 @@ from functools import partial
 from itertools import pairwise
 from typing import Any
 
-from app import strict_json
-from app.text import excerpt
+from app.core import strict_json
+from app.core.text import excerpt
+from app.kinds.errors import FormatError
 
 QUOTE_CHARS = 80  # how much of a bad value an error message quotes
 DOCSTART = "-DOCSTART-"
@@ -94,28 +95,6 @@ class Scheme(StrEnum):
         name = value.upper()
         aliases = {"BIO": cls.IOB2, "IOBES": cls.BIOES, "BILOU": cls.BIOES}
         return aliases.get(name) or cls.__members__.get(name)
-
-
-class FormatError(ValueError):
-    """Bad input, located by file, line (None: the file as a whole) and field; the upload
-    errors of ``app.services.ingest`` are this type too, so every importer shows them alike."""
-
-    def __init__(self, filename: str, line: int | None, field: str | None, message: str):
-        self.filename, self.line, self.field, self.message = filename, line, field, message
-        where = [filename]
-        if line:
-            where.append(f"line {line}")
-        if field:
-            where.append(f"field '{field}'")
-        super().__init__(f"{', '.join(where)}: {message}")
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "file": self.filename,
-            "line": self.line,
-            "field": self.field,
-            "message": self.message,
-        }
 
 
 def _label_problem(label: object) -> str | None:

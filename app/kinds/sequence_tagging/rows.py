@@ -8,10 +8,11 @@ import io
 from collections.abc import Iterator, Sequence
 from typing import IO
 
-from app.config import get_settings
+from app.core.config import get_settings
+from app.kinds.errors import FormatError
+from app.kinds.rows import JSONL_SUFFIXES, Row, bad_utf8_line, is_blank
 from app.kinds.sequence_tagging.annotation import encode
 from app.kinds.sequence_tagging.formats import Parsed, read_conll, read_jsonl
-from app.services.ingest import JSONL_SUFFIXES, IngestError, Row, bad_utf8_line, is_blank
 
 TOKENS_KEY = "tokens"  # Item.payload's key for the sentence's tokens
 
@@ -19,7 +20,7 @@ TOKENS_KEY = "tokens"  # Item.payload's key for the sentence's tokens
 def parse(binary: IO[bytes], filename: str) -> Parsed:
     """The whole file, read by its extension (.jsonl/.json/.ndjson: JSONL; else CoNLL)."""
     if is_blank(binary):
-        raise IngestError(filename, None, None, "the file is empty")
+        raise FormatError(filename, None, None, "the file is empty")
     settings = get_settings()
     text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
     try:
@@ -50,17 +51,17 @@ def iter_rows(
     so ``require_label`` holds by construction."""
     parsed = parse(binary, filename)
     if not parsed.sentences:
-        raise IngestError(filename, None, None, "the file has no sentences")
+        raise FormatError(filename, None, None, "the file has no sentences")
     allowed = set(labels) if labels is not None else None
     for number, sentence in enumerate(parsed.sentences, start=1):
         if max_rows is not None and number > max_rows:
-            raise IngestError(
+            raise FormatError(
                 filename, sentence.line, None, f"more than {max_rows} sentences (the upload limit)"
             )
         for span in sentence.spans:
             if allowed is not None and span.label not in allowed:
                 known = ", ".join(sorted(allowed))
-                raise IngestError(
+                raise FormatError(
                     filename,
                     sentence.line,
                     "tag",

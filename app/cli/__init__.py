@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
-from app.config import ConfigError, get_settings
-from app.estimators import ESTIMATORS
+from app.core.config import ConfigError, get_settings
 from app.kinds import TaskKind
+from app.kinds.estimators import ESTIMATORS
 from app.models import DatasetKind
 
 
@@ -31,7 +31,7 @@ def serve(host: str | None, port: int | None, worker: bool | None) -> None:
     """Migrate the database and run the web server (plus a worker when embedded)."""
     settings = get_settings()
     _check_config()
-    from app.db import migrate
+    from app.core.db import migrate
 
     migrate()
     _serve(
@@ -51,8 +51,8 @@ def _check_config() -> None:
 def _serve(host: str, port: int, with_worker: bool, worker_process=None) -> None:
     import uvicorn
 
+    from app.cli.worker_process import start_worker, stop_worker
     from app.main import create_app
-    from app.worker_process import start_worker, stop_worker
 
     settings = get_settings()
     if with_worker and worker_process is None:
@@ -105,7 +105,7 @@ def worker(concurrency: int, pool: str, queues: str | None, celery_args: tuple[s
     """
     import os
 
-    from app.worker_process import worker_command
+    from app.cli.worker_process import worker_command
 
     command = worker_command(concurrency=concurrency, pool=pool, queues=queues) + list(celery_args)
     os.execv(command[0], command)
@@ -114,7 +114,7 @@ def worker(concurrency: int, pool: str, queues: str | None, celery_args: tuple[s
 @main.command()
 def migrate() -> None:
     """Bring the database schema up to date."""
-    from app.db import migrate as run
+    from app.core.db import migrate as run
 
     run()
     click.echo(f"database at newest revision: {get_settings().sqlalchemy_url.split('@')[-1]}")
@@ -136,7 +136,7 @@ def user() -> None:
 @click.password_option(help="prompted for when not given")
 def user_create(username: str, role: str, password: str) -> None:
     """Create USERNAME (the password policy applies, as on the admin page)."""
-    from app.db import migrate, session_scope
+    from app.core.db import migrate, session_scope
     from app.services.users import UserError, add_user
 
     migrate()
@@ -155,7 +155,7 @@ def user_set_password(username: str, password: str) -> None:
     """Give USERNAME a new password (the password policy applies); ends all their sessions."""
     from sqlalchemy import select
 
-    from app.db import migrate, session_scope
+    from app.core.db import migrate, session_scope
     from app.models import User
     from app.services.users import UserError, set_password
 
@@ -183,8 +183,8 @@ def token_create(username: str, name: str) -> None:
     """Print a new API token for USERNAME (shown once; only its hash is stored)."""
     from sqlalchemy import select
 
-    from app.auth import issue_token
-    from app.db import session_scope
+    from app.core.auth import issue_token
+    from app.core.db import session_scope
     from app.models import User
 
     with session_scope() as session:
@@ -218,8 +218,8 @@ def token_create(username: str, name: str) -> None:
 def score(train: Path, dev: Path | None, out: Path, estimator: str | None, task: str) -> None:
     """Score TRAIN (CSV/JSONL: text, label[, id]) without a server; write one row per item.
     With --task sequence_tagging, one row per candidate span (labelled, or only predicted)."""
-    from app.kinds.sequence_tagging.formats import FormatError
-    from app.scoring_cli import score_files, score_tagging_files
+    from app.cli.scoring import score_files, score_tagging_files
+    from app.kinds.errors import FormatError
 
     if task == TaskKind.sequence_tagging and estimator is not None:
         raise click.UsageError("--estimator applies to --task text_classification only")
@@ -230,7 +230,7 @@ def score(train: Path, dev: Path | None, out: Path, estimator: str | None, task:
         else:
             n = score_files(train, dev, out, estimator=estimator, progress=progress)
         progress(1.0, "done")  # the pipeline's last report is its last stage, not the file
-    except FormatError as err:  # IngestError (CSV/JSONL rows) is one too
+    except FormatError as err:  # every kind's reader raises this one type
         raise click.ClickException(str(err)) from None
     finally:
         progress.end()
@@ -253,9 +253,9 @@ def import_file(project: str, file: Path, kind: str, mode: str | None) -> None:
     """Import FILE (CSV/JSONL: text, label[, id, split, reference_label]) into PROJECT (id or
     name), streamed from disk in one transaction: all rows or none, no upload size limit.
     A file with ids already in the project is refused unless --replace or --skip says what to do."""
-    from app.db import migrate, session_scope
+    from app.core.db import migrate, session_scope
+    from app.kinds.errors import FormatError
     from app.services.datasets import ImportMode, import_dataset
-    from app.services.ingest import IngestError
 
     migrate()
     progress = ProgressLine()
@@ -276,7 +276,7 @@ def import_file(project: str, file: Path, kind: str, mode: str | None) -> None:
                 + ("; their texts and labels were replaced" if mode == "replace" else "")
             )
             project_id = found.id
-    except IngestError as err:
+    except FormatError as err:
         raise click.ClickException(f"{err} (nothing was imported)") from None
     finally:
         progress.end()  # the error or the summary starts on a line of its own
@@ -331,7 +331,7 @@ def member_remove(project: str, username: str) -> None:
 @click.argument("project")
 def member_list(project: str) -> None:
     """PROJECT's members, one a line: username and role."""
-    from app.db import migrate, session_scope
+    from app.core.db import migrate, session_scope
     from app.services.membership import members_of
 
     migrate()
@@ -343,7 +343,7 @@ def member_list(project: str) -> None:
 @contextmanager
 def _member_context(project: str, username: str):
     """A session with the project and the user found (or a clear error), committed after."""
-    from app.db import migrate, session_scope
+    from app.core.db import migrate, session_scope
     from app.services.membership import NotFound, find_user
 
     migrate()
@@ -390,7 +390,7 @@ def demo(serve: bool, host: str | None, port: int | None, task: str) -> None:
     """Set up a Rotten Tomatoes project (gold train, VADER-silver extension, gold dev), or with
     --task sequence_tagging a news entities project (silver sentences, the last 100 as dev),
     train, score, print the URL and a login, and serve."""
-    from app.demo import run_demo
+    from app.cli.demo import run_demo
 
     _check_config()
     settings = get_settings()
@@ -407,7 +407,7 @@ def demo(serve: bool, host: str | None, port: int | None, task: str) -> None:
     if serve:
         _serve(host, port, with_worker=True, worker_process=worker_process)
     else:
-        from app.worker_process import stop_worker
+        from app.cli.worker_process import stop_worker
 
         stop_worker(worker_process)
 
@@ -419,7 +419,3 @@ def serve_command_for(host: str | None, port: int | None) -> str:
         + ([f"--host {host}"] if host else [])
         + ([f"--port {port}"] if port else [])
     )
-
-
-if __name__ == "__main__":
-    main()

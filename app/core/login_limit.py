@@ -27,7 +27,7 @@ from limits import RateLimitItemPerSecond
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
-from app.config import Settings
+from app.core.config import Settings
 
 
 class TooManyLogins(Exception):

@@ -1,4 +1,5 @@
-"""Parse a dataset (CSV or JSONL) row by row into validated rows, or say exactly what is wrong.
+"""Text classification's files: parse a dataset (CSV or JSONL) row by row into validated rows,
+or say exactly what is wrong.
 
 Rows come one at a time from a file on disk (or bytes), so a million-row upload never sits in
 memory whole; the caller stores them in one transaction, so a bad row stores nothing.
@@ -6,80 +7,24 @@ memory whole; the caller stores them in one transaction, so a bad row stores not
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from app import strict_json
-from app.config import get_settings
-from app.kinds.sequence_tagging.formats import FormatError
-from app.text import excerpt
+from app.core import strict_json
+from app.core.config import get_settings
+from app.core.text import excerpt
+from app.kinds.errors import FormatError
+from app.kinds.rows import JSONL_SUFFIXES, Row, bad_utf8_line, is_blank
 
 TEXT_FIELD = "text"
 LABEL_FIELD = "label"
 OPTIONAL_FIELDS = ("id", "split", "reference_label")
 SPLITS = ("train", "dev", "test")
-JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
 ID_MAX_LENGTH = 200  # items.external_id
-PEEK_BYTES = 1 << 16
-BLANK = b" \t\r\n\x0b\x0c"
-
-
-class IngestError(FormatError):
-    """A problem in an uploaded file, located by file, line and field (one error type for every
-    task kind's files: the message and ``as_dict`` are ``FormatError``'s)."""
-
-
-@dataclass
-class Row:
-    line: int
-    external_id: str
-    text: str
-    label: str | None
-    split: str | None = None
-    reference_label: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-    # False: the file has no id here and the row's number stands in; such ids are the file's
-    # own, so a re-import check (datasets.ImportMode) leaves them alone
-    id_given: bool = True
-
-
-def bad_utf8_line(binary: IO[bytes], filename: str) -> IngestError:
-    """Find the first line that is not UTF-8 by decoding again from the start (error path only,
-    so the fast path can decode in large chunks)."""
-    binary.seek(0)
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    number = 0
-    for number, raw in enumerate(binary, start=1):
-        try:
-            decoder.decode(raw)
-        except UnicodeDecodeError as err:
-            return IngestError(
-                filename,
-                number,
-                None,
-                f"not valid UTF-8 (byte 0x{raw[err.start]:02x}); save as UTF-8",
-            )
-    return IngestError(filename, number or None, None, "not valid UTF-8 (truncated at the end)")
-
-
-def is_blank(binary: IO[bytes]) -> bool:
-    """Whether the file holds nothing but whitespace (a BOM allowed); reads only what it must."""
-    first = True
-    while chunk := binary.read(PEEK_BYTES):
-        if first and chunk.startswith(codecs.BOM_UTF8):
-            chunk = chunk[len(codecs.BOM_UTF8) :]
-        first = False
-        if chunk.strip(BLANK):
-            binary.seek(0)
-            return False
-    binary.seek(0)
-    return True
 
 
 def _records_csv(
@@ -90,7 +35,7 @@ def _records_csv(
     try:
         header = reader.fieldnames or []
         if len(header) > max_columns:
-            raise IngestError(
+            raise FormatError(
                 filename,
                 1,
                 None,
@@ -102,15 +47,15 @@ def _records_csv(
         duplicated = next((name for name in header if name in seen or seen.add(name)), None)
         if duplicated is not None:
             name = excerpt(duplicated, get_settings().error_excerpt_chars)
-            raise IngestError(filename, 1, name, f"column '{name}' appears twice")
+            raise FormatError(filename, 1, name, f"column '{name}' appears twice")
         start = reader.line_num + 1
         for record in reader:
             if None in record:
-                raise IngestError(
+                raise FormatError(
                     filename, reader.line_num, None, "more values than header columns"
                 )
             if any(value is None for value in record.values()):
-                raise IngestError(
+                raise FormatError(
                     filename, reader.line_num, None, "fewer values than header columns"
                 )
             yield reader.line_num, record
@@ -119,7 +64,7 @@ def _records_csv(
         message = f"malformed CSV: {err}"
         if "unexpected end of data" in str(err):
             message += " (a quoted value that starts here is never closed)"
-        raise IngestError(filename, start, None, message) from None
+        raise FormatError(filename, start, None, message) from None
 
 
 def _records_jsonl(
@@ -131,14 +76,14 @@ def _records_jsonl(
         try:
             record = strict_json.loads(raw, max_depth)
         except json.JSONDecodeError as err:
-            raise IngestError(filename, number, None, f"invalid JSON: {err.msg}") from None
+            raise FormatError(filename, number, None, f"invalid JSON: {err.msg}") from None
         except strict_json.JsonRefused as err:
             field = str(err.path[0]) if err.path else None
-            raise IngestError(filename, number, field, err.message) from None
+            raise FormatError(filename, number, field, err.message) from None
         except ValueError as err:
-            raise IngestError(filename, number, None, f"invalid JSON: {err}") from None
+            raise FormatError(filename, number, None, f"invalid JSON: {err}") from None
         if not isinstance(record, dict):
-            raise IngestError(filename, number, None, "each line must be a JSON object")
+            raise FormatError(filename, number, None, "each line must be a JSON object")
         _check_header(list(record), filename, number)
         yield number, record
 
@@ -147,7 +92,7 @@ def _check_header(columns: Sequence[str], filename: str, line: int = 1) -> None:
     missing = [name for name in (TEXT_FIELD, LABEL_FIELD) if name not in columns]
     if missing:
         found = excerpt(", ".join(columns), get_settings().error_excerpt_chars) or "none"
-        raise IngestError(
+        raise FormatError(
             filename,
             line,
             missing[0],
@@ -161,15 +106,15 @@ def _as_text(value: Any, filename: str, line: int, name: str) -> str:
     poetry, a formula a spreadsheet should not run), so text is never stripped here."""
     if isinstance(value, str):
         if "\x00" in value:  # PostgreSQL cannot store it in text
-            raise IngestError(filename, line, name, "contains a NUL character (\\u0000)")
+            raise FormatError(filename, line, name, "contains a NUL character (\\u0000)")
         return value
     if name == "id" and isinstance(value, float):
         # 1 and 1.0 are one number in JSON: a JSON number id must be whole, so two rows can
         # never name the same item as "1" and "1.0"
-        raise IngestError(filename, line, name, f"a numeric id must be a whole number, not {value}")
+        raise FormatError(filename, line, name, f"a numeric id must be a whole number, not {value}")
     if name != TEXT_FIELD and isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)  # ids and labels are often numbers in JSONL; a text is never one
-    raise IngestError(filename, line, name, f"expected a string, got {type(value).__name__}")
+    raise FormatError(filename, line, name, f"expected a string, got {type(value).__name__}")
 
 
 def _optional(record: dict[str, Any], name: str, filename: str, line: int) -> str | None:
@@ -195,14 +140,14 @@ class _RowChecker:
         filename = self.filename
         body = _as_text(record.get(TEXT_FIELD), filename, line, TEXT_FIELD)
         if not body.strip():
-            raise IngestError(filename, line, TEXT_FIELD, "empty text")
+            raise FormatError(filename, line, TEXT_FIELD, "empty text")
         label = _optional(record, LABEL_FIELD, filename, line)
         if label is None and self.require_label:
-            raise IngestError(filename, line, LABEL_FIELD, "empty label")
+            raise FormatError(filename, line, LABEL_FIELD, "empty label")
         reference = _optional(record, "reference_label", filename, line)
         for name, value in ((LABEL_FIELD, label), ("reference_label", reference)):
             if value is not None and self.allowed is not None and value not in self.allowed:
-                raise IngestError(
+                raise FormatError(
                     filename,
                     line,
                     name,
@@ -210,14 +155,14 @@ class _RowChecker:
                 )
         split = _optional(record, "split", filename, line)
         if split is not None and split not in SPLITS:
-            raise IngestError(filename, line, "split", f"split must be one of {', '.join(SPLITS)}")
+            raise FormatError(filename, line, "split", f"split must be one of {', '.join(SPLITS)}")
         given = _optional(record, "id", filename, line)
         external_id = given or str(len(self.seen_ids) + 1)
         if len(external_id) > ID_MAX_LENGTH:
-            raise IngestError(filename, line, "id", f"id longer than {ID_MAX_LENGTH} characters")
+            raise FormatError(filename, line, "id", f"id longer than {ID_MAX_LENGTH} characters")
         first = self.seen_ids.setdefault(external_id, line)
         if first != line:
-            raise IngestError(
+            raise FormatError(
                 filename, line, "id", f"duplicate id '{external_id}' (first on line {first})"
             )
         extra = {
@@ -241,7 +186,7 @@ def iter_rows(
     row number and must be unique within the file. Strict UTF-8 (a BOM is allowed).
     """
     if is_blank(binary):
-        raise IngestError(filename, None, None, "the file is empty")
+        raise FormatError(filename, None, None, "the file is empty")
     settings = get_settings()
     text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
     if filename.lower().endswith(JSONL_SUFFIXES):
@@ -253,7 +198,7 @@ def iter_rows(
     try:
         for line, record in records:
             if max_rows is not None and count >= max_rows:
-                raise IngestError(
+                raise FormatError(
                     filename, line, None, f"more than {max_rows} rows (the upload limit)"
                 )
             count += 1
@@ -263,7 +208,7 @@ def iter_rows(
     finally:
         text.detach()  # the caller owns the binary file
     if not count:
-        raise IngestError(filename, None, None, "the file has a header but no rows")
+        raise FormatError(filename, None, None, "the file has a header but no rows")
 
 
 def iter_file_rows(path: Path, filename: str | None = None, **options: Any) -> Iterator[Row]:

@@ -17,20 +17,20 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from app.auth import create_user, password_hash
-from app.config import get_settings
-from app.db import migrate, session_scope
-from app.demo_tagging import PROJECT_NAME as TAGGING_PROJECT_NAME
-from app.demo_tagging import create_tagging_demo_project
+from app.cli.demo_tagging import PROJECT_NAME as TAGGING_PROJECT_NAME
+from app.cli.demo_tagging import create_tagging_demo_project
+from app.cli.worker_process import start_worker
+from app.core.auth import create_user, password_hash
+from app.core.config import get_settings
+from app.core.db import migrate, session_scope
 from app.kinds import TaskKind
 from app.models import DatasetKind, Item, Job, JobState, Project, Role, User
 from app.services.datasets import import_dataset
 from app.services.items import list_items
 from app.services.jobs import start_train_score
 from app.services.projects import create_project
-from app.worker_process import start_worker
 
-DATA_FILE = Path(__file__).parent / "demo_data" / "rotten_tomatoes_silver.csv.gz"
+DATA_FILE = Path(__file__).parents[1] / "demo_data" / "rotten_tomatoes_silver.csv.gz"
 PROJECT_NAME = "Rotten Tomatoes (demo)"
 ADMIN = "admin"
 LABELS = ["fresh", "rotten"]

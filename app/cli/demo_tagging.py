@@ -12,15 +12,15 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
-from app.config import get_settings
-from app.db import session_scope
+from app.core.config import get_settings
+from app.core.db import session_scope
 from app.kinds import TaskKind
 from app.kinds.sequence_tagging.formats import Sentence, read_conll, write_conll
 from app.models import DatasetKind
 from app.services.datasets import import_dataset
 from app.services.projects import create_project
 
-DATA_FILE = Path(__file__).parent / "demo_data" / "news_en_silver_ner.conll.gz"
+DATA_FILE = Path(__file__).parents[1] / "demo_data" / "news_en_silver_ner.conll.gz"
 PROJECT_NAME = "English news entities (demo)"
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from app.config import REPO_ROOT, get_settings
+from app.core.config import REPO_ROOT, get_settings
 
 # Row ids and ranks are INTEGER columns (int4 on PostgreSQL): a larger number names no row, and
 # handing it to the driver fails (SQLite overflows past int64), so inputs are checked against it.

@@ -24,9 +24,9 @@ from urllib.parse import unquote_to_bytes
 from starlette._utils import get_route_path
 from starlette.datastructures import Headers
 
-from app.config import Settings
-from app.strict_json import JsonRefused, loads
-from app.text import excerpt, size_text
+from app.core.config import Settings
+from app.core.strict_json import JsonRefused, loads
+from app.core.text import excerpt, size_text
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

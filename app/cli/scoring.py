@@ -6,16 +6,16 @@ import csv
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from app.config import Settings, get_settings
+from app.core.config import Settings, get_settings
+from app.kinds.errors import FormatError
 from app.kinds.sequence_tagging.formats import (
-    FormatError,
     Parsed,
     Sentence,
     read_conll,
     read_jsonl,
 )
+from app.kinds.text_classification.formats import parse_dataset
 from app.services.export import spreadsheet_safe
-from app.services.ingest import IngestError, parse_dataset
 
 COLUMNS = (
     "id",
@@ -54,7 +54,7 @@ def score_files(
     train_rows = parse_dataset(train.read_bytes(), train.name, labels=None)
     labels = sorted({row.label for row in train_rows if row.label})
     if len(labels) < 2:
-        raise IngestError(train.name, None, "label", "scoring needs at least two distinct labels")
+        raise FormatError(train.name, None, "label", "scoring needs at least two distinct labels")
     index = {label: i for i, label in enumerate(labels)}
     dev_rows = parse_dataset(dev.read_bytes(), dev.name, labels=labels) if dev else []
     output = score_texts(

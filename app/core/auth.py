@@ -20,8 +20,8 @@ from pwdlib import PasswordHash
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
-from app.config import get_settings
-from app.db import get_db
+from app.core.config import get_settings
+from app.core.db import get_db
 from app.models import ApiToken, Role, User
 
 password_hash = PasswordHash.recommended()  # argon2id

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from app.config import REPO_ROOT, get_settings
+from app.core.config import REPO_ROOT, get_settings
 
 
 def worker_command(

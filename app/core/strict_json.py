@@ -12,7 +12,7 @@ import json
 import re
 from typing import Any
 
-from app.text import excerpt
+from app.core.text import excerpt
 
 SURROGATE = re.compile("[\ud800-\udfff]")
 

@@ -17,7 +17,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 # Settings that were removed, with what replaces them (refused at startup when still set).
@@ -303,7 +303,7 @@ class Settings(BaseSettings):
     @field_validator("default_estimator")
     @classmethod
     def known_estimator(cls, value: str) -> str:
-        from app.estimators import ESTIMATORS
+        from app.kinds.estimators import ESTIMATORS
 
         if value not in ESTIMATORS:
             raise ValueError(f"unknown estimator '{value}' (known: {', '.join(ESTIMATORS)})")

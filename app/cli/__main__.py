@@ -1,0 +1,5 @@
+"""``python -m app.cli``: the ``assay`` command without the installed script."""
+
+from app.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Text classification: one text and one label per item (CSV or JSONL)."""
