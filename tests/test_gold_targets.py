@@ -10,7 +10,7 @@ from app.core.config import Settings
 from tests.support import demo_rows
 from workers.engine import ExactHeadInfluence
 from workers.engine.embeddings import cached_embeddings
-from workers.pipeline import (
+from workers.kinds.text_classification.pipeline import (
     calibrates,
     embedding_cache_dir,
     embedding_options,

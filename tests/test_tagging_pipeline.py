@@ -1,5 +1,5 @@
-"""The pieces of ``workers.tagging_pipeline`` that need no encoder: spans to tag ids, span F1,
-and evidence (on hashed token vectors of the real news sentences)."""
+"""The pieces of ``workers.kinds.sequence_tagging.pipeline`` that need no encoder: spans to
+tag ids, span F1, and evidence (on hashed token vectors of the real news sentences)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from tests.engine.test_segment_influence import DATA, hashed_vectors, read_conll
 from workers.engine.segment_influence import score_segments
 from workers.engine.tagging import TaggedCorpus, bio_spans, tag_ids
-from workers.tagging_pipeline import _evidence, span_f1, span_tag_ids, tag_names
+from workers.kinds.sequence_tagging.pipeline import _evidence, span_f1, span_tag_ids, tag_names
 
 
 def test_spans_become_the_bio_tags_they_were_read_from():

@@ -39,7 +39,7 @@ def _celery(broker_url: str, broker_dir: Path) -> Celery:
     celery = Celery(
         "assay",
         broker=broker_url,
-        include=["workers.tasks", "workers.shard_tasks", "workers.import_tasks"],
+        include=["workers.tasks"],
     )
     celery.conf.update(
         task_ignore_result=True,  # job state lives in the database, not a result backend

@@ -49,7 +49,7 @@ def score_files(
     progress: Callable[[float, str], None] | None = None,
 ) -> int:
     """Rank TRAIN's labels by suspicion; the label set is TRAIN's labels (DEV may use no other)."""
-    from workers.pipeline import score_texts
+    from workers.kinds.text_classification.pipeline import score_texts
 
     train_rows = parse_dataset(train.read_bytes(), train.name, labels=None)
     labels = sorted({row.label for row in train_rows if row.label})
@@ -166,7 +166,9 @@ def score_tagging_files(
     dev_parsed = read_tagged(dev, settings) if dev else None
     if dev_parsed is not None:
         check_types(dev_parsed, dev.name, set(types), dev.suffix.lower() in CONLL_SUFFIXES)
-    from workers.tagging_pipeline import score_tagged  # torch: only once the files are good
+    from workers.kinds.sequence_tagging.pipeline import (
+        score_tagged,
+    )  # torch: only once the files are good
 
     dev_tokens, dev_spans = _tokens_and_spans(dev_parsed.sentences if dev_parsed else ())
     output = score_tagged(

@@ -380,7 +380,7 @@ class Settings(BaseSettings):
         """Where chords keep their shards' results: the setting, else a Redis broker itself.
 
         None (the embedded filesystem broker) means no chords: shards run one after another
-        inside the task that planned them (see ``workers.sharding``).
+        inside the task that planned them (see ``workers.kinds.text_classification.sharding``).
         """
         if self.result_backend:
             return self.result_backend

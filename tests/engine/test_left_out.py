@@ -15,7 +15,7 @@ from app.core.config import Settings
 from tests.engine.synthetic import linear_sampler
 from workers.engine import fit_logistic_head, score_training_set
 from workers.engine.inffeed import DEFAULT_DROP_FRACTIONS, macro_f1
-from workers.pipeline import leave_out_harmful
+from workers.kinds.text_classification.pipeline import leave_out_harmful
 
 L2 = 1e-2
 

@@ -11,7 +11,7 @@ import pytest
 from app.core.config import Settings
 from workers.engine import score_training_set
 from workers.engine.baselines import cleanlab_scores, stratified_folds
-from workers.pipeline import finish
+from workers.kinds.text_classification.pipeline import finish
 
 
 @pytest.mark.parametrize(

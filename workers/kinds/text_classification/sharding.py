@@ -16,7 +16,7 @@ for dead never writes into its successor's files.
 
 Where Celery has a result backend (a Redis broker, or ``ASSAY_RESULT_BACKEND``), steps 1 and 3
 are chords over the heavy workers, and the merge goes to the light queue
-(``workers.shard_tasks``). The embedded filesystem broker has no result backend to count a
+(``sharded_job``). The embedded filesystem broker has no result backend to count a
 chord's finished shards, and its single worker would run them one at a time anyway, so there
 the same steps run one after another inside the training task: same code, same files, same
 results.
@@ -48,7 +48,7 @@ from workers.engine.shards import (
     row_shards,
     score_rows,
 )
-from workers.pipeline import (
+from workers.kinds.text_classification.pipeline import (
     PipelineOutput,
     calibrates,
     embedding_cache_dir,

@@ -1,5 +1,6 @@
 """Tokens and spans in, scored candidate segments out: the sequence-tagging counterpart of
-``pipeline.score_texts``, shared by the worker task and ``assay score --task sequence_tagging``.
+``text_classification.pipeline.score_texts``, shared by the worker job and
+``assay score --task sequence_tagging``.
 
 Spans are the interface (as in ``app.kinds.sequence_tagging.formats``); BIO tag ids exist only
 between here and the engine, over the tag set ``O`` plus ``B-``/``I-`` of every type.

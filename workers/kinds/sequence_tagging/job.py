@@ -28,7 +28,7 @@ from app.services.tagging_data import TaggingData, load_tagging_data
 from app.services.training_data import NotEnoughData
 from workers.engine.systematic import systematic_groups
 from workers.engine.tagging import OUTSIDE, Segment
-from workers.tagging_pipeline import TaggingOutput, score_tagged
+from workers.kinds.sequence_tagging.pipeline import TaggingOutput, score_tagged
 
 
 def train_and_score(lease: Lease, settings: Settings) -> None:

@@ -1,0 +1,1 @@
+"""The worker side of each task kind: how it trains, scores and stores (one package each)."""

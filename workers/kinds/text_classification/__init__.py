@@ -1,0 +1,1 @@
+"""Text classification on a worker: texts in, a scored training set out, stored per item."""
