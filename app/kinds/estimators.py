@@ -70,10 +70,12 @@ ESTIMATORS: dict[str, EstimatorInfo] = {
         ),
         EstimatorInfo(
             "segment_dev",
-            "Segment influence on the gold dev set",
+            "Segment influence on the gold dev set (Assay's default)",
             "influence",
-            "Exact influence of each span's labels on the dev set's loss (Jain et al., 2022): "
-            "harmful spans first. Used when the project has gold dev sentences.",
+            "Spans whose string the gold dev set or the other training spans type otherwise "
+            "first; then the fused ranks of the span's loss and the summed influence on the "
+            "dev loss (Jain et al., 2022) of every span with its string and type, so an error "
+            "made everywhere shows. Used when the project has gold dev sentences.",
             TaskKind.sequence_tagging,
         ),
         EstimatorInfo(

@@ -144,7 +144,16 @@ def score_tagged(
     train = TaggedCorpus(vectors[:n_train], train_ids)
     dev = TaggedCorpus(vectors[n_train:], dev_ids) if dev_ids else None
     report(EMBED_SHARE, "scoring")
-    scores = score_segments(train, names, l2=settings.tagging_l2, dev=dev, device=settings.device)
+    scores = score_segments(
+        train,
+        names,
+        l2=settings.tagging_l2,
+        dev=dev,
+        device=settings.device,
+        # the words group segments by string: Assay's default ranking (systematic errors)
+        words=[list(t) for t in train_tokens],
+        dev_words=[list(t) for t in dev_tokens],
+    )
     report(0.9, "evidence")
     evidence = _evidence(scores, settings.evidence_k)
     predicted = [bio_spans(tags) for tags in tag_strings(scores.predictions, names)]
