@@ -8,6 +8,7 @@ instead of being overwritten unseen; ``/undo`` takes the whole change back.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import BaseModel, Field
@@ -46,7 +47,9 @@ class ExpectedState(BaseModel):
 
 
 class BulkRelabel(BaseModel):
-    item_ids: list[int] = Field(min_length=1, description="at most ASSAY_BULK_MAX_ITEMS")
+    item_ids: list[Annotated[int, Field(ge=1, le=MAX_ROW_ID)]] = Field(
+        min_length=1, description="at most ASSAY_BULK_MAX_ITEMS"
+    )
     label: Label
     idempotency_key: IdempotencyKey
     note: Note | None = None

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from app.core.db import MAX_ROW_ID
 from app.kinds.sequence_tagging.annotation import NO_ENTITIES, decode, encode
 from app.kinds.sequence_tagging.formats import Span
 from app.models import Item, Project
@@ -55,6 +56,8 @@ def parse_members(values: Iterable[str]) -> dict[int, list[tuple[int, int]]]:
         if len(parts) != 3 or not all(p.isdigit() for p in parts):
             raise DecisionError(f"span: '{value[:40]}' is not item:start:end")
         item_id, start, end = map(int, parts)
+        if item_id > MAX_ROW_ID:
+            raise DecisionError(f"span: item {value[:40]} does not exist")
         out[item_id].append((start, end))
     return dict(out)
 
