@@ -5,13 +5,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.kinds.sequence_tagging.annotation import decode
 from app.kinds.sequence_tagging.rows import TOKENS_KEY
-from app.models import TRAINING_KINDS, DatasetKind, Item, Project
-from app.services.training_data import NotEnoughData, label_event_watermark
+from app.models import DatasetKind, Item, Project
+from app.services.training_data import (
+    NotEnoughData,
+    gold_rows,
+    label_event_watermark,
+    training_rows,
+)
 
 SpanTuple = tuple[int, int, str]
 
@@ -37,24 +41,8 @@ def load_tagging_data(session: Session, project: Project) -> TaggingData:
     """The training sentences with their current annotation and the gold dev sentences, in id
     order; ``NotEnoughData`` when there is nothing to learn a type from."""
     watermark = label_event_watermark(session, project)
-    train = session.execute(
-        select(Item.id, Item.payload, Item.current_label)
-        .where(
-            Item.project_id == project.id,
-            Item.dataset_kind.in_([k.value for k in TRAINING_KINDS]),
-            Item.current_label.is_not(None),
-        )
-        .order_by(Item.id)
-    ).all()
-    dev = session.execute(
-        select(Item.id, Item.payload, Item.gold_label)
-        .where(
-            Item.project_id == project.id,
-            Item.dataset_kind == DatasetKind.gold_dev.value,
-            Item.gold_label.is_not(None),
-        )
-        .order_by(Item.id)
-    ).all()
+    train = training_rows(session, project, Item.payload, Item.current_label)
+    dev = gold_rows(session, project, DatasetKind.gold_dev, Item.payload, Item.gold_label)
     train_spans = [_spans(row.current_label) for row in train]
     if len(train) < 2 or not any(train_spans):
         raise NotEnoughData(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 
 from app.models import (
@@ -51,12 +53,10 @@ def label_event_watermark(session: Session, project: Project) -> int:
     )
 
 
-def load_training_data(session: Session, project: Project) -> TrainingData:
-    labels = list(project.labels)
-    index = {label: i for i, label in enumerate(labels)}
-    watermark = label_event_watermark(session, project)
-    train = session.execute(
-        select(Item.id, Item.text, Item.current_label, Item.dataset_kind, Item.status)
+def training_rows(session: Session, project: Project, *columns: Any) -> Sequence[Row]:
+    """Every labelled item of the training sets (id first, then ``columns``), in id order."""
+    return session.execute(
+        select(Item.id, *columns)
         .where(
             Item.project_id == project.id,
             Item.dataset_kind.in_([k.value for k in TRAINING_KINDS]),
@@ -64,16 +64,32 @@ def load_training_data(session: Session, project: Project) -> TrainingData:
         )
         .order_by(Item.id)
     ).all()
+
+
+def gold_rows(
+    session: Session, project: Project, kind: DatasetKind, *columns: Any
+) -> Sequence[Row]:
+    """Every item of a gold set (dev or test) with a gold label, id first, in id order."""
+    return session.execute(
+        select(Item.id, *columns)
+        .where(
+            Item.project_id == project.id,
+            Item.dataset_kind == kind.value,
+            Item.gold_label.is_not(None),
+        )
+        .order_by(Item.id)
+    ).all()
+
+
+def load_training_data(session: Session, project: Project) -> TrainingData:
+    labels = list(project.labels)
+    index = {label: i for i, label in enumerate(labels)}
+    watermark = label_event_watermark(session, project)
+    train = training_rows(
+        session, project, Item.text, Item.current_label, Item.dataset_kind, Item.status
+    )
     dev, test = (
-        session.execute(
-            select(Item.id, Item.text, Item.gold_label)
-            .where(
-                Item.project_id == project.id,
-                Item.dataset_kind == kind.value,
-                Item.gold_label.is_not(None),
-            )
-            .order_by(Item.id)
-        ).all()
+        gold_rows(session, project, kind, Item.text, Item.gold_label)
         for kind in (DatasetKind.gold_dev, DatasetKind.test)
     )
     silver_kinds = {kind.value for kind in REVIEWABLE_KINDS}
