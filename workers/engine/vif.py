@@ -1,0 +1,223 @@
+"""Versatile Influence Function (Deng, Tang, Ma, ICML 2025) for losses that do not split per unit.
+
+A Cox partial likelihood ties every record to its risk set and a listwise ranking loss ties
+every judgment to its query, so "the unit's loss gradient" of ordinary influence functions does
+not exist. VIF replaces it with the removal gradient ``D_i = grad L(theta; all) - grad L(theta;
+all without i)``: for theta fitted on the whole objective L, ``H^-1 D_i`` is the first-order
+change of theta when unit i is left out and refitted, and ``grad f^T H^-1 D_i`` the change of any
+target f. Signs follow the project's convention: influence on the dev loss < 0 means removing
+the unit lowers the dev loss, i.e. the unit is harmful.
+
+The objective is a function of (theta, weights) where weight 0 removes a unit exactly, so every
+``L(all without i)`` is the same function at a different mask, and torch.func evaluates all of
+them at once (``vmap`` over masks); a loss with a closed form passes it instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.func import grad, hessian, jvp, vmap
+
+UnitLoss = Callable[[Tensor, Tensor], Tensor]
+"""(theta (p,), weights (n,), 1 = kept, 0 = removed) -> the scalar objective, penalty included."""
+
+SOLVERS = ("auto", "exact", "cg")
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A weighted objective over ``n_units`` units; ``removal_gradients`` is an optional closed
+    form of theta -> (n, p) rows ``grad L(theta; all) - grad L(theta; all without i)``."""
+
+    loss: UnitLoss
+    n_units: int
+    removal_gradients: Callable[[Tensor], Tensor] | None = None
+
+
+def _ones(objective: Objective, theta: Tensor) -> Tensor:
+    return torch.ones(objective.n_units, dtype=theta.dtype, device=theta.device)
+
+
+def removal_gradients(objective: Objective, theta: Tensor, *, chunk: int = 256) -> Tensor:
+    """(n, p) removal gradients: the closed form when the objective has one, else
+    ``vmap(grad(loss))`` over the masks ``1 - e_i``, ``chunk`` units at a time (bounded memory)."""
+    theta = theta.detach()
+    if objective.removal_gradients is not None:
+        return objective.removal_gradients(theta)
+    ones = _ones(objective, theta)
+    g = grad(objective.loss)
+    full = g(theta, ones)
+    per_mask = vmap(g, in_dims=(None, 0))
+    n = objective.n_units
+    eye = torch.eye(n, dtype=theta.dtype, device=theta.device)
+    parts = [full - per_mask(theta, 1.0 - eye[s : s + chunk]) for s in range(0, n, chunk)]
+    return torch.cat(parts) if parts else theta.new_zeros((0, theta.numel()))
+
+
+def removal_gradients_loop(objective: Objective, theta: Tensor) -> Tensor:
+    """The paper's reference computation: one autograd pass per left-out unit, in Python.
+
+    Kept for the tests and the speed benchmark; never used by the engine itself."""
+    ones = _ones(objective, theta)
+
+    def gradient(weights: Tensor) -> Tensor:
+        t = theta.detach().clone().requires_grad_(True)
+        return torch.autograd.grad(objective.loss(t, weights), t)[0]
+
+    full = gradient(ones)
+    rows = []
+    for i in range(objective.n_units):
+        weights = ones.clone()
+        weights[i] = 0.0
+        rows.append(full - gradient(weights))
+    return torch.stack(rows) if rows else theta.new_zeros((0, theta.numel()))
+
+
+def _conjugate_gradient(
+    hvp: Callable[[Tensor], Tensor], b: Tensor, tol: float, max_iter: int
+) -> Tensor:
+    """Solve ``H x = b`` for every column of b (p, k) at once; each column runs its own CG
+    (its own step sizes), stopped when its residual norm is below ``tol * |b|``."""
+    x = torch.zeros_like(b)
+    r = b.clone()
+    d = r.clone()
+    rr = (r * r).sum(0)
+    stop = (tol * b.norm(dim=0)) ** 2
+    for _ in range(max_iter):
+        active = rr > stop
+        if not bool(active.any()):
+            break
+        hd = hvp(d)
+        dhd = (d * hd).sum(0)
+        alpha = torch.where(active, rr / torch.where(active, dhd, 1.0), 0.0)
+        x = x + alpha * d
+        r = r - alpha * hd
+        rr_new = (r * r).sum(0)
+        beta = torch.where(active, rr_new / torch.where(active, rr, 1.0), 0.0)
+        d = r + beta * d
+        rr = rr_new
+    return x
+
+
+@dataclass
+class VIF:
+    """Fit once (removal gradients and the Hessian, factorised or as products), query many."""
+
+    objective: Objective
+    theta: Tensor
+    D: Tensor  # (n, p) removal gradients
+    solver: str  # "exact" or "cg"
+    damping: float
+    cg_tol: float
+    cg_max_iter: int
+    _factor: Tensor | None = None  # Cholesky factor (exact solver)
+    _hessian: Tensor | None = None  # the damped Hessian, when Cholesky failed
+    _solved: Tensor | None = field(default=None, repr=False)  # H^-1 D^T, (p, n), lazily
+
+    @classmethod
+    def fit(
+        cls,
+        objective: Objective,
+        theta: Tensor,
+        *,
+        solver: str = "auto",
+        damping: float = 0.0,
+        max_exact_params: int = 2000,
+        cg_tol: float = 1e-10,
+        cg_max_iter: int = 500,
+        chunk: int = 256,
+    ) -> VIF:
+        """``solver``: "exact" (the Hessian by torch.func, Cholesky-factorised once, LU solve
+        when it is not positive definite), "cg" (Hessian-vector products and conjugate
+        gradient, for models too large for a p x p matrix) or "auto" (exact up to
+        ``max_exact_params`` parameters). ``damping`` is added to the Hessian's diagonal."""
+        if solver not in SOLVERS:
+            raise ValueError(f"solver must be one of {SOLVERS}, not {solver!r}")
+        theta = theta.detach()
+        p = theta.numel()
+        if solver == "auto":
+            solver = "exact" if p <= max_exact_params else "cg"
+        vif = cls(
+            objective,
+            theta,
+            removal_gradients(objective, theta, chunk=chunk),
+            solver,
+            damping,
+            cg_tol,
+            cg_max_iter,
+        )
+        if solver == "exact":
+            h = hessian(objective.loss)(theta, _ones(objective, theta)).reshape(p, p)
+            h = h + damping * torch.eye(p, dtype=h.dtype, device=h.device)
+            factor, info = torch.linalg.cholesky_ex(h)
+            if int(info) == 0:
+                vif._factor = factor
+            else:
+                vif._hessian = h
+        return vif
+
+    def _hvp(self, v: Tensor) -> Tensor:
+        """H v for the columns of v (p, k): forward-over-reverse, vectorised over columns."""
+        ones = _ones(self.objective, self.theta)
+        g = grad(lambda t: self.objective.loss(t, ones))
+
+        def one(col: Tensor) -> Tensor:
+            return jvp(g, (self.theta,), (col,))[1] + self.damping * col
+
+        return vmap(one, in_dims=1, out_dims=1)(v)
+
+    def solve(self, b: Tensor) -> Tensor:
+        """H^-1 b for b of shape (p,) or (p, k)."""
+        vector = b.dim() == 1
+        b2 = b.reshape(-1, 1) if vector else b
+        if self._factor is not None:
+            x = torch.cholesky_solve(b2, self._factor)
+        elif self._hessian is not None:
+            x = torch.linalg.solve(self._hessian, b2)
+        else:
+            x = _conjugate_gradient(self._hvp, b2, self.cg_tol, self.cg_max_iter)
+        return x.reshape(-1) if vector else x
+
+    def _solved_all(self) -> Tensor:
+        if self._solved is None:
+            self._solved = self.solve(self.D.T.contiguous())
+        return self._solved
+
+    def influence(self, target: Callable[[Tensor], Tensor]) -> np.ndarray:
+        """(n,) predicted ``f(theta without i) - f(theta)`` for a scalar target f(theta)."""
+        g = grad(target)(self.theta)
+        return (self.D @ self.solve(g)).cpu().numpy()
+
+    def self_influence(self) -> np.ndarray:
+        """(n,) ``D_i^T H^-1 D_i``: how far removing unit i moves the fit, in the Hessian's
+        metric (>= 0 for a convex objective; large = the fit bends to accommodate the unit)."""
+        return (self.D * self._solved_all().T).sum(1).cpu().numpy()
+
+    def pairwise(self, rows: Sequence[int]) -> np.ndarray:
+        """(len(rows), n) ``D_r^T H^-1 D_j``: the predicted change of unit r's own term
+        (``L - L_without_r``, whose gradient is D_r) when unit j is removed. Positive: removing
+        j raises r's loss, j is a supporter of r; negative: j is an opposer."""
+        idx = torch.as_tensor(list(rows), dtype=torch.long, device=self.D.device)
+        return (self.D[idx] @ self._solved_all()).cpu().numpy()
+
+    def parameter_changes(self) -> np.ndarray:
+        """(n, p) predicted ``theta_without_i - theta``."""
+        return self._solved_all().T.cpu().numpy()
+
+
+def leave_one_out(
+    refit: Callable[[Tensor], Tensor], n_units: int, units: Sequence[int]
+) -> list[Tensor]:
+    """Brute force: ``refit(weights)`` once per listed unit with that unit's weight 0 (tests and
+    benchmarks compare VIF's predictions with these refitted parameters)."""
+    out = []
+    for u in units:
+        weights = torch.ones(n_units, dtype=torch.float64)
+        weights[u] = 0.0
+        out.append(refit(weights))
+    return out
