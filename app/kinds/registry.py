@@ -56,11 +56,22 @@ class KindSpec:
     # (annotation now or None, the annotation or part of one a model learned from) -> whether
     # the annotation still holds it: evidence shows a training label changed since when not
     holds: Callable[[str | None, str], bool]
-    annotate_template: str  # the queue's and item page's editor for one annotation
+    pick_noun: str  # what an annotator picks in the queue ("label", "annotation")
     min_labels: int
     default_estimator: str | None  # None: ASSAY_DEFAULT_ESTIMATOR
     # the download formats (the first is the default) and how each writes the export's rows
     exports: Mapping[export.ExportFormat, export.Exporter]
+
+    def template(self, part: str) -> str:
+        """The kind's page partial (templates/kinds/<kind>/<part>.html); every kind has each of
+        ``TEMPLATE_PARTS`` (a test checks), so shared pages never ask which kind they show."""
+        return f"kinds/{self.kind.value}/{part}.html"
+
+
+# annotate: the queue's editor; relabel: the item page's; reference: the queue's view of an
+# item and its silver label, prediction and suggestion; text and facts: the item page's view of
+# it and its annotations; keys: the queue legend's keys; evidence_row: one evidence entry
+TEMPLATE_PARTS = ("annotate", "relabel", "reference", "text", "facts", "keys", "evidence_row")
 
 
 def _check_class(labels: Sequence[str], payload: dict[str, Any], value: str) -> str:
@@ -92,7 +103,7 @@ KINDS: dict[TaskKind, KindSpec] = {
             check=_check_class,
             describe=lambda value, payload: value or "",
             holds=lambda now, learned: now == learned,
-            annotate_template="kinds/text_classification/annotate.html",
+            pick_noun="label",
             min_labels=2,
             default_estimator=None,
             exports=export.CLASSIFICATION_EXPORTS,
@@ -108,7 +119,7 @@ KINDS: dict[TaskKind, KindSpec] = {
             describe=lambda value, payload: spans.describe(value, payload.get(TOKENS_KEY, ())),
             # a segment the model learned from still holds while the sentence keeps that span
             holds=lambda now, learned: learned in (now or "").split(" "),
-            annotate_template="kinds/sequence_tagging/annotate.html",
+            pick_noun="annotation",
             min_labels=1,
             # the job uses self-influence by itself when the project has no dev sentences
             default_estimator="segment_dev",
