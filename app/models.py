@@ -174,6 +174,8 @@ class Item(Base):
         Index("ix_items_project_kind", "project_id", "dataset_kind"),
         # The queue's order: pending items of a project by rank, decided ones out of the way.
         Index("ix_items_queue", "project_id", "status", "queue_rank", "id"),
+        # the rest of an item's group (a ranking judgment's query) in one indexed lookup
+        Index("ix_items_group", "project_id", "group_key"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
@@ -182,6 +184,8 @@ class Item(Base):
     external_id: Mapped[str] = mapped_column(String(200))
     text: Mapped[str] = mapped_column(Text)
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # items that belong together (a ranking judgment's query); None for kinds without groups
+    group_key: Mapped[str | None] = mapped_column(String(200))
     silver_label: Mapped[str | None] = mapped_column(Text)
     gold_label: Mapped[str | None] = mapped_column(Text)
     # Known truth kept for evaluation (detection curves); never shown to annotators.

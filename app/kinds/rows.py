@@ -29,6 +29,8 @@ class Row:
     # False: the file has no id here and the row's number stands in; such ids are the file's
     # own, so a re-import check (datasets.ImportMode) leaves them alone
     id_given: bool = True
+    # the item's group (``Item.group_key``: a ranking judgment's query); None without one
+    group: str | None = None
 
 
 def bad_utf8_line(binary: IO[bytes], filename: str) -> FormatError:

@@ -39,6 +39,7 @@ COPY_COLUMNS = (
     "dataset_id",
     "dataset_kind",
     "external_id",
+    "group_key",
     "text",
     "payload",
     "silver_label",
@@ -146,6 +147,7 @@ class _ItemWriter:
             self._dataset(kind).id,
             kind.value,
             row.external_id,
+            row.group,
             row.text,
             row.extra,
             None if gold else row.label,
@@ -190,6 +192,7 @@ class _ItemWriter:
         ``import`` (the history keeps the earlier one). A person's decision on a silver item
         stays its current label; the silver label underneath is updated."""
         item.text, item.payload, item.reference_label = row.text, row.extra, row.reference_label
+        item.group_key = row.group
         gold = item.dataset_kind in GOLD_KINDS
         if row.label == (item.gold_label if gold else item.silver_label):
             return
@@ -235,7 +238,7 @@ class _ItemWriter:
             cursor = self.session.connection().connection.driver_connection.cursor()
             with cursor.copy(f"COPY items ({', '.join(COPY_COLUMNS)}) FROM STDIN") as copy:
                 for values in rows:
-                    copy.write_row((*values[:5], json.dumps(values[5]), *values[6:]))
+                    copy.write_row((*values[:6], json.dumps(values[6]), *values[7:]))
         else:
             self.session.execute(
                 insert(Item), [dict(zip(COPY_COLUMNS, v, strict=True)) for v in rows]
