@@ -119,8 +119,10 @@ class ProjectCreate(BaseModel):
     @classmethod
     def distinct_labels(cls, labels: list[str], info: ValidationInfo) -> list[str]:
         kind = info.data.get("task_kind", TaskKind.text_classification)
-        minimum = KINDS[kind].min_labels
-        return _project_rule(lambda value: checked_labels(value, minimum), labels)
+        spec = KINDS[kind]
+        return _project_rule(
+            lambda value: checked_labels(value, spec.min_labels, spec.max_labels), labels
+        )
 
 
 class ProjectUpdate(BaseModel):

@@ -7,6 +7,10 @@ annotation is and how pages show it. Where each kind's parts live:
   export in ``app.services.export``; the annotation is one label.
 - sequence tagging: ``sequence_tagging/formats.py`` (CoNLL and JSONL import, tag schemes),
   ``rows.py`` (a file as stored rows), ``annotation.py`` (spans as one string), ``export.py``.
+- survival: ``survival/formats.py`` (CSV with mapped duration and event columns),
+  ``annotation.py`` (``"<duration> <event>"``), ``export.py``.
+- ranking: ``ranking/formats.py`` (svmlight/LETOR and CSV judgments; the annotation is one
+  grade), ``context.py`` (the query's other judgments beside one), ``export.py``.
 - shared: ``rows.py`` (the row every reader yields, blank and UTF-8 checks), ``errors.py``
   (``FormatError``, the one error every reader raises), ``estimators.py`` (the typed estimator
   registry, per kind).
@@ -21,3 +25,5 @@ from enum import StrEnum
 class TaskKind(StrEnum):
     text_classification = "text_classification"
     sequence_tagging = "sequence_tagging"
+    survival = "survival"
+    ranking = "ranking"

@@ -86,6 +86,23 @@ ESTIMATORS: dict[str, EstimatorInfo] = {
             "model finds hardest to fit first. Used without a gold dev set.",
             TaskKind.sequence_tagging,
         ),
+        EstimatorInfo(
+            "cox_dev",
+            "Cox influence on the gold dev records (Assay's default)",
+            "influence",
+            "Versatile influence of each record on the gold dev records' Cox partial "
+            "likelihood (Deng et al., 2025): records whose removal would fit the dev set "
+            "better first. Used when the project has gold dev records.",
+            TaskKind.survival,
+        ),
+        EstimatorInfo(
+            "cox_self",
+            "Cox self-influence",
+            "influence",
+            "Versatile self-influence of each record on the Cox partial likelihood: the "
+            "records the model finds hardest to fit first. Used without a gold dev set.",
+            TaskKind.survival,
+        ),
     )
 }
 

@@ -17,13 +17,20 @@ from typing import IO, Any, Protocol
 from app.core.config import get_settings
 from app.core.text import excerpt
 from app.kinds import TaskKind
+from app.kinds.ranking import context as ranking_context
+from app.kinds.ranking import export as ranking_export
+from app.kinds.ranking import formats as ranking_formats
 from app.kinds.rows import Row
 from app.kinds.sequence_tagging import annotation as spans
 from app.kinds.sequence_tagging import export as tagging_export
 from app.kinds.sequence_tagging import rows as tagging_rows
 from app.kinds.sequence_tagging.rows import TOKENS_KEY
+from app.kinds.survival import annotation as follow_up
+from app.kinds.survival import export as survival_export
+from app.kinds.survival import formats as survival_formats
 from app.kinds.text_classification import formats as classification_formats
 from app.services import export
+from app.services.items import ItemView
 
 
 class RowReader(Protocol):
@@ -61,6 +68,15 @@ class KindSpec:
     default_estimator: str | None  # None: ASSAY_DEFAULT_ESTIMATOR
     # the download formats (the first is the default) and how each writes the export's rows
     exports: Mapping[export.ExportFormat, export.Exporter]
+    # what the new-project form asks for as this kind's labels
+    labels_hint: str = "labels, comma-separated"
+    max_labels: int | None = None  # None: up to ASSAY_MAX_LABELS
+    # (session, item view) -> what the kind's partials show beside the item (``kind_context``
+    # in the queue and item pages: a ranking judgment's query); None: nothing
+    context: Callable[[Any, ItemView], dict[str, Any]] | None = None
+    # the queue's number keys: "index" picks the n-th label (1..9), "value" the label that is
+    # the key itself (a grade 0..9)
+    keys: str = "index"
 
     def template(self, part: str) -> str:
         """The kind's page partial (templates/kinds/<kind>/<part>.html); every kind has each of
@@ -89,6 +105,18 @@ def _check_spans(labels: Sequence[str], payload: dict[str, Any], value: str) -> 
         return spans.checked(value, labels, len(payload.get(TOKENS_KEY, ())))
     except spans.BadAnnotation as err:
         raise BadAnnotation(str(err)) from None
+
+
+def _check_follow_up(labels: Sequence[str], payload: dict[str, Any], value: str) -> str:
+    try:
+        return follow_up.checked(value)
+    except follow_up.BadAnnotation as err:
+        raise BadAnnotation(str(err)) from None
+
+
+def _check_grade(labels: Sequence[str], payload: dict[str, Any], value: str) -> str:
+    """A grade on the project's scale, canonical ("2", not "2.0")."""
+    return _check_class(labels, payload, ranking_formats.canonical_grade(value) or value)
 
 
 KINDS: dict[TaskKind, KindSpec] = {
@@ -124,9 +152,54 @@ KINDS: dict[TaskKind, KindSpec] = {
             # the job uses self-influence by itself when the project has no dev sentences
             default_estimator="segment_dev",
             exports=tagging_export.EXPORTS,
+            labels_hint="entity types, comma-separated",
+        ),
+        KindSpec(
+            kind=TaskKind.survival,
+            title="Survival (follow-up records)",
+            label_noun="duration and event columns",
+            upload_hint="CSV with a header: the duration and event columns, covariate "
+            "columns[, id, split]",
+            read_rows=survival_formats.iter_rows,
+            check=_check_follow_up,
+            describe=lambda value, payload: follow_up.describe(value),
+            holds=lambda now, learned: now == learned,
+            pick_noun="duration and event",
+            min_labels=2,
+            # the job uses self-influence by itself when the project has no gold dev records
+            default_estimator="cox_dev",
+            exports=survival_export.EXPORTS,
+            labels_hint="the duration column, then the event column (e.g. time, cens)",
+            max_labels=2,
+        ),
+        KindSpec(
+            kind=TaskKind.ranking,
+            title="Learning to rank (relevance judgments)",
+            label_noun="grades",
+            upload_hint="svmlight/LETOR (grade qid:Q i:v ... # doc; any name but .csv) or CSV "
+            "with query, doc, grade[, text, split] and numeric feature columns",
+            read_rows=ranking_formats.iter_rows,
+            check=_check_grade,
+            describe=ranking_formats.describe_grade,
+            holds=lambda now, learned: now == learned,
+            pick_noun="grade",
+            min_labels=2,
+            # the job ranks by self-influence and the residual when there are no dev queries
+            default_estimator="vif_dev_harm+residual",
+            exports=ranking_export.EXPORTS,
+            labels_hint="the grade scale, low to high (e.g. 0, 1, 2, 3, 4)",
+            context=ranking_context.query_context,
+            keys="value",
         ),
     )
 }
+
+
+def kind_context(session: Any, project: Any, view: ItemView) -> dict[str, Any]:
+    """The project's kind's extra page data about an item (``KindSpec.context``); {} for kinds
+    without one."""
+    context = spec_of(project).context
+    return context(session, view) if context is not None else {}
 
 
 def spec_of(project: Any) -> KindSpec:

@@ -58,9 +58,9 @@ def checked_name(name: str) -> str:
     return name
 
 
-def checked_labels(labels: list[str], minimum: int = 2) -> list[str]:
-    """At least ``minimum`` (the kind's) distinct non-blank labels, at most ASSAY_MAX_LABELS
-    (every page and the queue's keyboard list them all)."""
+def checked_labels(labels: list[str], minimum: int = 2, maximum: int | None = None) -> list[str]:
+    """At least ``minimum`` and at most ``maximum`` (the kind's) distinct non-blank labels, at
+    most ASSAY_MAX_LABELS (every page and the queue's keyboard list them all)."""
     limit = get_settings().max_labels
     if len(labels) > limit:
         raise BadProject(f"labels: at most {limit} (ASSAY_MAX_LABELS), got {len(labels)}")
@@ -69,6 +69,8 @@ def checked_labels(labels: list[str], minimum: int = 2) -> list[str]:
         raise BadProject("labels: must be non-empty and distinct")
     if len(cleaned) < minimum:
         raise BadProject(f"labels: a project of this kind needs at least {minimum}")
+    if maximum is not None and len(cleaned) > maximum:
+        raise BadProject(f"labels: a project of this kind takes at most {maximum}")
     return cleaned
 
 
@@ -90,7 +92,10 @@ def create_project(
     """A new project; ``BadProject`` (``ProjectNameTaken``) says what is wrong. Two racing
     creators are told apart by the unique index; the loser's session is rolled back, so call
     this before other changes."""
-    name, labels = checked_name(name), checked_labels(labels, KINDS[task_kind].min_labels)
+    name, labels = (
+        checked_name(name),
+        checked_labels(labels, KINDS[task_kind].min_labels, KINDS[task_kind].max_labels),
+    )
     if taken := _name_taken(session, name):
         raise taken
     project = Project(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -27,9 +27,14 @@ SPLITS = ("train", "dev", "test")
 ID_MAX_LENGTH = 200  # items.external_id
 
 
-def _records_csv(
-    lines: Iterable[str], filename: str, max_columns: int
+def records_csv(
+    lines: Iterable[str],
+    filename: str,
+    max_columns: int,
+    check_header: Callable[[Sequence[str], str], None] | None = None,
 ) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line, record) per CSV row; ``check_header`` (default: text and label required) may
+    refuse the header, and a row with more or fewer values than the header is an error."""
     reader = csv.DictReader(lines, strict=True)
     start = 1  # the line a record starts on: a quoted field may span lines
     try:
@@ -42,7 +47,7 @@ def _records_csv(
                 f"the header has {len(header)} columns; at most {max_columns} "
                 "(ASSAY_MAX_CSV_COLUMNS)",
             )
-        _check_header(header, filename)
+        (check_header or _check_header)(header, filename)
         seen: set[str] = set()  # linear: header.count() per column took 20 s on 40,000
         duplicated = next((name for name in header if name in seen or seen.add(name)), None)
         if duplicated is not None:
@@ -192,7 +197,7 @@ def iter_rows(
     if filename.lower().endswith(JSONL_SUFFIXES):
         records = _records_jsonl(text, filename, settings.max_json_depth)
     else:
-        records = _records_csv(text, filename, settings.max_csv_columns)
+        records = records_csv(text, filename, settings.max_csv_columns)
     checker = _RowChecker(filename, labels, require_label)
     count = 0
     try:

@@ -1,0 +1,159 @@
+"""Survival uploads: a CSV with a header, one follow-up record per row.
+
+The project's two labels name the mapped columns, ``[duration column, event column]``; their
+cells become the annotation (``annotation.encode``): a duration is a positive finite number, an
+event is 1 or 0 (``true``/``false`` in any case are read as 1/0). An ``id`` column, when there
+is one, is the record's external id (else its 1-based row number); a ``split`` column may say
+``train``, ``dev`` or ``test``, as in text classification's CSV. Every other column is a
+covariate, kept as the raw text of its cell in the item's payload (``FIELDS_KEY``: a list of
+``[column, value]`` pairs in the file's order, since a JSON object's key order is not kept by
+every database) and summarised in the item's text.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator, Sequence
+from typing import IO, Any
+
+from app.core.config import get_settings
+from app.core.text import excerpt
+from app.kinds.errors import FormatError
+from app.kinds.rows import Row, bad_utf8_line, is_blank
+from app.kinds.survival.annotation import BadAnnotation, duration_of, encode, event_of
+from app.kinds.text_classification.formats import ID_MAX_LENGTH, SPLITS, records_csv
+
+FIELDS_KEY = "fields"  # Item.payload's key for the covariates, [[column, raw value], ...]
+RESERVED = ("id", "split")
+TEXT_MAX_CHARS = 500  # the item's readable summary of its covariates
+
+
+def mapped_columns(labels: Sequence[str] | None, filename: str) -> tuple[str, str]:
+    """The duration and event columns a project's labels name (exactly two)."""
+    if labels is None or len(labels) != 2:
+        got = "none" if labels is None else f"{len(labels)}: {', '.join(labels)}"
+        raise FormatError(
+            filename,
+            None,
+            None,
+            "a survival project needs exactly two labels, the duration column and the event "
+            f"column (got {got})",
+        )
+    duration, event = labels
+    if duration in RESERVED or event in RESERVED:
+        raise FormatError(filename, None, None, "'id' and 'split' cannot be mapped columns")
+    return duration, event
+
+
+def summary(fields: Sequence[Sequence[str]]) -> str:
+    """The covariates as one short line, ``age 70 · horTh no · ...``."""
+    text = " · ".join(f"{name} {value}" for name, value in fields)
+    return excerpt(text, TEXT_MAX_CHARS) or "(no covariates)"
+
+
+def _header_check(duration: str, event: str):
+    def check(header: Sequence[str], filename: str) -> None:
+        for name in (duration, event):
+            if name not in header:
+                found = excerpt(", ".join(header), get_settings().error_excerpt_chars) or "none"
+                raise FormatError(
+                    filename,
+                    1,
+                    name,
+                    f"missing column '{name}' (found: {found}; the project maps duration to "
+                    f"'{duration}' and event to '{event}')",
+                )
+
+    return check
+
+
+def _cell(record: dict[str, Any], name: str, filename: str, line: int) -> str:
+    value = record[name]
+    if "\x00" in value:  # PostgreSQL cannot store it in text
+        raise FormatError(filename, line, name, "contains a NUL character (\\u0000)")
+    return value
+
+
+def iter_rows(
+    binary: IO[bytes],
+    filename: str,
+    *,
+    labels: Sequence[str] | None,
+    require_label: bool = True,
+    max_rows: int | None = None,
+) -> Iterator[Row]:
+    """Validated rows of a seekable binary CSV, one at a time. With ``require_label`` False a
+    row may leave both mapped cells blank (no annotation); one blank and one given is an error."""
+    duration_col, event_col = mapped_columns(labels, filename)
+    if is_blank(binary):
+        raise FormatError(filename, None, None, "the file is empty")
+    settings = get_settings()
+    text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
+    records = records_csv(
+        text, filename, settings.max_csv_columns, _header_check(duration_col, event_col)
+    )
+    seen: dict[str, int] = {}
+    count = 0
+    try:
+        for line, record in records:
+            if max_rows is not None and count >= max_rows:
+                raise FormatError(
+                    filename, line, None, f"more than {max_rows} rows (the upload limit)"
+                )
+            count += 1
+            cells = {name: _cell(record, name, filename, line) for name in record}
+            label = _annotation(cells, duration_col, event_col, filename, line, require_label)
+            split = cells.get("split", "").strip() or None
+            if split is not None and split not in SPLITS:
+                raise FormatError(
+                    filename, line, "split", f"split must be one of {', '.join(SPLITS)}"
+                )
+            given = cells.get("id", "").strip() or None
+            external_id = given or str(count)
+            if len(external_id) > ID_MAX_LENGTH:
+                raise FormatError(
+                    filename, line, "id", f"id longer than {ID_MAX_LENGTH} characters"
+                )
+            first = seen.setdefault(external_id, line)
+            if first != line:
+                raise FormatError(
+                    filename, line, "id", f"duplicate id '{external_id}' (first on line {first})"
+                )
+            skip = {duration_col, event_col, *RESERVED}
+            fields = [[name, value] for name, value in cells.items() if name not in skip]
+            yield Row(
+                line,
+                external_id,
+                summary(fields),
+                label,
+                split,
+                extra={FIELDS_KEY: fields},
+                id_given=given is not None,
+            )
+    except UnicodeDecodeError:
+        raise bad_utf8_line(binary, filename) from None
+    finally:
+        text.detach()  # the caller owns the binary file
+    if not count:
+        raise FormatError(filename, None, None, "the file has a header but no rows")
+
+
+def _annotation(
+    cells: dict[str, str],
+    duration_col: str,
+    event_col: str,
+    filename: str,
+    line: int,
+    require_label: bool,
+) -> str | None:
+    duration, event = cells[duration_col].strip(), cells[event_col].strip()
+    if not require_label and not duration and not event:
+        return None
+    for name, value in ((duration_col, duration), (event_col, event)):
+        if not value:
+            raise FormatError(filename, line, name, "empty cell")
+    try:
+        return encode(duration_of(duration), event_of(event))
+    except BadAnnotation as err:
+        field = duration_col if str(err).startswith("duration") else event_col
+        raise FormatError(filename, line, field, str(err)) from None
