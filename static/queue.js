@@ -176,9 +176,13 @@
       return;
     }
     if (!f) return;
-    if (/^[1-9]$/.test(event.key)) {
-      const radios = f.querySelectorAll('input[name="label"]');
-      const radio = radios[Number(event.key) - 1];
+    if (/^[0-9]$/.test(event.key)) {
+      // a kind's editor says how number keys pick (data-keys="value": the label that is the
+      // key itself, a ranking grade); by default the n-th label
+      const radios = Array.from(f.querySelectorAll('input[name="label"]'));
+      const radio = f.querySelector('[data-keys="value"]')
+        ? radios.find(function (r) { return r.value === event.key; })
+        : radios[Number(event.key) - 1];
       if (radio) {
         radio.checked = true;
         event.preventDefault();

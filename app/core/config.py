@@ -78,6 +78,56 @@ class Settings(BaseSettings):
         description="systematic span groups (one surface string and type, harmful together) a "
         "sequence-tagging model version keeps for one-action fixes",
     )
+    ranking_penalty: float = Field(
+        default=0.01,
+        ge=0,
+        description="ranking: L2 penalty on the ranker's mean listwise loss (features are "
+        "standardised with the training mean and standard deviation)",
+    )
+    ranking_loss: Literal["listnet", "listmle"] = Field(
+        default="listnet", description="ranking: the listwise loss (ListNet or ListMLE)"
+    )
+    ranking_model: Literal["linear", "mlp"] = Field(
+        default="linear", description="ranking: the scorer, linear or a one-hidden-layer MLP"
+    )
+    ranking_max_features: int = Field(
+        default=1000,
+        gt=0,
+        description="ranking: the largest svmlight feature index or number of CSV feature "
+        "columns an upload may have",
+    )
+    ranking_context_rows: int = Field(
+        default=30,
+        gt=0,
+        description="ranking: the query's other judged documents the queue lists beside one",
+    )
+    ranking_demo_queries: int = Field(
+        default=12,
+        gt=0,
+        description="ranking: the MSLR sample's queries `assay demo --task ranking` trains on "
+        "(and as many gold dev queries from its test part)",
+    )
+    survival_penalty: float = Field(
+        default=0.01,
+        ge=0,
+        description="survival: L2 penalty on the Cox partial likelihood divided by the number "
+        "of records (covariates are standardised with the training mean and standard "
+        "deviation; categorical ones one-hot encoded)",
+    )
+    survival_ties: Literal["breslow", "efron"] = Field(
+        default="breslow", description="survival: how the Cox model handles tied durations"
+    )
+    survival_demo_dev: int = Field(
+        default=150,
+        gt=0,
+        description="survival: the gbsg2 records `assay demo --task survival` keeps as gold dev",
+    )
+    survival_demo_corrupted: int = Field(
+        default=30,
+        ge=0,
+        description="survival: the training records the demo corrupts (event indicator "
+        "swapped or duration shifted), for the queue to find",
+    )
     default_estimator: str = Field(
         default="exact_head", description="ranking for new projects and `assay score`"
     )

@@ -103,6 +103,46 @@ ESTIMATORS: dict[str, EstimatorInfo] = {
             "records the model finds hardest to fit first. Used without a gold dev set.",
             TaskKind.survival,
         ),
+        EstimatorInfo(
+            "vif_dev_harm+residual",
+            "Judgment influence on the gold dev queries, with the grade residual (Assay's "
+            "default)",
+            "influence",
+            "Fused ranks of each judgment's harm to the gold dev queries' listwise loss "
+            "(Versatile Influence Function, Deng et al., 2025) and its grade residual (its "
+            "grade against the grade its model rank expects). Used when the project has gold "
+            "dev judgments.",
+            TaskKind.ranking,
+        ),
+        EstimatorInfo(
+            "vif_self_influence+residual",
+            "Judgment self-influence, with the grade residual",
+            "influence",
+            "Fused ranks of each judgment's VIF self-influence (how far the ranker bends to "
+            "fit it) and its grade residual. Used without gold dev judgments.",
+            TaskKind.ranking,
+        ),
+        EstimatorInfo(
+            "vif_dev_harm",
+            "Judgment influence on the gold dev queries",
+            "influence",
+            "VIF's predicted change of the gold dev queries' listwise loss without the judgment.",
+            TaskKind.ranking,
+        ),
+        EstimatorInfo(
+            "vif_self_influence",
+            "Judgment self-influence",
+            "influence",
+            "VIF self-influence of each judgment on the listwise loss.",
+            TaskKind.ranking,
+        ),
+        EstimatorInfo(
+            "grade_residual",
+            "Grade residual",
+            "baseline",
+            "The grade against the grade the model's order expects at its rank in the query.",
+            TaskKind.ranking,
+        ),
     )
 }
 

@@ -53,12 +53,14 @@ class ExportFormat(StrEnum):
     csv = "csv"
     jsonl = "jsonl"
     conll = "conll"
+    svmlight = "svmlight"
 
 
 MEDIA_TYPES = {
     ExportFormat.csv: "text/csv; charset=utf-8",
     ExportFormat.jsonl: "application/x-ndjson",
     ExportFormat.conll: "text/plain; charset=utf-8",
+    ExportFormat.svmlight: "text/plain; charset=utf-8",
 }
 Batches = Iterable[list[dict[str, Any]]]
 

@@ -17,6 +17,7 @@ from app.api.filters import item_filter
 from app.core.auth import page_user, verify_csrf
 from app.core.config import get_settings
 from app.core.db import MAX_ROW_ID, get_db
+from app.kinds.registry import kind_context
 from app.models import (
     REVIEWABLE_KINDS,
     DatasetKind,
@@ -274,12 +275,14 @@ def may_relabel(item: Item, user: User) -> bool:
 def _item_page(request: Request, db: Session, item: Item, user: User, **extra):
     view = item_view(db, item)
     evidence = evidence_for(db, view.version.id, item.id) if view.version else []
+    project = db.get(Project, item.project_id)
     return render(
         request,
         "item.html",
         user=user,
-        project=db.get(Project, item.project_id),
+        project=project,
         view=view,
+        kind_context=kind_context(db, project, view),
         evidence=evidence,
         events=history(db, item),
         versions=prediction_history(db, item),

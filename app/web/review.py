@@ -10,6 +10,7 @@ from app.api.deps import page_project, page_project_item
 from app.core.auth import page_user, verify_csrf
 from app.core.config import get_settings
 from app.core.db import get_db
+from app.kinds.registry import kind_context
 from app.models import Item, Project, User, utcnow
 from app.schemas import ANNOTATION_MAX_LENGTH
 from app.services.deciders import NotAllowed
@@ -57,6 +58,7 @@ def _queue_context(
     return {
         **context,
         "view": view,
+        "kind_context": kind_context(db, project, view),
         "preselected": preselected_label(project, item, view.prediction),
         "supporters": [e for e in evidence if e.role == "supporter"],
         "opposers": [e for e in evidence if e.role == "opposer"],

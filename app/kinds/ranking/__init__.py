@@ -1,0 +1,1 @@
+"""Learning to rank: one item per relevance judgment (query, document, grade)."""
