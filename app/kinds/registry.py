@@ -74,9 +74,6 @@ class KindSpec:
     # (session, item view) -> what the kind's partials show beside the item (``kind_context``
     # in the queue and item pages: a ranking judgment's query); None: nothing
     context: Callable[[Any, ItemView], dict[str, Any]] | None = None
-    # the queue's number keys: "index" picks the n-th label (1..9), "value" the label that is
-    # the key itself (a grade 0..9)
-    keys: str = "index"
 
     def template(self, part: str) -> str:
         """The kind's page partial (templates/kinds/<kind>/<part>.html); every kind has each of
@@ -189,7 +186,6 @@ KINDS: dict[TaskKind, KindSpec] = {
             exports=ranking_export.EXPORTS,
             labels_hint="the grade scale, low to high (e.g. 0, 1, 2, 3, 4)",
             context=ranking_context.query_context,
-            keys="value",
         ),
     )
 }
