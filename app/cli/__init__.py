@@ -215,17 +215,46 @@ def token_create(username: str, name: str) -> None:
     show_default=True,
     help="sequence_tagging: TRAIN/DEV are CoNLL (.conll/.txt/.iob) or JSONL (.jsonl) sentences",
 )
-def score(train: Path, dev: Path | None, out: Path, estimator: str | None, task: str) -> None:
+@click.option("--duration", help="survival: the duration column of TRAIN/DEV (required)")
+@click.option("--event", help="survival: the event column, 1/0 (required)")
+def score(
+    train: Path,
+    dev: Path | None,
+    out: Path,
+    estimator: str | None,
+    task: str,
+    duration: str | None,
+    event: str | None,
+) -> None:
     """Score TRAIN (CSV/JSONL: text, label[, id]) without a server; write one row per item.
-    With --task sequence_tagging, one row per candidate span (labelled, or only predicted)."""
+    With --task sequence_tagging, one row per candidate span (labelled, or only predicted);
+    with --task survival, one row per record of a CSV with --duration and --event columns."""
+    from app.cli.score_ranking import score_ranking_files
+    from app.cli.score_survival import score_survival_files
     from app.cli.scoring import score_files, score_tagging_files
     from app.kinds.errors import FormatError
 
     if task == TaskKind.sequence_tagging and estimator is not None:
         raise click.UsageError("--estimator applies to --task text_classification only")
+    survival = task == TaskKind.survival
+    if survival and (estimator is not None or not duration or not event):
+        raise click.UsageError(
+            "--task survival takes --duration COL and --event COL, no --estimator"
+        )
+    if not survival and (duration is not None or event is not None):
+        raise click.UsageError("--duration and --event apply to --task survival only")
     progress = ProgressLine()
+    fitted = None  # survival: the model's settings and fit
     try:
-        if task == TaskKind.sequence_tagging:
+        if survival:
+            n, fitted = score_survival_files(
+                train, dev, out, duration=duration, event=event, progress=progress
+            )
+        elif task == TaskKind.ranking:
+            n, fitted = score_ranking_files(
+                train, dev, out, estimator=estimator, progress=progress
+            )
+        elif task == TaskKind.sequence_tagging:
             n = score_tagging_files(train, dev, out, progress=progress)
         else:
             n = score_files(train, dev, out, estimator=estimator, progress=progress)
@@ -234,6 +263,8 @@ def score(train: Path, dev: Path | None, out: Path, estimator: str | None, task:
         raise click.ClickException(str(err)) from None
     finally:
         progress.end()
+    if fitted:
+        click.echo(fitted)
     click.echo(f"wrote {n} rows to {out}")
 
 
@@ -384,11 +415,13 @@ class ProgressLine:
     type=click.Choice([k.value for k in TaskKind]),
     default=TaskKind.text_classification.value,
     show_default=True,
-    help="sequence_tagging: English news sentences with spaCy-silver entities (ASSAY_DEMO_NER_*)",
+    help="sequence_tagging: English news sentences with spaCy-silver entities (ASSAY_DEMO_NER_*);"
+    " survival: gbsg2 follow-up records, a few corrupted (ASSAY_SURVIVAL_DEMO_*)",
 )
 def demo(serve: bool, host: str | None, port: int | None, task: str) -> None:
     """Set up a Rotten Tomatoes project (gold train, VADER-silver extension, gold dev), or with
     --task sequence_tagging a news entities project (silver sentences, the last 100 as dev),
+    or with --task survival a breast cancer follow-up project (gbsg2, some records corrupted),
     train, score, print the URL and a login, and serve."""
     from app.cli.demo import run_demo
 

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from app.cli.demo_survival import PROJECT_NAME as SURVIVAL_PROJECT_NAME
+from app.cli.demo_survival import create_survival_demo_project, survival_report
 from app.cli.demo_tagging import PROJECT_NAME as TAGGING_PROJECT_NAME
 from app.cli.demo_tagging import create_tagging_demo_project
 from app.cli.worker_process import start_worker
@@ -159,6 +161,12 @@ DEMOS = {
         "importing English news sentences: spaCy-silver entities, and the last sentences as dev",
         create_tagging_demo_project,
         _tagging_report,
+    ),
+    TaskKind.survival: Demo(
+        SURVIVAL_PROJECT_NAME,
+        "importing gbsg2 follow-up records: silver (a few corrupted) and gold dev",
+        create_survival_demo_project,
+        survival_report,
     ),
 }
 

@@ -1,0 +1,102 @@
+"""``assay demo --task survival``: the German Breast Cancer Study Group records (gbsg2: 686
+women, recurrence-free survival, ``time`` in days and ``cens`` 1 = recurrence or death) as a
+silver training set with a few corrupted follow-ups, and a gold dev set.
+
+The records are shuffled (``ASSAY_DEMO_SEED``); the last ``ASSAY_SURVIVAL_DEMO_DEV`` are the
+gold dev set, as recorded. Of the others, ``ASSAY_SURVIVAL_DEMO_CORRUPTED`` are corrupted the
+way follow-up records go wrong: half get the other event indicator (a recurrence missed, or a
+censoring entered as an event), half a duration shifted by a factor of 3 (longer for an event,
+shorter for a censored record: the follow-up misread). ``corrupted_ids`` says which, so the
+report can count how many the queue puts first.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+from pathlib import Path
+
+from sqlalchemy import select
+
+from app.core.config import get_settings
+from app.core.db import session_scope
+from app.kinds import TaskKind
+from app.models import DatasetKind, Item
+from app.services.datasets import import_dataset
+from app.services.projects import create_project
+
+DATA_FILE = Path(__file__).parents[1] / "demo_data" / "gbsg2.csv"
+PROJECT_NAME = "Breast cancer follow-up (demo)"
+LABELS = ["time", "cens"]
+SHIFT = 3.0
+
+
+def _records() -> list[dict[str, str]]:
+    """gbsg2's rows with an ``id`` column (their 1-based row number), shuffled."""
+    with DATA_FILE.open(encoding="utf-8", newline="") as handle:
+        rows = [{"id": str(i), **row} for i, row in enumerate(csv.DictReader(handle), 1)]
+    random.Random(get_settings().demo_seed).shuffle(rows)
+    return rows
+
+
+def corrupt(row: dict[str, str], swap: bool) -> dict[str, str]:
+    """The record with its event indicator swapped, or its duration shifted (module docstring)."""
+    if swap:
+        return {**row, "cens": "0" if row["cens"] == "1" else "1"}
+    factor = SHIFT if row["cens"] == "1" else 1 / SHIFT
+    return {**row, "time": str(round(float(row["time"]) * factor, 1))}
+
+
+def demo_parts() -> tuple[dict[DatasetKind, list[dict[str, str]]], set[str]]:
+    """(silver and gold dev records, the ids of the corrupted silver ones)."""
+    settings = get_settings()
+    rows = _records()
+    split = len(rows) - settings.survival_demo_dev
+    train, dev = rows[:split], rows[split:]
+    picked = random.Random(settings.demo_seed + 1).sample(
+        range(len(train)), min(settings.survival_demo_corrupted, len(train))
+    )
+    for n, i in enumerate(picked):
+        train[i] = corrupt(train[i], swap=n % 2 == 0)
+    return {DatasetKind.silver: train, DatasetKind.gold_dev: dev}, {train[i]["id"] for i in picked}
+
+
+def corrupted_ids() -> set[str]:
+    return demo_parts()[1]
+
+
+def _csv_bytes(rows: list[dict[str, str]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode()
+
+
+def create_survival_demo_project() -> int:
+    """The project (labels: gbsg2's duration and event columns), both datasets imported."""
+    parts, _ = demo_parts()
+    with session_scope() as session:
+        project = create_project(session, PROJECT_NAME, LABELS, task_kind=TaskKind.survival)
+        for kind, rows in parts.items():
+            import_dataset(session, project, _csv_bytes(rows), f"gbsg2_{kind}.csv", kind)
+        return project.id
+
+
+def survival_report(project_id: int) -> str:
+    """How many corrupted records the queue's first tenth holds, against their share."""
+    wrong = corrupted_ids()
+    with session_scope() as session:
+        ranked = session.scalars(
+            select(Item.external_id)
+            .where(Item.project_id == project_id, Item.dataset_kind == DatasetKind.silver.value)
+            .order_by(Item.queue_rank.nulls_last(), Item.id)
+        ).all()
+    top = ranked[: max(len(ranked) // 10, 1)]
+    found = sum(external_id in wrong for external_id in top)
+    return (
+        f"{len(ranked)} silver records, {len(wrong)} of them corrupted (event swapped or "
+        f"duration shifted); the queue's first {len(top)} hold {found} "
+        f"(random: about {len(wrong) * len(top) / max(len(ranked), 1):.1f})"
+    )
