@@ -13,6 +13,7 @@ Ties: Breslow (default; has a closed form for the removal gradients) or Efron.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -23,7 +24,7 @@ from torch import Tensor
 from torch.func import grad, hessian
 
 from workers.engine._device import resolve_device, to_tensor
-from workers.engine.vif import Objective
+from workers.engine.vif import Objective, UnitLoss
 
 Ties = Literal["breslow", "efron"]
 TIES: tuple[Ties, ...] = ("breslow", "efron")
@@ -122,13 +123,13 @@ def cox_loss(data: SurvivalData, penalty: float, ties: Ties = "breslow"):
     return loss
 
 
-def breslow_removal_gradients(data: SurvivalData, theta: Tensor, *, chunk: int = 1024) -> Tensor:
+def breslow_removal_gradients(data: SurvivalData, theta: Tensor, *, chunk: int = 512) -> Tensor:
     """Closed form of ``grad L(all) - grad L(all without i)`` for Breslow ties (unit weights).
 
     With A = sum_k e_k (xbar_k - x_k) (xbar_k the risk set's exp(s)-weighted mean of x),
     grad L = A / n + penalty * theta and without i: A_-i = A - e_i (xbar_i - x_i) +
     sum over events k != i whose risk set holds i of r_i (xbar_k - x_i) / (S0_k - r_i). The
-    last sum is an (n, n) masked matrix product, ``chunk`` rows at a time."""
+    last sum is an (n, events) masked matrix product, ``chunk`` rows at a time."""
     n = data.n
     s = data.x @ theta
     r = torch.exp(s - s.max())
@@ -136,20 +137,71 @@ def breslow_removal_gradients(data: SurvivalData, theta: Tensor, *, chunk: int =
     xbar = torch.cumsum(r[:, None] * data.x, 0)[data.end] / s0[:, None]
     a_terms = data.event[:, None] * (xbar - data.x)
     a = a_terms.sum(0)
+    events = torch.nonzero(data.event > 0).flatten()
+    s0_e, end_e, xbar_e = s0[events], data.end[events], xbar[events]
     rows = []
-    pos = torch.arange(n, device=data.x.device)
     for lo in range(0, n, chunk):
-        i = pos[lo : lo + chunk]
-        # record i is in k's risk set when its time >= k's: sorted position <= k's tie-group end
-        holds = (i[:, None] <= data.end[None, :]) & (i[:, None] != pos[None, :])
-        m = torch.where(
-            holds & (data.event[None, :] > 0),
-            r[i, None] / (s0[None, :] - r[i, None]),
-            torch.zeros((), dtype=r.dtype, device=r.device),
-        )
-        a_minus = a - a_terms[i] + m @ xbar - m.sum(1, keepdim=True) * data.x[i]
+        i = torch.arange(lo, min(lo + chunk, n), device=r.device)
+        # i is in k's risk set when its sorted position <= k's tie-group end; ends ascend with
+        # the events, so the events before ``first`` cannot hold any row of this chunk
+        first = int(torch.searchsorted(end_e, lo))
+        ev, ri = events[first:], r[i, None]
+        holds = (i[:, None] <= end_e[None, first:]) & (i[:, None] != ev[None, :])
+        m = (s0_e[None, first:] - ri).reciprocal_().mul_(ri).masked_fill_(~holds, 0.0)
+        a_minus = a - a_terms[i] + m @ xbar_e[first:] - m.sum(1, keepdim=True) * data.x[i]
         rows.append(a / n - a_minus / (n - 1))
     return torch.cat(rows)
+
+
+Derivatives = Callable[[Tensor, Tensor], tuple[Tensor, Tensor, Tensor]]
+"""(theta, weights) -> (objective, gradient, Hessian)."""
+
+
+def breslow_derivatives(data: SurvivalData, penalty: float) -> Derivatives:
+    """The Breslow objective's value, gradient and Hessian in closed form, any weights.
+
+    Swapping the sums over events k and their risk sets, sum_k we_k xbar_k = X^T (r c) and
+    sum_k we_k S2_k / S0_k = X^T diag(r c) X with c_j = sum over events k whose risk set holds
+    j of we_k / S0_k (a reverse cumulative sum): O(n p^2), no (n, p, p) tensor."""
+    x = data.x
+
+    def derivatives(theta: Tensor, w: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        s = x @ theta
+        m = s.max()
+        r = w * torch.exp(s - m)
+        s0 = torch.cumsum(r, 0)[data.end].clamp_min(torch.finfo(s.dtype).tiny)
+        xbar = torch.cumsum(r[:, None] * x, 0)[data.end] / s0[:, None]
+        we = w * data.event
+        total = w.sum()
+        value = (we * (torch.log(s0) + m - s)).sum() / total
+        c = torch.flip(torch.cumsum(torch.flip(we / s0, (0,)), 0), (0,))[data.start]
+        rc = r * c
+        g = (x.T @ (rc - we)) / total
+        h = (x.T @ (rc[:, None] * x) - (we[:, None] * xbar).T @ xbar) / total
+        eye = torch.eye(x.shape[1], dtype=x.dtype, device=x.device)
+        return (
+            value + 0.5 * penalty * (theta * theta).sum(),
+            g + penalty * theta,
+            h + penalty * eye,
+        )
+
+    return derivatives
+
+
+def autodiff_derivatives(loss: UnitLoss) -> Derivatives:
+    """Value, gradient and Hessian of any weighted objective by torch.func (Efron ties)."""
+    g_fn, h_fn = grad(loss), hessian(loss)
+
+    def derivatives(theta: Tensor, w: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        return loss(theta, w), g_fn(theta, w), h_fn(theta, w)
+
+    return derivatives
+
+
+def derivatives_for(data: SurvivalData, penalty: float, ties: Ties) -> Derivatives:
+    if ties == "breslow":
+        return breslow_derivatives(data, penalty)
+    return autodiff_derivatives(cox_loss(data, penalty, ties))
 
 
 @dataclass(frozen=True)
@@ -163,56 +215,65 @@ class CoxFit:
     iterations: int
 
     def objective(self) -> Objective:
-        closed = None
-        if self.ties == "breslow":
-            data = self.data
-
-            def closed(theta: Tensor) -> Tensor:
-                return breslow_removal_gradients(data, theta)
-
-        return Objective(cox_loss(self.data, self.penalty, self.ties), self.data.n, closed)
+        """Breslow brings its closed-form removal gradients and Hessian; Efron relies on
+        torch.func (vmap over removal masks)."""
+        loss = cox_loss(self.data, self.penalty, self.ties)
+        if self.ties != "breslow":
+            return Objective(loss, self.data.n)
+        data, derivatives = self.data, breslow_derivatives(self.data, self.penalty)
+        ones = torch.ones(data.n, dtype=torch.float64, device=data.x.device)
+        return Objective(
+            loss,
+            data.n,
+            removal_gradients=lambda theta: breslow_removal_gradients(data, theta),
+            hessian=lambda theta: derivatives(theta, ones)[2],
+        )
 
 
 def newton(
-    loss, theta0: Tensor, w: Tensor, *, tol: float = 1e-12, max_iter: int = 100
+    derivatives: Derivatives,
+    theta0: Tensor,
+    w: Tensor,
+    *,
+    tol: float = 1e-12,
+    max_iter: int = 100,
 ) -> tuple[Tensor, int]:
     """Newton's method with step halving on a smooth convex objective; stops when the largest
     gradient entry is below ``tol`` or no step lowers the objective (float64's floor)."""
     theta = theta0.detach().clone()
-    g_fn, h_fn = grad(loss), hessian(loss)
-    value = loss(theta, w)
+    value, g, h = derivatives(theta, w)
     for it in range(1, max_iter + 1):
-        g = g_fn(theta, w)
         if float(g.abs().max()) < tol:
             return theta, it - 1
-        step = torch.linalg.solve(h_fn(theta, w), g)
+        step = torch.linalg.solve(h, g)
         size = 1.0
         while size > 1e-10:
             candidate = theta - size * step
-            new = loss(candidate, w)
+            new, g_new, h_new = derivatives(candidate, w)
             if new <= value:
                 break
             size /= 2
         else:
             return theta, it
-        theta, value = candidate, new
+        theta, value, g, h = candidate, new, g_new, h_new
     return theta, max_iter
 
 
 def fit_cox(
-    data: SurvivalData, *, penalty: float = 0.01, ties: Ties = "breslow", tol: float = 1e-12
+    data: SurvivalData,
+    *,
+    penalty: float = 0.01,
+    ties: Ties = "breslow",
+    tol: float = 1e-12,
+    weights: Tensor | None = None,
 ) -> CoxFit:
-    """Coefficients by Newton's method from zero."""
-    w = torch.ones(data.n, dtype=torch.float64, device=data.x.device)
-    theta0 = torch.zeros(data.x.shape[1], dtype=torch.float64, device=data.x.device)
-    theta, iters = newton(cox_loss(data, penalty, ties), theta0, w, tol=tol)
+    """Coefficients by Newton's method from zero (``weights``: a refit without some records,
+    in the sorted order of ``data``, as brute-force leave-one-out does)."""
+    dev = data.x.device
+    w = torch.ones(data.n, dtype=torch.float64, device=dev) if weights is None else weights.to(dev)
+    theta0 = torch.zeros(data.x.shape[1], dtype=torch.float64, device=dev)
+    theta, iters = newton(derivatives_for(data, penalty, ties), theta0, w, tol=tol)
     return CoxFit(data, theta, penalty, ties, iters)
-
-
-def refit_without(fit: CoxFit, weights: Tensor) -> Tensor:
-    """Brute-force refit with the given (sorted-order) weights, warm-started at the full fit."""
-    w = weights.to(fit.theta.device)
-    return newton(cox_loss(fit.data, fit.penalty, fit.ties), fit.theta, w)[0]
 
 
 def baseline_cumulative_hazard(fit: CoxFit) -> Tensor:

@@ -31,12 +31,14 @@ SOLVERS = ("auto", "exact", "cg")
 
 @dataclass(frozen=True)
 class Objective:
-    """A weighted objective over ``n_units`` units; ``removal_gradients`` is an optional closed
-    form of theta -> (n, p) rows ``grad L(theta; all) - grad L(theta; all without i)``."""
+    """A weighted objective over ``n_units`` units. Optional closed forms, used instead of
+    autodiff when given: ``removal_gradients``, theta -> (n, p) rows ``grad L(theta; all) -
+    grad L(theta; all without i)``, and ``hessian``, theta -> (p, p) at unit weights."""
 
     loss: UnitLoss
     n_units: int
     removal_gradients: Callable[[Tensor], Tensor] | None = None
+    hessian: Callable[[Tensor], Tensor] | None = None
 
 
 def _ones(objective: Objective, theta: Tensor) -> Tensor:
@@ -132,9 +134,9 @@ class VIF:
         cg_max_iter: int = 500,
         chunk: int = 256,
     ) -> VIF:
-        """``solver``: "exact" (the Hessian by torch.func, Cholesky-factorised once, LU solve
-        when it is not positive definite), "cg" (Hessian-vector products and conjugate
-        gradient, for models too large for a p x p matrix) or "auto" (exact up to
+        """``solver``: "exact" (the Hessian, closed form or by torch.func, Cholesky-factorised
+        once, LU solve when it is not positive definite), "cg" (Hessian-vector products and
+        conjugate gradient, for models too large for a p x p matrix) or "auto" (exact up to
         ``max_exact_params`` parameters). ``damping`` is added to the Hessian's diagonal."""
         if solver not in SOLVERS:
             raise ValueError(f"solver must be one of {SOLVERS}, not {solver!r}")
@@ -152,7 +154,10 @@ class VIF:
             cg_max_iter,
         )
         if solver == "exact":
-            h = hessian(objective.loss)(theta, _ones(objective, theta)).reshape(p, p)
+            if objective.hessian is not None:
+                h = objective.hessian(theta)
+            else:
+                h = hessian(objective.loss)(theta, _ones(objective, theta)).reshape(p, p)
             h = h + damping * torch.eye(p, dtype=h.dtype, device=h.device)
             factor, info = torch.linalg.cholesky_ex(h)
             if int(info) == 0:
