@@ -309,13 +309,22 @@ def _newton(
     tol: float,
     max_iter: int,
 ) -> Tensor:
-    grad_f = torch.func.grad(f)
+    """Damped Newton. Once the predicted decrease is below what float64 resolves of f, a line
+    search cannot see progress: full steps then (quadratic convergence), while the gradient
+    keeps shrinking."""
     value = f(theta)
+    g = _gradient(f, theta)
     for _ in range(max_iter):
-        g = grad_f(theta)
         if g.abs().max() < tol:
             break
         step = torch.linalg.solve(hessian(theta), g)
+        if g @ step < 1e-12 * max(1.0, abs(value.item())):
+            candidate = theta - step
+            new_g = _gradient(f, candidate)
+            if new_g.abs().max() >= g.abs().max():
+                break
+            theta, g, value = candidate, new_g, f(candidate)
+            continue
         t = 1.0
         while t > 1e-12:
             candidate = theta - t * step
@@ -323,10 +332,18 @@ def _newton(
             if new <= value:
                 break
             t /= 2
-        if t <= 1e-12:  # no decrease left at float64 precision
+        if t <= 1e-12:
             break
         theta, value = candidate, new
+        g = _gradient(f, theta)
     return theta
+
+
+def _gradient(f: Callable[[Tensor], Tensor], theta: Tensor) -> Tensor:
+    """Plain reverse mode (torch.func.grad rebuilds its transform per objective: slower for
+    the one-off gradients of a fit)."""
+    t = theta.detach().requires_grad_(True)
+    return torch.autograd.grad(f(t), t)[0]
 
 
 def _lbfgs(f: Callable[[Tensor], Tensor], theta: Tensor, tol: float, max_iter: int) -> Tensor:
