@@ -251,9 +251,7 @@ def score(
                 train, dev, out, duration=duration, event=event, progress=progress
             )
         elif task == TaskKind.ranking:
-            n, fitted = score_ranking_files(
-                train, dev, out, estimator=estimator, progress=progress
-            )
+            n, fitted = score_ranking_files(train, dev, out, estimator=estimator, progress=progress)
         elif task == TaskKind.sequence_tagging:
             n = score_tagging_files(train, dev, out, progress=progress)
         else:
@@ -416,12 +414,14 @@ class ProgressLine:
     default=TaskKind.text_classification.value,
     show_default=True,
     help="sequence_tagging: English news sentences with spaCy-silver entities (ASSAY_DEMO_NER_*);"
-    " survival: gbsg2 follow-up records, a few corrupted (ASSAY_SURVIVAL_DEMO_*)",
+    " survival: gbsg2 follow-up records, a few corrupted (ASSAY_SURVIVAL_DEMO_*);"
+    " ranking: MSLR web-search judgments, a few wrong grades (ASSAY_RANKING_DEMO_*)",
 )
 def demo(serve: bool, host: str | None, port: int | None, task: str) -> None:
     """Set up a Rotten Tomatoes project (gold train, VADER-silver extension, gold dev), or with
     --task sequence_tagging a news entities project (silver sentences, the last 100 as dev),
     or with --task survival a breast cancer follow-up project (gbsg2, some records corrupted),
+    or with --task ranking a web-search relevance project (MSLR, some grades wrong),
     train, score, print the URL and a login, and serve."""
     from app.cli.demo import run_demo
 

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from app.cli.demo_ranking import PROJECT_NAME as RANKING_PROJECT_NAME
+from app.cli.demo_ranking import create_ranking_demo_project, ranking_report
 from app.cli.demo_survival import PROJECT_NAME as SURVIVAL_PROJECT_NAME
 from app.cli.demo_survival import create_survival_demo_project, survival_report
 from app.cli.demo_tagging import PROJECT_NAME as TAGGING_PROJECT_NAME
@@ -167,6 +169,12 @@ DEMOS = {
         "importing gbsg2 follow-up records: silver (a few corrupted) and gold dev",
         create_survival_demo_project,
         survival_report,
+    ),
+    TaskKind.ranking: Demo(
+        RANKING_PROJECT_NAME,
+        "importing MSLR web-search judgments: silver (a few wrong grades) and gold dev queries",
+        create_ranking_demo_project,
+        ranking_report,
     ),
 }
 

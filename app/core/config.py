@@ -107,6 +107,12 @@ class Settings(BaseSettings):
         description="ranking: the MSLR sample's queries `assay demo --task ranking` trains on "
         "(and as many gold dev queries from its test part)",
     )
+    ranking_demo_flipped: int = Field(
+        default=40,
+        ge=0,
+        description="ranking: the training judgments `assay demo --task ranking` gives a wrong "
+        "grade (a relevant document judged 0, an irrelevant one 4), for the queue to find",
+    )
     survival_penalty: float = Field(
         default=0.01,
         ge=0,
