@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Literal
 
 import numpy as np
@@ -24,7 +25,11 @@ from torch import Tensor
 from torch.func import grad, hessian
 
 from workers.engine._device import resolve_device, to_tensor
-from workers.engine.vif import Objective, UnitLoss
+from workers.engine.scoring import rank_descending
+from workers.engine.systematic import reciprocal_rank_fusion
+from workers.engine.vif import VIF, Objective, UnitLoss
+
+SUPPORTER, OPPOSER = "supporter", "opposer"
 
 Ties = Literal["breslow", "efron"]
 TIES: tuple[Ties, ...] = ("breslow", "efron")
@@ -332,3 +337,141 @@ def concordance_index(
         good += (pair & (r[i, None] > r[None, :])).sum()
         ties += (pair & (r[i, None] == r[None, :])).sum()
     return float((good + 0.5 * ties) / comparable) if comparable else float("nan")
+
+
+class SurvivalEstimator(StrEnum):
+    """Suspicion orderings of training records (higher = inspect first)."""
+
+    DEV_HARM = "vif_dev_harm"  # -influence on the gold dev loss
+    SELF_INFLUENCE = "vif_self_influence"
+    DEVIANCE = "deviance_residual"  # the baseline: |deviance residual|
+    MARTINGALE = "martingale_residual"  # |martingale residual|
+    HARM_DEVIANCE = "vif_dev_harm+deviance"  # reciprocal-rank fusion of the two
+    SELF_DEVIANCE = "vif_self_influence+deviance"
+
+    @property
+    def needs_dev(self) -> bool:
+        return self in (SurvivalEstimator.DEV_HARM, SurvivalEstimator.HARM_DEVIANCE)
+
+
+DEFAULT_ESTIMATOR = SurvivalEstimator.HARM_DEVIANCE  # bench/vif_survival.py: best measured
+DEFAULT_ESTIMATOR_NO_DEV = SurvivalEstimator.SELF_DEVIANCE
+
+
+def suspicion_scores(
+    influence: np.ndarray | None, self_influence: np.ndarray, res: Residuals
+) -> dict[SurvivalEstimator, np.ndarray]:
+    """Every estimator's suspicion (those needing a dev set only when there is one)."""
+    harm = None if influence is None else -np.asarray(influence)
+    dev = np.abs(res.deviance)
+    out = {
+        SurvivalEstimator.SELF_INFLUENCE: np.asarray(self_influence),
+        SurvivalEstimator.DEVIANCE: dev,
+        SurvivalEstimator.MARTINGALE: np.abs(res.martingale),
+        SurvivalEstimator.SELF_DEVIANCE: reciprocal_rank_fusion(self_influence, dev),
+    }
+    if harm is not None:
+        out[SurvivalEstimator.DEV_HARM] = harm
+        out[SurvivalEstimator.HARM_DEVIANCE] = reciprocal_rank_fusion(harm, dev)
+    return out
+
+
+@dataclass(frozen=True)
+class SurvivalScores:
+    """Per training record (input order) and the fit's summary."""
+
+    theta: np.ndarray
+    risk: np.ndarray  # x.theta
+    expected_events: np.ndarray
+    martingale: np.ndarray
+    deviance: np.ndarray
+    influence: np.ndarray | None  # predicted dev-loss change without the record (< 0: harmful)
+    self_influence: np.ndarray
+    suspicion: np.ndarray  # higher = more suspicious
+    rank: np.ndarray  # 1 = most suspicious
+    estimator: SurvivalEstimator
+    metrics: dict[str, float | int]
+    # (target record, evidence record, role, rank 1.., value): the target's own term's
+    # predicted change without the evidence record (VIF.pairwise; > 0: supporter)
+    evidence: list[tuple[int, int, str, int, float]]
+
+
+def _evidence(
+    vif: VIF, data: SurvivalData, targets: np.ndarray, k: int
+) -> list[tuple[int, int, str, int, float]]:
+    """Top k supporters (largest positive) and opposers (most negative) of each target record,
+    itself excluded; records are input rows."""
+    sorted_pos = torch.empty_like(data.order)
+    sorted_pos[data.order] = torch.arange(data.n, device=data.order.device)
+    pos = sorted_pos.cpu().numpy()
+    order = data.order.cpu().numpy()
+    values = vif.pairwise(pos[targets]) if len(targets) else np.zeros((0, data.n))
+    out = []
+    for t, row in zip(targets, values, strict=True):
+        row[pos[t]] = 0.0  # not its own evidence
+        for role, sign in ((SUPPORTER, 1.0), (OPPOSER, -1.0)):
+            picked = [j for j in np.argsort(-sign * row, kind="stable")[:k] if sign * row[j] > 0]
+            out += [
+                (int(t), int(order[j]), role, r + 1, float(row[j])) for r, j in enumerate(picked)
+            ]
+    return out
+
+
+def score_survival(
+    x: ArrayLike,
+    duration: ArrayLike,
+    event: ArrayLike,
+    *,
+    dev: tuple[ArrayLike, ArrayLike, ArrayLike] | None = None,
+    penalty: float = 0.01,
+    ties: Ties = "breslow",
+    solver: str = "auto",
+    estimator: SurvivalEstimator | None = None,
+    evidence_k: int = 5,
+    top_evidence_rows: int = 50,
+    device: str | torch.device | None = None,
+) -> SurvivalScores:
+    """Fit the Cox model on the training records and score each one: VIF on the gold dev
+    records' mean negative partial log-likelihood (their own risk sets, no penalty) when
+    ``dev`` (x, duration, event) is given, self-influence always, residuals, and the
+    ``estimator``'s suspicion ranking (the best measured by default)."""
+    data = SurvivalData.build(x, duration, event, device)
+    fit = fit_cox(data, penalty=penalty, ties=ties)
+    vif = VIF.fit(fit.objective(), fit.theta, solver=solver)
+    res = residuals(fit)
+    influence = None
+    metrics: dict[str, float | int] = {
+        "n_events": int(data.event.sum()),
+        "c_index_train": concordance_index(duration, res.risk, event),
+        "newton_iterations": fit.iterations,
+    }
+    if dev is not None:
+        dev_data = SurvivalData.build(*dev, device=data.x.device)
+        dev_ones = torch.ones(dev_data.n, dtype=torch.float64, device=data.x.device)
+        target = cox_loss(dev_data, 0.0, ties)
+        influence = data.unsort(torch.as_tensor(vif.influence(lambda t: target(t, dev_ones))))
+        dev_risk = dev_data.unsort(dev_data.x @ fit.theta)
+        metrics["c_index_dev"] = concordance_index(dev[1], dev_risk, dev[2])
+        metrics["dev_loss"] = float(target(fit.theta, dev_ones))
+        metrics["dev_events"] = int(dev_data.event.sum())
+    self_influence = data.unsort(torch.as_tensor(vif.self_influence()))
+    chosen = estimator or (DEFAULT_ESTIMATOR if dev is not None else DEFAULT_ESTIMATOR_NO_DEV)
+    if chosen.needs_dev and dev is None:
+        raise ValueError(f"the {chosen} ranking needs a gold dev set")
+    suspicion = suspicion_scores(influence, self_influence, res)[chosen]
+    rank = rank_descending(suspicion)
+    targets = np.argsort(rank)[:top_evidence_rows]
+    return SurvivalScores(
+        fit.theta.cpu().numpy(),
+        res.risk,
+        res.expected,
+        res.martingale,
+        res.deviance,
+        influence,
+        self_influence,
+        suspicion,
+        rank,
+        chosen,
+        metrics,
+        _evidence(vif, data, targets, evidence_k),
+    )
