@@ -1,0 +1,1 @@
+"""Survival: the Cox model and its record influence on a worker."""
