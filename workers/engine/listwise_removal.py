@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 from torch.func import grad, jacrev, vmap
 
-from .listwise import DTYPE, LOSS_TERMS, ListLoss, RankingProblem
+from .listwise import DTYPE, LOSS_TERMS, ListLoss, RankingProblem, linear_hessian
 from .vif import Objective
 
 
@@ -103,9 +103,12 @@ def removal_gradients(
 
 
 def vif_objective(problem: RankingProblem) -> Objective:
-    """The problem as ``vif.Objective``, with its removal gradients."""
+    """The problem as ``vif.Objective``, with its removal gradients and, for the linear
+    model, its closed-form Hessian."""
+    ones = torch.ones_like(problem.data.grades)
     return Objective(
         loss=problem.objective,
         n_units=problem.data.n,
         removal_gradients=lambda theta: removal_gradients(problem, theta),
+        hessian=None if problem.scorer.hidden else lambda t: linear_hessian(problem, t, ones),
     )
