@@ -148,3 +148,12 @@ def test_a_grade_annotation_is_one_of_the_scale_and_canonical():
     for bad in ("5", "-1", "high", ""):
         with pytest.raises(BadAnnotation):
             check(GRADES, {}, bad)
+
+
+def test_the_app_lists_the_engines_ranking_estimators():
+    from app.kinds.estimators import ESTIMATORS
+    from workers.engine.ranking import DEFAULT_ESTIMATOR, RankingEstimator
+
+    ranking = {name for name, info in ESTIMATORS.items() if info.task == "ranking"}
+    assert ranking == {e.value for e in RankingEstimator}
+    assert KINDS["ranking"].default_estimator == DEFAULT_ESTIMATOR.value

@@ -129,7 +129,7 @@ def _queue_page_shows_the_query(client, pid: int, item_id: int) -> None:
     assert f"Query {qid}" in text
     assert re.search(rf"the model ranks it\s+{expected}(st|nd|rd|th)\s+of {len(group)}", text)
     assert page.text.count('class="current"') == 1
-    assert page.text.count("<tr") == 1 + min(len(group), 30)  # ASSAY_RANKING_CONTEXT_ROWS
+    assert page.text.count("<tr") == 1 + min(len(group), 12)  # ASSAY_RANKING_CONTEXT_ROWS
     assert 'data-keys="value"' in page.text
 
 

@@ -75,7 +75,7 @@ def test_one_row_per_judgment_at_its_line_and_query(scored):
     judged = [(i, line.split()[1][4:]) for i, line in enumerate(lines) if line and line[0] != "#"]
     assert [(int(r["line"]), r["qid"]) for r in rows] == judged
     assert sorted(int(r["suspicion_rank"]) for r in rows) == list(range(1, len(rows) + 1))
-    assert {r["estimator"] for r in rows} == {"vif_dev_harm+residual"}
+    assert {r["estimator"] for r in rows} == {"grade_gap|pointwise_residual"}
     assert "L2 penalty 0.01" in stdout and "listnet loss" in stdout and "standardised" in stdout
     assert f"wrote {len(rows)} rows" in stdout
 

@@ -97,7 +97,7 @@ class Settings(BaseSettings):
         "columns an upload may have",
     )
     ranking_context_rows: int = Field(
-        default=30,
+        default=12,
         gt=0,
         description="ranking: the query's other judged documents the queue lists beside one",
     )

@@ -181,8 +181,8 @@ KINDS: dict[TaskKind, KindSpec] = {
             holds=lambda now, learned: now == learned,
             pick_noun="grade",
             min_labels=2,
-            # the job ranks by self-influence and the residual when there are no dev queries
-            default_estimator="vif_dev_harm+residual",
+            # the engine's measured default, with or without gold dev queries
+            default_estimator="grade_gap|pointwise_residual",
             exports=ranking_export.EXPORTS,
             labels_hint="the grade scale, low to high (e.g. 0, 1, 2, 3, 4)",
             context=ranking_context.query_context,

@@ -34,7 +34,7 @@ def query_context(session: Session, view: ItemView) -> dict[str, Any]:
     documents = [
         {
             "id": r.id,
-            "doc": r.payload.get(DOC_KEY) or r.external_id,
+            "doc": r.payload.get(DOC_KEY) or f"line {r.external_id}",
             "grade": r.current_label,
             "rank": _rank(ranks.get(r.id, {})),
             "current": r.id == item.id,

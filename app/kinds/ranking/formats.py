@@ -45,11 +45,12 @@ def canonical_grade(value: str) -> str | None:
     return str(int(number))
 
 
-def summary(doc: str, features: dict[str, float]) -> str:
-    """A judgment's text when the file gives none: its document id and largest features."""
+def summary(name: str, features: dict[str, float]) -> str:
+    """A judgment's text when the file gives none: what names it (its document id, else its
+    line) and its largest features."""
     top = sorted(features.items(), key=lambda kv: -abs(kv[1]))[:SUMMARY_FEATURES]
-    shown = ", ".join(f"{name}={value:g}" for name, value in top)
-    return f"document {doc}" + (f" · top features {shown}" if shown else "")
+    shown = ", ".join(f"{key}={value:g}" for key, value in top)
+    return name + (f" · top features {shown}" if shown else "")
 
 
 def feature_order(names: Iterable[str]) -> list[str]:
@@ -120,7 +121,7 @@ class _Judgments:
         return Row(
             line=line,
             external_id=external_id,
-            text=text or summary(doc or str(line), features),
+            text=text or summary(f"document {doc}" if doc else f"line {line}", features),
             label=grade,
             split=split,
             extra={QID_KEY: qid, DOC_KEY: doc, FEATURES_KEY: features},

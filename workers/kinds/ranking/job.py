@@ -4,8 +4,9 @@ model version (a judgment is the unit the queue serves).
 Per judgment: its grade as the prediction (the model suggests no grade: none measured better
 than the annotator's), the model's top-one probability in its query as the confidence, the
 suspicion rank, and the scores the queue and exports show (``model_score``, ``model_rank``
-within the query, ``dev_influence``, ``self_influence``, ``residual``, ``suspicion``); its
-evidence is the judgments of other queries that support or oppose it most."""
+within the query, ``dev_influence``, ``self_influence``, ``grade_gap``, ``pointwise_residual``,
+``suspicion``); its evidence is the judgments of other queries that support or oppose it
+most."""
 
 from __future__ import annotations
 
@@ -83,7 +84,8 @@ def judgment_results(data: RankingData, output: RankingOutput) -> ItemResults:
             "model_score": s.scores[i],
             MODEL_RANK: s.model_rank[i],
             "self_influence": s.self_influence[i],
-            "residual": s.residual[i],
+            "grade_gap": s.gap[i],
+            "pointwise_residual": s.pointwise[i],
             "suspicion": s.suspicion[i],
         }
         if s.influence is not None:

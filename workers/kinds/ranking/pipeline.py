@@ -57,8 +57,9 @@ def score_judgments(
     estimator: str | None = None,
 ) -> RankingOutput:
     """Fit the ranker (ASSAY_RANKING_MODEL, _LOSS, _PENALTY) on ``train`` and rank its
-    judgments (``score_ranking``: dev harm fused with the grade residual when ``dev`` is
-    given, else self-influence with it). ValueError when no query has a grade above 0."""
+    judgments (``score_ranking``; ``estimator`` None: the engine's measured default; the
+    influence on ``dev``'s loss is computed when dev judgments are given). ValueError when no
+    judgment has a grade above 0."""
     names = feature_order(name for row in (*train, *dev) for name in row.features)
     if not any(row.grade > 0 for row in train):
         raise ValueError("no training judgment has a grade above 0: there is no order to learn")
