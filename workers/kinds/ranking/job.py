@@ -10,31 +10,22 @@ most."""
 
 from __future__ import annotations
 
-import numpy as np
-
 from app.core.config import Settings
-from app.core.db import session_scope
 from app.kinds.ranking.context import MODEL_RANK
-from app.models import Job, Project
-from app.services.job_lease import Lease, hold_for_commit, mark_failed, mark_succeeded
+from app.services.job_lease import Lease
 from app.services.jobs import progress_reporter
-from app.services.model_versions import record_comparison
 from app.services.ranking_data import RankingData, load_ranking_data
-from app.services.results import ItemResults, PredictionRow, rank_queue, store_model_version
-from app.services.training_data import NotEnoughData
+from app.services.results import ItemResults, PredictionRow
 from workers.kinds.ranking.pipeline import Judged, RankingOutput, score_judgments
+from workers.kinds.versions import load_for_job, save_artifact, store_version
 
 
 def train_and_score(lease: Lease, settings: Settings) -> None:
     """Load the project's judgments, score them, store the version with the job's success."""
-    with session_scope() as session:
-        job = session.get(Job, lease.job_id)
-        project_id = job.project_id
-        try:
-            data = load_ranking_data(session, session.get(Project, project_id))
-        except NotEnoughData as err:
-            mark_failed(lease, str(err))
-            return
+    loaded = load_for_job(lease, load_ranking_data)
+    if loaded is None:
+        return
+    project_id, data = loaded
     report = progress_reporter(lease.job_id, settings.job_progress_interval_s, lease)
     report(0.0, "scoring")
     output = score_judgments(
@@ -43,30 +34,20 @@ def train_and_score(lease: Lease, settings: Settings) -> None:
         dev=[Judged(q, f, int(g)) for q, f, g in data.dev],
     )
     report(0.99, "storing")
-    artifact = settings.artifacts_dir / f"project_{project_id}"
-    artifact /= f"job_{lease.job_id}_attempt_{lease.attempt}.npz"
-    artifact.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(
-        artifact,
-        theta=output.scores.theta,
-        item_ids=np.asarray(data.train_ids),
-        features=np.asarray(output.feature_names),
+    arrays = {
+        "theta": output.scores.theta,
+        "item_ids": data.train_ids,
+        "features": output.feature_names,
+    }
+    store_version(
+        lease,
+        project_id,
+        save_artifact(settings, project_id, lease, arrays),
+        estimator=str(output.metrics["estimator"]),
+        metrics=output.metrics,
+        label_event_watermark=data.label_event_watermark,
+        results=judgment_results(data, output),
     )
-    with session_scope() as session:
-        hold_for_commit(session, lease)
-        version = store_model_version(
-            session,
-            project_id=project_id,
-            job_id=lease.job_id,
-            artifact_path=str(artifact),
-            estimator=str(output.metrics["estimator"]),
-            metrics=output.metrics,
-            label_event_watermark=data.label_event_watermark,
-            results=judgment_results(data, output),
-        )
-        record_comparison(session, version)
-        rank_queue(session, project_id, version.id)
-        mark_succeeded(session, lease)
 
 
 def judgment_results(data: RankingData, output: RankingOutput) -> ItemResults:

@@ -15,32 +15,25 @@ from collections.abc import Sequence
 import numpy as np
 
 from app.core.config import Settings
-from app.core.db import session_scope
 from app.kinds.sequence_tagging.annotation import encode
 from app.kinds.sequence_tagging.formats import Span
-from app.models import Job, Project
-from app.services.job_lease import Lease, hold_for_commit, mark_failed, mark_succeeded
+from app.services.job_lease import Lease
 from app.services.jobs import progress_reporter
-from app.services.model_versions import record_comparison
-from app.services.results import ItemResults, PredictionRow, rank_queue, store_model_version
+from app.services.results import ItemResults, PredictionRow
 from app.services.span_groups import GROUPS_KEY
 from app.services.tagging_data import TaggingData, load_tagging_data
-from app.services.training_data import NotEnoughData
 from workers.engine.systematic import systematic_groups
 from workers.engine.tagging import OUTSIDE, Segment
 from workers.kinds.sequence_tagging.pipeline import TaggingOutput, score_tagged
+from workers.kinds.versions import load_for_job, save_artifact, store_version
 
 
 def train_and_score(lease: Lease, settings: Settings) -> None:
     """Load the project's sentences, score them, store the version with the job's success."""
-    with session_scope() as session:
-        job = session.get(Job, lease.job_id)
-        project_id = job.project_id
-        try:
-            data = load_tagging_data(session, session.get(Project, project_id))
-        except NotEnoughData as err:
-            mark_failed(lease, str(err))
-            return
+    loaded = load_for_job(lease, load_tagging_data)
+    if loaded is None:
+        return
+    project_id, data = loaded
     report = progress_reporter(lease.job_id, settings.job_progress_interval_s, lease)
     output = score_tagged(
         data.train_tokens,
@@ -57,31 +50,20 @@ def train_and_score(lease: Lease, settings: Settings) -> None:
         **output.metrics,
         GROUPS_KEY: span_group_rows(data, output, settings.span_groups_max),
     }
-    # one file per attempt, as for text classification: a superseded run never overwrites it
-    artifact = settings.artifacts_dir / f"project_{project_id}"
-    artifact /= f"job_{lease.job_id}_attempt_{lease.attempt}.npz"
-    artifact.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(
-        artifact,
-        theta=output.scores.influence.theta,
-        item_ids=np.asarray(data.train_ids),
-        types=np.asarray(data.types),
+    arrays = {
+        "theta": output.scores.influence.theta,
+        "item_ids": data.train_ids,
+        "types": data.types,
+    }
+    store_version(
+        lease,
+        project_id,
+        save_artifact(settings, project_id, lease, arrays),
+        estimator=str(output.metrics["estimator"]),
+        metrics=metrics,
+        label_event_watermark=data.label_event_watermark,
+        results=results,
     )
-    with session_scope() as session:
-        hold_for_commit(session, lease)
-        version = store_model_version(
-            session,
-            project_id=project_id,
-            job_id=lease.job_id,
-            artifact_path=str(artifact),
-            estimator=str(output.metrics["estimator"]),
-            metrics=metrics,
-            label_event_watermark=data.label_event_watermark,
-            results=results,
-        )
-        record_comparison(session, version)
-        rank_queue(session, project_id, version.id)
-        mark_succeeded(session, lease)
 
 
 def _segment_string(segment: Segment, label: str | None = None) -> str:
