@@ -15,12 +15,11 @@ import gzip
 import random
 from pathlib import Path
 
-from sqlalchemy import select
-
+from app.cli.demo_errors import first_tenth
 from app.core.config import get_settings
 from app.core.db import session_scope
 from app.kinds import TaskKind
-from app.models import DatasetKind, Item
+from app.models import DatasetKind
 from app.services.datasets import import_dataset
 from app.services.projects import create_project
 
@@ -73,17 +72,8 @@ def create_ranking_demo_project() -> int:
 
 def ranking_report(project_id: int) -> str:
     """How many flipped judgments the queue's first tenth holds, against their share."""
-    wrong = demo_parts()[1]
-    with session_scope() as session:
-        ranked = session.scalars(
-            select(Item.external_id)
-            .where(Item.project_id == project_id, Item.dataset_kind == DatasetKind.silver.value)
-            .order_by(Item.queue_rank.nulls_last(), Item.id)
-        ).all()
-    top = ranked[: max(len(ranked) // 10, 1)]
-    found = sum(external_id in wrong for external_id in top)
+    parts, wrong = demo_parts()
     return (
-        f"{len(ranked)} silver judgments, {len(wrong)} of them with a wrong grade; the queue's "
-        f"first {len(top)} hold {found} "
-        f"(random: about {len(wrong) * len(top) / max(len(ranked), 1):.1f})"
+        f"{len(parts[DatasetKind.silver])} silver judgments, {len(wrong)} of them with a wrong "
+        f"grade; {first_tenth(project_id, wrong)}"
     )

@@ -3,10 +3,10 @@ women, recurrence-free survival, ``time`` in days and ``cens`` 1 = recurrence or
 silver training set with a few corrupted follow-ups, and a gold dev set.
 
 The records are shuffled (``ASSAY_DEMO_SEED``); the last ``ASSAY_SURVIVAL_DEMO_DEV`` are the
-gold dev set, as recorded. Of the others, ``ASSAY_SURVIVAL_DEMO_CORRUPTED`` are corrupted the
-way follow-up records go wrong: half get the other event indicator (a recurrence missed, or a
-censoring entered as an event), half a duration shifted by a factor of 3 (longer for an event,
-shorter for a censored record: the follow-up misread). ``corrupted_ids`` says which, so the
+gold dev set, as recorded. Of the others, ``ASSAY_SURVIVAL_DEMO_CORRUPTED`` records picked at
+random are corrupted the way follow-up records go wrong: a censored one gets the event
+indicator swapped (a censoring entered as a recurrence), an event one its duration shifted 3
+times later (the recurrence dated at a later visit). ``demo_parts`` says which, so the
 report can count how many the queue puts first.
 """
 
@@ -17,12 +17,11 @@ import io
 import random
 from pathlib import Path
 
-from sqlalchemy import select
-
+from app.cli.demo_errors import first_tenth
 from app.core.config import get_settings
 from app.core.db import session_scope
 from app.kinds import TaskKind
-from app.models import DatasetKind, Item
+from app.models import DatasetKind
 from app.services.datasets import import_dataset
 from app.services.projects import create_project
 
@@ -40,12 +39,11 @@ def _records() -> list[dict[str, str]]:
     return rows
 
 
-def corrupt(row: dict[str, str], swap: bool) -> dict[str, str]:
-    """The record with its event indicator swapped, or its duration shifted (module docstring)."""
-    if swap:
-        return {**row, "cens": "0" if row["cens"] == "1" else "1"}
-    factor = SHIFT if row["cens"] == "1" else 1 / SHIFT
-    return {**row, "time": str(round(float(row["time"]) * factor, 1))}
+def corrupt(row: dict[str, str]) -> dict[str, str]:
+    """A censored record as an event, an event ``SHIFT`` times later (module docstring)."""
+    if row["cens"] == "0":
+        return {**row, "cens": "1"}
+    return {**row, "time": str(round(float(row["time"]) * SHIFT, 1))}
 
 
 def demo_parts() -> tuple[dict[DatasetKind, list[dict[str, str]]], set[str]]:
@@ -57,13 +55,9 @@ def demo_parts() -> tuple[dict[DatasetKind, list[dict[str, str]]], set[str]]:
     picked = random.Random(settings.demo_seed + 1).sample(
         range(len(train)), min(settings.survival_demo_corrupted, len(train))
     )
-    for n, i in enumerate(picked):
-        train[i] = corrupt(train[i], swap=n % 2 == 0)
+    for i in picked:
+        train[i] = corrupt(train[i])
     return {DatasetKind.silver: train, DatasetKind.gold_dev: dev}, {train[i]["id"] for i in picked}
-
-
-def corrupted_ids() -> set[str]:
-    return demo_parts()[1]
 
 
 def _csv_bytes(rows: list[dict[str, str]]) -> bytes:
@@ -86,17 +80,9 @@ def create_survival_demo_project() -> int:
 
 def survival_report(project_id: int) -> str:
     """How many corrupted records the queue's first tenth holds, against their share."""
-    wrong = corrupted_ids()
-    with session_scope() as session:
-        ranked = session.scalars(
-            select(Item.external_id)
-            .where(Item.project_id == project_id, Item.dataset_kind == DatasetKind.silver.value)
-            .order_by(Item.queue_rank.nulls_last(), Item.id)
-        ).all()
-    top = ranked[: max(len(ranked) // 10, 1)]
-    found = sum(external_id in wrong for external_id in top)
+    parts, wrong = demo_parts()
     return (
-        f"{len(ranked)} silver records, {len(wrong)} of them corrupted (event swapped or "
-        f"duration shifted); the queue's first {len(top)} hold {found} "
-        f"(random: about {len(wrong) * len(top) / max(len(ranked), 1):.1f})"
+        f"{len(parts[DatasetKind.silver])} silver records, {len(wrong)} of them "
+        f"corrupted (a censoring made an event, or an event dated {SHIFT:g} times later); "
+        + first_tenth(project_id, wrong)
     )
