@@ -88,19 +88,22 @@ ESTIMATORS: dict[str, EstimatorInfo] = {
         ),
         EstimatorInfo(
             "cox_dev",
-            "Cox influence on the gold dev records (Assay's default)",
+            "Cox influence on the gold dev records, fused with the deviance residual "
+            "(Assay's default)",
             "influence",
-            "Versatile influence of each record on the gold dev records' Cox partial "
-            "likelihood (Deng et al., 2025): records whose removal would fit the dev set "
-            "better first. Used when the project has gold dev records.",
+            "Reciprocal-rank fusion of two orders: the records whose removal the Versatile "
+            "Influence Function (Deng et al., 2025) predicts would most lower the gold dev "
+            "records' Cox partial likelihood loss, and the records the model fits worst "
+            "(|deviance residual|). Used when the project has gold dev records.",
             TaskKind.survival,
         ),
         EstimatorInfo(
             "cox_self",
-            "Cox self-influence",
+            "Cox self-influence, fused with the deviance residual",
             "influence",
-            "Versatile self-influence of each record on the Cox partial likelihood: the "
-            "records the model finds hardest to fit first. Used without a gold dev set.",
+            "Reciprocal-rank fusion of the records' VIF self-influence on the Cox partial "
+            "likelihood (how far the fit bends to each) and their |deviance residual|. Used "
+            "without a gold dev set.",
             TaskKind.survival,
         ),
         EstimatorInfo(

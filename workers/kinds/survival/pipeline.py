@@ -12,14 +12,14 @@ import numpy as np
 from app.core.config import Settings
 from app.kinds.survival.annotation import decode
 from workers.engine.covariates import fit_covariates
-from workers.kinds.survival.interim import score_survival
+from workers.engine.cox import SurvivalScores, score_survival
 
 Fields = Sequence[Sequence[str]]  # [[column, raw value], ...] of one record
 
 
 @dataclass
 class SurvivalOutput:
-    scores: object  # cox.score_survival's result, records in the input order
+    scores: SurvivalScores  # records in the input order
     covariates: list[str]  # the design matrix's column names
     confidence: np.ndarray  # per record, how likely the model finds its recorded outcome
     risk_percentile: np.ndarray  # per record, % of training records with a lower risk
