@@ -131,8 +131,8 @@ class Settings(BaseSettings):
     survival_demo_corrupted: int = Field(
         default=30,
         ge=0,
-        description="survival: the training records the demo corrupts (event indicator "
-        "swapped or duration shifted), for the queue to find",
+        description="survival: the training records the demo corrupts (a censored one made "
+        "an event, an event's duration shifted later), for the queue to find",
     )
     default_estimator: str = Field(
         default="exact_head", description="ranking for new projects and `assay score`"
