@@ -14,7 +14,8 @@ from importlib import resources
 from fastapi.testclient import TestClient
 from lifelines.utils import concordance_index
 
-from tests.support import admin_headers, upload, wait_until
+from tests.seeding import page_login
+from tests.support import ADMIN_PASSWORD, admin_headers, upload, wait_until
 from tests.test_worker import JOB_TIMEOUT_S, live_env  # noqa: F401 (the fixture)
 
 N_TRAIN, N_DEV = 100, 50
@@ -104,6 +105,11 @@ def test_survival_project_trains_serves_corrects_and_exports(live_env, tmp_path)
         item = client.get(f"/api/v1/items/{top['id']}", headers=headers).json()
         assert item["current_label"] == "1234.5 1"
 
+        page_login(client, "ada", ADMIN_PASSWORD)
+        page = client.get(f"/items/{top['id']}")  # the item page: covariates, editor, facts
+        assert page.status_code == 200
+        assert "event at 1234.5" in page.text and 'value="1234.5 0"' in page.text
+        assert all(f"<th>{name}</th>" in page.text for name in ("horTh", "age", "estrec"))
         text = client.get(f"/api/v1/projects/{pid}/export", headers=headers).text
         _check_the_export(text, top, N_TRAIN + N_DEV)
 
