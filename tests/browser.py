@@ -117,3 +117,39 @@ def login(page, base: str, username: str, password: str) -> None:
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
     expect(page.locator("header .who")).to_contain_text(username)
+
+
+def project_trained_on_page(
+    page,
+    base: str,
+    *,
+    name: str,
+    kind: str,
+    labels: str,
+    uploads: list[tuple[Path, str]],
+    member: str,
+    timeout_ms: int,
+) -> int:
+    """As an admin would on the pages: create a project of ``kind``, upload each (file,
+    dataset kind), add ``member``, train and score, wait for the job; returns its id."""
+    from playwright.sync_api import expect
+
+    page.fill("input[name=name]", name)
+    page.select_option("select[name=task_kind]", kind)
+    page.fill("input[name=labels]", labels)
+    page.click("form[action='/projects'] button[type=submit]")
+    expect(page.locator("h1")).to_have_text(name)
+    project_id = int(page.url.rstrip("/").split("/")[-1])
+    for path, dataset_kind in uploads:
+        page.set_input_files("input[name=file]", str(path))
+        page.select_option("select[name=kind]", dataset_kind)
+        page.click("form[enctype='multipart/form-data'] button[type=submit]")
+        expect(page.get_by_role("cell", name=path.name, exact=True)).to_be_visible()
+    page.fill("#members input[name=username]", member)
+    page.click("#members button[type=submit]")
+    expect(page.locator("#members")).to_contain_text(member)
+    page.get_by_role("button", name="Train and score").click()
+    expect(page.locator("#jobs .job").first).to_have_attribute(
+        "data-state", "succeeded", timeout=timeout_ms
+    )
+    return project_id

@@ -22,7 +22,7 @@ from playwright.sync_api import expect
 
 from app.kinds.sequence_tagging.annotation import encode
 from app.kinds.sequence_tagging.formats import Span, read_conll
-from tests.browser import login, running_server
+from tests.browser import login, project_trained_on_page, running_server
 from tests.support import assay_env
 from tests.test_ner_project import DATA, _blocks, _relabel_everywhere, _types
 
@@ -93,25 +93,18 @@ def test_ner_upload_train_fix_by_keyboard_group_fix_and_export(site, browser):
     types = _types(site["silver"] + site["dev"])
     admin = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
     login(admin, base, "ada", PASSWORD)
-    admin.fill("input[name=name]", "News entities")
-    admin.select_option("select[name=task_kind]", "sequence_tagging")
-    admin.fill("input[name=labels]", ", ".join(types))
-    admin.click("form[action='/projects'] button[type=submit]")
-    expect(admin.locator("h1")).to_have_text("News entities")
-    project_url = admin.url
-    pid = int(project_url.rstrip("/").split("/")[-1])
-    for name, kind in (("silver.conll", "silver"), ("dev.conll", "gold_dev")):
-        admin.set_input_files("input[name=file]", str(site["dir"] / name))
-        admin.select_option("select[name=kind]", kind)
-        admin.click("form[enctype='multipart/form-data'] button[type=submit]")
-        expect(admin.get_by_role("cell", name=name, exact=True)).to_be_visible()
-    admin.fill("#members input[name=username]", "nora")
-    admin.click("#members button[type=submit]")
-    expect(admin.locator("#members")).to_contain_text("nora")
-
-    admin.get_by_role("button", name="Train and score").click()
-    expect(admin.locator("#jobs .job").first).to_have_attribute(
-        "data-state", "succeeded", timeout=TRAIN_TIMEOUT_MS
+    pid = project_trained_on_page(
+        admin,
+        base,
+        name="News entities",
+        kind="sequence_tagging",
+        labels=", ".join(types),
+        uploads=[
+            (site["dir"] / "silver.conll", "silver"),
+            (site["dir"] / "dev.conll", "gold_dev"),
+        ],
+        member="nora",
+        timeout_ms=TRAIN_TIMEOUT_MS,
     )
 
     nora = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()

@@ -20,7 +20,7 @@ import pytest
 from playwright.sync_api import expect
 
 from app.cli.demo_ranking import flipped
-from tests.browser import login, running_server
+from tests.browser import login, project_trained_on_page, running_server
 from tests.support import assay_env
 from tests.test_score_ranking_cli import queries
 
@@ -60,23 +60,18 @@ def test_ranking_upload_train_regrade_by_keyboard_and_export(site, browser):
     base = site["base"]
     admin = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
     login(admin, base, "ada", PASSWORD)
-    admin.fill("input[name=name]", "Web search")
-    admin.select_option("select[name=task_kind]", "ranking")
-    admin.fill("input[name=labels]", "0, 1, 2, 3, 4")
-    admin.click("form[action='/projects'] button[type=submit]")
-    expect(admin.locator("h1")).to_have_text("Web search")
-    pid = int(admin.url.rstrip("/").split("/")[-1])
-    for name, kind in (("train.svmlight", "silver"), ("dev.svmlight", "gold_dev")):
-        admin.set_input_files("input[name=file]", str(site["dir"] / name))
-        admin.select_option("select[name=kind]", kind)
-        admin.click("form[enctype='multipart/form-data'] button[type=submit]")
-        expect(admin.get_by_role("cell", name=name, exact=True)).to_be_visible()
-    admin.fill("#members input[name=username]", "nora")
-    admin.click("#members button[type=submit]")
-    expect(admin.locator("#members")).to_contain_text("nora")
-    admin.get_by_role("button", name="Train and score").click()
-    expect(admin.locator("#jobs .job").first).to_have_attribute(
-        "data-state", "succeeded", timeout=TRAIN_TIMEOUT_MS
+    pid = project_trained_on_page(
+        admin,
+        base,
+        name="Web search",
+        kind="ranking",
+        labels="0, 1, 2, 3, 4",
+        uploads=[
+            (site["dir"] / "train.svmlight", "silver"),
+            (site["dir"] / "dev.svmlight", "gold_dev"),
+        ],
+        member="nora",
+        timeout_ms=TRAIN_TIMEOUT_MS,
     )
 
     nora = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()

@@ -20,7 +20,7 @@ import os
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import login, running_server
+from tests.browser import login, project_trained_on_page, running_server
 from tests.support import assay_env
 from tests.test_survival_project import gbsg2_csv
 
@@ -71,23 +71,18 @@ def test_survival_upload_train_correct_by_keyboard_and_export(site, browser):
     base = site["base"]
     admin = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
     login(admin, base, "ada", PASSWORD)
-    admin.fill("input[name=name]", "Breast cancer follow-up")
-    admin.select_option("select[name=task_kind]", "survival")
-    admin.fill("input[name=labels]", "time, cens")
-    admin.click("form[action='/projects'] button[type=submit]")
-    expect(admin.locator("h1")).to_have_text("Breast cancer follow-up")
-    pid = int(admin.url.rstrip("/").split("/")[-1])
-    for name, kind in (("silver.csv", "silver"), ("dev.csv", "gold_dev")):
-        admin.set_input_files("input[name=file]", str(site["dir"] / name))
-        admin.select_option("select[name=kind]", kind)
-        admin.click("form[enctype='multipart/form-data'] button[type=submit]")
-        expect(admin.get_by_role("cell", name=name, exact=True)).to_be_visible()
-    admin.fill("#members input[name=username]", "nora")
-    admin.click("#members button[type=submit]")
-    expect(admin.locator("#members")).to_contain_text("nora")
-    admin.get_by_role("button", name="Train and score").click()
-    expect(admin.locator("#jobs .job").first).to_have_attribute(
-        "data-state", "succeeded", timeout=TRAIN_TIMEOUT_MS
+    pid = project_trained_on_page(
+        admin,
+        base,
+        name="Breast cancer follow-up",
+        kind="survival",
+        labels="time, cens",
+        uploads=[
+            (site["dir"] / "silver.csv", "silver"),
+            (site["dir"] / "dev.csv", "gold_dev"),
+        ],
+        member="nora",
+        timeout_ms=TRAIN_TIMEOUT_MS,
     )
 
     nora = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
