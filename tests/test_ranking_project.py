@@ -13,29 +13,11 @@ from fastapi.testclient import TestClient
 from sklearn.datasets import load_svmlight_file
 
 from tests.seeding import page_login
-from tests.support import ADMIN_PASSWORD, admin_headers, upload, wait_until
+from tests.support import ADMIN_PASSWORD, admin_headers, train_and_wait, upload
 from tests.test_score_ranking_cli import queries
 from tests.test_worker import JOB_TIMEOUT_S, live_env  # noqa: F401 (the fixture)
 
 GRADES = ["0", "1", "2", "3", "4"]
-
-
-def train_and_wait(client, headers, pid: int, log) -> dict:
-    from app.cli.worker_process import start_worker, stop_worker
-
-    worker = start_worker(log)
-    try:
-        job = client.post(f"/api/v1/projects/{pid}/jobs", headers=headers, json={}).json()
-
-        def done() -> bool:
-            assert worker.poll() is None, log.read_text()[-3000:]
-            state = client.get(f"/api/v1/jobs/{job['id']}", headers=headers).json()
-            return state["state"] in ("succeeded", "failed")
-
-        wait_until(done, JOB_TIMEOUT_S, interval=0.5, what="the ranking job")
-    finally:
-        stop_worker(worker)
-    return client.get(f"/api/v1/jobs/{job['id']}", headers=headers).json()
 
 
 def test_ranking_project_trains_serves_and_exports(live_env, tmp_path):  # noqa: F811
@@ -61,7 +43,7 @@ def test_ranking_project_trains_serves_and_exports(live_env, tmp_path):  # noqa:
             upload(client, headers, pid, dev.encode(), "dev.svmlight", kind="gold_dev").status_code
             == 201
         )
-        final = train_and_wait(client, headers, pid, tmp_path / "worker.log")
+        final = train_and_wait(client, headers, pid, tmp_path / "worker.log", JOB_TIMEOUT_S)
         assert final["state"] == "succeeded", final
         items = client.get(
             f"/api/v1/projects/{pid}/items", headers=headers, params={"limit": 500}
@@ -131,6 +113,11 @@ def _queue_page_shows_the_query(client, pid: int, item_id: int) -> None:
     assert page.text.count('class="current"') == 1
     assert page.text.count("<tr") == 1 + min(len(group), 12)  # ASSAY_RANKING_CONTEXT_ROWS
     assert 'data-keys="value"' in page.text
+    item_page = client.get(f"/items/{item_id}")
+    assert item_page.status_code == 200
+    assert f"Query {qid}" in re.sub(r"<[^>]+>", "", item_page.text)
+    assert item_page.text.count('class="current"') == 1
+    assert "Regrade as" in item_page.text
 
 
 def _exports_carry_the_regrade(client, headers, pid, train, dev, top, new) -> None:
