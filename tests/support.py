@@ -185,3 +185,23 @@ def upload_demo_project(client, headers: dict[str, str], name: str, sizes: dict[
         response = upload(client, headers, project["id"], data, "f.csv", kind)
         assert response.status_code == 201, response.text
     return project["id"]
+
+
+def train_and_wait(client, headers, project_id: int, log: Path, timeout_s: float) -> dict:
+    """A training job started through the API and run by a real worker (its log at ``log``);
+    the job as the API reports it once it succeeded or failed."""
+    from app.cli.worker_process import start_worker, stop_worker
+
+    worker = start_worker(log)
+    try:
+        job = client.post(f"/api/v1/projects/{project_id}/jobs", headers=headers, json={}).json()
+
+        def done() -> bool:
+            assert worker.poll() is None, log.read_text()[-3000:]
+            state = client.get(f"/api/v1/jobs/{job['id']}", headers=headers).json()
+            return state["state"] in ("succeeded", "failed")
+
+        wait_until(done, timeout_s, interval=0.5, what=f"job {job['id']}")
+    finally:
+        stop_worker(worker)
+    return client.get(f"/api/v1/jobs/{job['id']}", headers=headers).json()

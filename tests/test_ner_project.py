@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from app.kinds.sequence_tagging.formats import Sentence, Span, read_conll, write_conll
 from tests.seeding import page_login
-from tests.support import ADMIN_PASSWORD, admin_headers, upload, wait_until
+from tests.support import ADMIN_PASSWORD, admin_headers, train_and_wait, upload
 from tests.test_worker import JOB_TIMEOUT_S, live_env  # noqa: F401 (the fixture)
 
 DATA = Path(__file__).parent / "data" / "news_en_silver_ner_80.conll"
@@ -43,7 +43,6 @@ def _types(text: str) -> list[str]:
 
 
 def test_ner_project_trains_and_serves_spans(live_env, tmp_path):  # noqa: F811
-    from app.cli.worker_process import start_worker, stop_worker
     from app.main import create_app
 
     blocks = _blocks(DATA)
@@ -69,19 +68,7 @@ def test_ner_project_trains_and_serves_spans(live_env, tmp_path):  # noqa: F811
             upload(client, headers, pid, dev.encode(), "dev.conll", kind="gold_dev").status_code
             == 201
         )
-        worker = start_worker(tmp_path / "worker.log")
-        try:
-            job = client.post(f"/api/v1/projects/{pid}/jobs", headers=headers, json={}).json()
-
-            def done() -> bool:
-                assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-3000:]
-                state = client.get(f"/api/v1/jobs/{job['id']}", headers=headers).json()
-                return state["state"] in ("succeeded", "failed")
-
-            wait_until(done, JOB_TIMEOUT_S, interval=0.5, what="the tagging job")
-        finally:
-            stop_worker(worker)
-        final = client.get(f"/api/v1/jobs/{job['id']}", headers=headers).json()
+        final = train_and_wait(client, headers, pid, tmp_path / "worker.log", JOB_TIMEOUT_S)
         assert final["state"] == "succeeded", final
         items = client.get(
             f"/api/v1/projects/{pid}/items", headers=headers, params={"limit": 100}

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from lifelines.utils import concordance_index
 
 from tests.seeding import page_login
-from tests.support import ADMIN_PASSWORD, admin_headers, upload, wait_until
+from tests.support import ADMIN_PASSWORD, admin_headers, train_and_wait, upload
 from tests.test_worker import JOB_TIMEOUT_S, live_env  # noqa: F401 (the fixture)
 
 N_TRAIN, N_DEV = 100, 50
@@ -33,7 +33,6 @@ def gbsg2_csv(start: int, stop: int) -> bytes:
 
 
 def test_survival_project_trains_serves_corrects_and_exports(live_env, tmp_path):  # noqa: F811
-    from app.cli.worker_process import start_worker, stop_worker
     from app.main import create_app
 
     with TestClient(create_app()) as client:
@@ -63,19 +62,7 @@ def test_survival_project_trains_serves_corrects_and_exports(live_env, tmp_path)
             client, headers, pid, gbsg2_csv(N_TRAIN, N_TRAIN + N_DEV), "dev.csv", "gold_dev"
         )
         assert dev.status_code == 201, dev.text
-        worker = start_worker(tmp_path / "worker.log")
-        try:
-            job = client.post(f"/api/v1/projects/{pid}/jobs", headers=headers, json={}).json()
-
-            def done() -> bool:
-                assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-3000:]
-                state = client.get(f"/api/v1/jobs/{job['id']}", headers=headers).json()
-                return state["state"] in ("succeeded", "failed")
-
-            wait_until(done, JOB_TIMEOUT_S, interval=0.5, what="the survival job")
-        finally:
-            stop_worker(worker)
-        final = client.get(f"/api/v1/jobs/{job['id']}", headers=headers).json()
+        final = train_and_wait(client, headers, pid, tmp_path / "worker.log", JOB_TIMEOUT_S)
         assert final["state"] == "succeeded", final
         _check_the_model(pid)
 
