@@ -31,11 +31,11 @@ LABELS = ["time", "cens"]
 SHIFT = 3.0
 
 
-def _records() -> list[dict[str, str]]:
+def _records(seed: int) -> list[dict[str, str]]:
     """gbsg2's rows with an ``id`` column (their 1-based row number), shuffled."""
     with DATA_FILE.open(encoding="utf-8", newline="") as handle:
         rows = [{"id": str(i), **row} for i, row in enumerate(csv.DictReader(handle), 1)]
-    random.Random(get_settings().demo_seed).shuffle(rows)
+    random.Random(seed).shuffle(rows)
     return rows
 
 
@@ -46,13 +46,15 @@ def corrupt(row: dict[str, str]) -> dict[str, str]:
     return {**row, "time": str(round(float(row["time"]) * SHIFT, 1))}
 
 
-def demo_parts() -> tuple[dict[DatasetKind, list[dict[str, str]]], set[str]]:
-    """(silver and gold dev records, the ids of the corrupted silver ones)."""
+def demo_parts(seed: int | None = None) -> tuple[dict[DatasetKind, list[dict[str, str]]], set[str]]:
+    """(silver and gold dev records, the ids of the corrupted silver ones); ``seed`` (default
+    ``ASSAY_DEMO_SEED``) picks the split and the corrupted records (the benchmark varies it)."""
     settings = get_settings()
-    rows = _records()
+    seed = settings.demo_seed if seed is None else seed
+    rows = _records(seed)
     split = len(rows) - settings.survival_demo_dev
     train, dev = rows[:split], rows[split:]
-    picked = random.Random(settings.demo_seed + 1).sample(
+    picked = random.Random(seed + 1).sample(
         range(len(train)), min(settings.survival_demo_corrupted, len(train))
     )
     for i in picked:
