@@ -18,6 +18,7 @@ import numpy as np
 
 from bench.common import figure, machine, write_table
 from bench.ranking_data import flip_grades, load
+from bench.vif_ranking import combine
 from workers.engine.ranking import DEFAULT_ESTIMATOR, RankingEstimator, score_ranking, suspicion
 
 CHOICE_SEEDS, REPORT_SEEDS = (0, 1, 2), (3, 4, 5, 6, 7)
@@ -109,6 +110,7 @@ def main() -> None:
         for j, (loss, found) in enumerate(at10.items()):
             ax.bar(x + 0.4 * j, [found[m] for m in METHODS], 0.4, label=loss)
         ax.set_xticks(x + 0.2, METHODS, rotation=30, ha="right", fontsize=7)
+    combine()
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ from torch import Tensor
 from ._device import resolve_device, to_tensor
 
 DTYPE = torch.float64
+MLP_TOL, MLP_ITERATIONS = 1e-6, 500
 
 
 class ListLoss(StrEnum):
@@ -286,9 +287,10 @@ def fit(
     tol: float = 1e-10,
     max_iter: int = 200,
 ) -> Tensor:
-    """Minimise the objective: Newton with backtracking for the linear model (convex, p = d),
-    L-BFGS with a strong-Wolfe line search for the MLP. ``start`` warm-starts (leave-one-out
-    refits start from the full fit)."""
+    """Minimise the objective: Newton with backtracking for the linear model (convex, p = d;
+    ``tol`` and ``max_iter`` apply), L-BFGS with a strong-Wolfe line search for the MLP (to a
+    gradient of ``MLP_TOL`` or ``MLP_ITERATIONS`` steps: a non-convex fit has no unique
+    optimum to chase). ``start`` warm-starts (leave-one-out refits start from the full fit)."""
     data = problem.data
     w = torch.ones_like(data.grades) if weights is None else weights
     theta = problem.scorer.initial(seed, data.features.device) if start is None else start
@@ -298,7 +300,7 @@ def fit(
         return problem.objective(t, w)
 
     if problem.scorer.hidden:
-        return _lbfgs(f, theta, tol, max_iter)
+        return _lbfgs(f, theta, MLP_TOL, MLP_ITERATIONS)
     return _newton(f, lambda t: linear_hessian(problem, t, w), theta, tol, max_iter)
 
 
@@ -350,7 +352,7 @@ def _lbfgs(f: Callable[[Tensor], Tensor], theta: Tensor, tol: float, max_iter: i
     theta = theta.requires_grad_(True)
     opt = torch.optim.LBFGS(
         [theta],
-        max_iter=max_iter * 25,
+        max_iter=max_iter,
         tolerance_grad=tol,
         tolerance_change=0.0,
         history_size=50,
@@ -401,7 +403,7 @@ def ranking_problem(
     *,
     standardisation: Standardisation,
     model: ScoreModel = ScoreModel.LINEAR,
-    hidden: int = 32,
+    hidden: int = 8,
     loss: ListLoss = ListLoss.LISTNET,
     penalty: float = 0.01,
     device: str | torch.device | None = None,

@@ -190,7 +190,7 @@ def score_ranking(
     *,
     dev: Judged | None = None,
     model: ScoreModel | str = ScoreModel.LINEAR,
-    hidden: int = 32,
+    hidden: int = 8,
     loss: ListLoss | str = ListLoss.LISTNET,
     penalty: float = 0.01,
     estimator: RankingEstimator | str | None = None,
@@ -202,10 +202,11 @@ def score_ranking(
 ) -> RankingScores:
     """Fit the ranker on the training judgments (features standardised with their own mean and
     standard deviation), VIF over every judgment, and rank them by ``estimator`` (None: the
-    measured default, ``DEFAULT_ESTIMATOR``).
-    ``damping`` (None: 0 for the linear model, ``MLP_DAMPING`` for the MLP) is added to the
-    Hessian; the MLP solves with conjugate gradients beyond 2,000 parameters. Evidence covers
-    the ``evidence_targets`` most suspicious judgments."""
+    measured default, ``DEFAULT_ESTIMATOR``). ``damping`` (None: 0 for the linear model,
+    ``MLP_DAMPING`` for the MLP) is added to the Hessian. The MLP (``hidden`` tanh units,
+    hidden·(d + 2) parameters) gets the exact autodiff Hessian up to 2,000 parameters and
+    conjugate gradients beyond (slow: one Hessian-vector product per judgment and step).
+    Evidence covers the ``evidence_targets`` most suspicious judgments."""
     model, loss = ScoreModel(model), ListLoss(loss)
     estimator = RankingEstimator(estimator or DEFAULT_ESTIMATOR)
     standardisation = Standardisation.of(features)
