@@ -71,6 +71,9 @@ class KindSpec:
     # what the new-project form asks for as this kind's labels
     labels_hint: str = "labels, comma-separated"
     max_labels: int | None = None  # None: up to ASSAY_MAX_LABELS
+    # whether the project's labels are whole annotations that pages may offer as choices (item
+    # filters, bulk relabel, review overrides); False: annotations are made in the kind's editor
+    label_choices: bool = True
     # (session, item view) -> what the kind's partials show beside the item (``kind_context``
     # in the queue and item pages: a ranking judgment's query); None: nothing
     context: Callable[[Any, ItemView], dict[str, Any]] | None = None
@@ -168,6 +171,7 @@ KINDS: dict[TaskKind, KindSpec] = {
             exports=survival_export.EXPORTS,
             labels_hint="the duration column, then the event column (e.g. time, cens)",
             max_labels=2,
+            label_choices=False,
         ),
         KindSpec(
             kind=TaskKind.ranking,
