@@ -347,7 +347,9 @@ class ItemDetail(ItemOut):
 class LabelDecision(BaseModel):
     label: Annotation = Field(
         description="a label of the project's set, or a sentence's entities as "
-        "`start:end:TYPE` token spans separated by spaces (`O`: none)"
+        "`start:end:TYPE` token spans separated by spaces (`O`: none), or a survival "
+        "record's follow-up as `<duration> <event>` (a positive duration; event 1, or 0 "
+        "for censored: `1814 1`)"
     )
     idempotency_key: IdempotencyKey
 

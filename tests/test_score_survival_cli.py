@@ -152,3 +152,14 @@ def test_usage_and_file_errors_say_what_to_pass(scored, extra, says):
     tmp = scored["tmp"]
     result = run(["score", str(tmp / "train.csv"), *extra, "--out", str(tmp / "x.csv")], {})
     assert result.returncode != 0 and says in result.stderr, result.stderr
+
+
+def test_a_covariate_without_a_number_in_every_row_is_named(scored):
+    tmp = scored["tmp"]
+    rows = [dict(r) for r in scored["train"]]
+    rows[5]["age"] = ""
+    write(tmp / "blank.csv", rows)
+    args = ["score", str(tmp / "blank.csv"), "--task", "survival", "--duration", "time"]
+    result = run([*args, "--event", "cens", "--out", str(tmp / "x.csv")], {})
+    assert result.returncode != 0
+    assert "blank.csv: covariate 'age' needs a number in every row" in result.stderr
