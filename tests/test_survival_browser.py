@@ -7,8 +7,8 @@ each correction in the mapped columns and says who made it.
 
 With SURVIVAL_QUEUE_SCREENSHOT=PATH set, the queue's first record (its covariates, risk,
 expected events and evidence) is also saved there at 1280 px wide: that is how
-docs/queue-survival.png is made
-(`SURVIVAL_QUEUE_SCREENSHOT=docs/queue-survival.png pytest -q tests/test_survival_browser.py`).
+docs/survival_queue.png is made
+(`SURVIVAL_QUEUE_SCREENSHOT=docs/survival_queue.png pytest -q tests/test_survival_browser.py`).
 """
 
 from __future__ import annotations
