@@ -235,6 +235,9 @@ class CoxFit:
         )
 
 
+FULL_STEP = 1e-8
+
+
 def newton(
     derivatives: Derivatives,
     theta0: Tensor,
@@ -244,23 +247,24 @@ def newton(
     max_iter: int = 100,
 ) -> tuple[Tensor, int]:
     """Newton's method with step halving on a smooth convex objective; stops when the largest
-    gradient entry is below ``tol`` or no step lowers the objective (float64's floor)."""
+    gradient entry is below ``tol`` or the Newton decrement g^T H^-1 g below ``tol``^2. Near the
+    optimum (decrement < ``FULL_STEP``) the full step is taken: the objective's change is then
+    below float64's resolution, so comparing objectives would reject good steps."""
     theta = theta0.detach().clone()
     value, g, h = derivatives(theta, w)
     for it in range(1, max_iter + 1):
-        if float(g.abs().max()) < tol:
-            return theta, it - 1
         step = torch.linalg.solve(h, g)
+        decrement = float(g @ step)
+        if float(g.abs().max()) < tol or decrement < tol * tol:
+            return theta, it - 1
         size = 1.0
-        while size > 1e-10:
-            candidate = theta - size * step
-            new, g_new, h_new = derivatives(candidate, w)
-            if new <= value:
-                break
+        new, g_new, h_new = derivatives(theta - step, w)
+        while decrement > FULL_STEP and not new <= value:
             size /= 2
-        else:
-            return theta, it
-        theta, value, g, h = candidate, new, g_new, h_new
+            if size < 1e-10:
+                return theta, it
+            new, g_new, h_new = derivatives(theta - size * step, w)
+        theta, value, g, h = theta - size * step, new, g_new, h_new
     return theta, max_iter
 
 
