@@ -13,6 +13,7 @@ from lifelines.utils import concordance_index as lifelines_c
 from tests.engine.survival_data import load, untie
 from workers.engine.covariates import fit_covariates
 from workers.engine.cox import (
+    DEFAULT_ESTIMATOR,
     OPPOSER,
     SUPPORTER,
     SurvivalData,
@@ -135,7 +136,8 @@ def test_score_survival_influence_matches_refitting():
         refit = fit_cox(SurvivalData.build(x[train][keep], t[train][keep], e[train][keep], "cpu"))
         actual.append(float(target(refit.theta, ones)) - base)
     assert np.corrcoef(actual, scores.influence[picked])[0, 1] > 0.99
-    assert scores.estimator == SurvivalEstimator.HARM_DEVIANCE
+    assert scores.estimator == DEFAULT_ESTIMATOR == SurvivalEstimator.DEVIANCE
+    np.testing.assert_array_equal(scores.suspicion, np.abs(scores.deviance))
     assert sorted(scores.rank) == list(range(1, len(train) + 1))
     assert scores.rank[np.argmax(scores.suspicion)] == 1
     assert set(scores.metrics) >= {"c_index_train", "c_index_dev", "dev_loss", "n_events"}
@@ -149,7 +151,10 @@ def test_score_survival_without_dev_uses_self_influence():
     x, t, e = load("rossi", slice(0, 150))
     scores = score_survival(x, t, e, device="cpu")
     assert scores.influence is None
-    assert scores.estimator == SurvivalEstimator.SELF_DEVIANCE
+    assert scores.estimator == DEFAULT_ESTIMATOR
+    fused = score_survival(x, t, e, estimator=SurvivalEstimator.SELF_DEVIANCE, device="cpu")
+    assert fused.estimator == SurvivalEstimator.SELF_DEVIANCE
+    assert fused.rank[np.argmax(fused.suspicion)] == 1
     assert (scores.self_influence > 0).all()
     with pytest.raises(ValueError, match="dev"):
         score_survival(x, t, e, estimator=SurvivalEstimator.DEV_HARM, device="cpu")
