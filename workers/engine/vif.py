@@ -214,6 +214,33 @@ class VIF:
         """(n, p) predicted ``theta_without_i - theta``."""
         return self._solved_all().T.cpu().numpy()
 
+    def one_step_parameter_changes(self, *, chunk: int = 64) -> np.ndarray:
+        """(n, p) ``H_-i^-1 D_i``: one Newton step from theta on the objective without unit i,
+        with that objective's own Hessian (torch.func, ``chunk`` removal masks at a time).
+        n Hessians instead of one: for units of high leverage, where the first-order step
+        ``H^-1 D_i`` misjudges the refit."""
+        ones = _ones(self.objective, self.theta)
+        per_mask = vmap(hessian(self.objective.loss), in_dims=(None, 0))
+        eye = torch.diag(ones)
+        steps = []
+        for s in range(0, self.objective.n_units, chunk):
+            h = per_mask(self.theta, ones - eye[s : s + chunk])
+            h = h + self.damping * torch.eye(h.shape[-1], dtype=h.dtype, device=h.device)
+            steps.append(torch.linalg.solve(h, self.D[s : s + chunk].unsqueeze(-1)).squeeze(-1))
+        return torch.cat(steps).cpu().numpy()
+
+    def target_changes(
+        self, target: Callable[[Tensor], Tensor], parameter_changes: np.ndarray | None = None
+    ) -> np.ndarray:
+        """(n,) ``f(theta + delta_i) - f(theta)``: the target evaluated at each unit's predicted
+        parameters (``parameter_changes()`` unless given), exact in f where ``influence`` is
+        linear in it."""
+        delta = self.parameter_changes() if parameter_changes is None else parameter_changes
+        moved = self.theta + torch.as_tensor(
+            delta, dtype=self.theta.dtype, device=self.theta.device
+        )
+        return (vmap(target)(moved) - target(self.theta)).cpu().numpy()
+
 
 def leave_one_out(
     refit: Callable[[Tensor], Tensor], n_units: int, units: Sequence[int]
