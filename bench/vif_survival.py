@@ -220,6 +220,7 @@ def fidelity_and_speed(name: str) -> tuple[list, list, tuple[np.ndarray, np.ndar
 
 
 def main() -> None:
+    torch.set_num_threads(1)  # small-tensor timings on a shared machine: no thread hand-offs
     fidelity_rows, speed_rows, points = [], [], {}
     for name in SETS:
         f, s, points[name] = fidelity_and_speed(name)
@@ -256,7 +257,7 @@ def main() -> None:
         f"Cholesky, one solve; best of 5), the paper's loop (one autograd gradient per "
         f"left-out record, then the same solve; best of 2), brute force (one Newton refit from "
         f"zero per record); the last column: the one-Newton-step refinement of the fidelity "
-        f"table (a Hessian per record by torch.func). {machine()}. "
+        f"table (a Hessian per record by torch.func). One torch thread. {machine()}. "
         "Reproduce: `python -m bench.vif_survival`.",
     )
     with figure(

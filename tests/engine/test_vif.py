@@ -83,6 +83,16 @@ def test_predictions_match_leave_one_out_retraining():
     actual_dev = np.array([float(target(th)) - base for th in refits])
     assert np.corrcoef(actual_dev, vif.influence(target))[0, 1] > 0.99
 
+    # the refinements: one Newton step with each record's own Hessian is closer to the refit
+    one_step = vif.one_step_parameter_changes()
+    assert (
+        np.abs(one_step - actual_change).max()
+        < np.abs(vif.parameter_changes() - actual_change).max()
+    )
+    np.testing.assert_allclose(
+        vif.target_changes(target, actual_change), actual_dev, rtol=1e-9, atol=1e-12
+    )
+
     # self-influence: D_i^T (theta_-i - theta), with the actual parameter change
     D = removal_gradients(fitted.objective(), fitted.theta).numpy()
     actual_self = (D * actual_change).sum(1)
