@@ -114,7 +114,8 @@ def test_gradient_and_hessian_match_finite_differences(small, loss):
 
 
 @pytest.mark.parametrize(
-    "loss,model", [("listnet", "linear"), ("listmle", "linear"), ("listnet", "mlp")]
+    "loss,model",
+    [("listnet", "linear"), ("listmle", "linear"), ("listnet", "mlp"), ("listmle", "mlp")],
 )
 def test_removal_gradients_closed_form_vmap_and_loop_agree(small, loss, model):
     pr = problem(*small, loss=loss, model=model)

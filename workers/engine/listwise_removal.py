@@ -11,6 +11,7 @@ so all N rows cost one pass over the queries instead of N passes over the data:
 - ListNet, closed form for any scorer (score Jacobian J, rows ∇s_j): removing i
   renormalises the query's two softmaxes, ∇T_q^{-i} = (Σ p J - p_i J_i)/(1 - p_i)
   - (Σ a J - a_i J_i)/(1 - a_i), O(N·p) in all.
+- ListMLE, closed form likewise over its L grade-level choice sets, O(N·L·p).
 - Any loss, autodiff: ``vmap`` of the query term's gradient over the query's n_q masks,
   Σ n_q² work instead of the N² of masking the whole objective (``vif.removal_gradients``).
 """
@@ -58,6 +59,38 @@ def _listnet_terms(problem: RankingProblem, theta: Tensor) -> tuple[Tensor, Tens
     return sum_p - sum_a, renormalised(sum_p, p) - renormalised(sum_a, a)
 
 
+def _listmle_terms(problem: RankingProblem, theta: Tensor) -> tuple[Tensor, Tensor]:
+    """(∇T_q (Q, p), ∇T_q^{-i} (N, p)) of ListMLE in closed form: T_q = Σ_l c_l log Σ_{set
+    l} e^s - Σ_{relevant} s, so removing i renormalises the softmax of every set holding i
+    (levels >= g_i), drops one from c at its own level and its score from the sum."""
+    data = problem.data
+    J = score_jacobian(problem, theta)
+    G = data.padded(data.grades)
+    kept = data.padded(torch.ones_like(data.grades))
+    member = (G.unsqueeze(-1) <= data.levels) * kept.unsqueeze(-1)  # (Q, n_max, L)
+    S = problem.padded_scores(theta)
+    mass = torch.exp(S - S.amax(dim=-1, keepdim=True)).unsqueeze(-1) * member
+    pi = data.rows(mass / mass.sum(dim=-2, keepdim=True).clamp_min(torch.finfo(DTYPE).tiny))
+    relevant = (data.grades > 0).to(DTYPE)
+    own_level = (data.grades.unsqueeze(-1) == data.levels) * relevant.unsqueeze(-1)  # (N, L)
+    Q, L, p = data.n_queries, data.levels.numel(), J.shape[1]
+    coef = own_level.new_zeros((Q, L)).index_add_(0, data.query, own_level)
+    sets = J.new_zeros((Q, L, p)).index_add_(0, data.query, pi.unsqueeze(-1) * J.unsqueeze(1))
+    rel_sum = J.new_zeros((Q, p)).index_add_(0, data.query, relevant.unsqueeze(1) * J)
+    full = torch.einsum("ql,qlp->qp", coef, sets) - rel_sum
+    # (M_l - pi_il J_i)/(1 - pi_il) = M_l + w_il (M_l - J_i) with w = pi/(1 - pi) where i is
+    # in set l: so ∇T_q^{-i} = Σ_l (c'_l + c'_l w_il) M_l - (Σ_l c'_l w_il) J_i - the scores
+    rest = 1.0 - pi
+    in_set = data.rows(member) > 0
+    coef_without = coef[data.query] - own_level
+    safe = torch.where(rest > 0, rest, 1.0)
+    weight = coef_without * torch.where(in_set & (rest > 0), pi / safe, 0.0)
+    mixed = coef_without + weight
+    without = sum(mixed[:, k : k + 1] * sets[data.query, k] for k in range(L))  # L is small
+    without = without - weight.sum(dim=1, keepdim=True) * J
+    return full, without - (rel_sum[data.query] - relevant.unsqueeze(1) * J)
+
+
 def _autodiff_terms(problem: RankingProblem, theta: Tensor) -> tuple[Tensor, Tensor]:
     """(∇T_q (Q, p), ∇T_q^{-i} (N, p)) by autodiff, vectorised over each query's masks."""
     data, scorer, levels = problem.data, problem.scorer, problem.data.levels
@@ -82,11 +115,12 @@ def _autodiff_terms(problem: RankingProblem, theta: Tensor) -> tuple[Tensor, Ten
 def removal_gradients(
     problem: RankingProblem, theta: Tensor, *, closed_form: bool = True
 ) -> Tensor:
-    """(N, p) rows D_i at the full data (every weight 1): ListNet's closed form unless
-    ``closed_form`` is False or the loss is ListMLE, else per-query autodiff."""
+    """(N, p) rows D_i at the full data (every weight 1): the loss's closed form, or with
+    ``closed_form`` False per-query autodiff (the cross-check)."""
     data = problem.data
-    if closed_form and problem.loss is ListLoss.LISTNET:
-        full, without = _listnet_terms(problem, theta)
+    if closed_form:
+        closed = _listnet_terms if problem.loss is ListLoss.LISTNET else _listmle_terms
+        full, without = closed(problem, theta)
     else:
         full, without = _autodiff_terms(problem, theta)
     relevant = (data.grades > 0).to(DTYPE)
