@@ -144,15 +144,19 @@ def breslow_removal_gradients(data: SurvivalData, theta: Tensor, *, chunk: int =
     a = a_terms.sum(0)
     events = torch.nonzero(data.event > 0).flatten()
     s0_e, end_e, xbar_e = s0[events], data.end[events], xbar[events]
+    column = torch.full((n,), -1, dtype=torch.long, device=r.device)
+    column[events] = torch.arange(len(events), device=r.device)  # an event's column in m
     rows = []
     for lo in range(0, n, chunk):
         i = torch.arange(lo, min(lo + chunk, n), device=r.device)
         # i is in k's risk set when its sorted position <= k's tie-group end; ends ascend with
         # the events, so the events before ``first`` cannot hold any row of this chunk
         first = int(torch.searchsorted(end_e, lo))
-        ev, ri = events[first:], r[i, None]
-        holds = (i[:, None] <= end_e[None, first:]) & (i[:, None] != ev[None, :])
-        m = (s0_e[None, first:] - ri).reciprocal_().mul_(ri).masked_fill_(~holds, 0.0)
+        ri = r[i, None]
+        m = (s0_e[None, first:] - ri).reciprocal_().mul_(ri)
+        m.masked_fill_(i[:, None] > end_e[None, first:], 0.0)
+        own = column[i] >= first  # k = i: an event's own term is in a_terms, not here
+        m[own.nonzero().flatten(), column[i][own] - first] = 0.0
         a_minus = a - a_terms[i] + m @ xbar_e[first:] - m.sum(1, keepdim=True) * data.x[i]
         rows.append(a / n - a_minus / (n - 1))
     return torch.cat(rows)
@@ -458,7 +462,8 @@ def score_survival(
         dev_data = SurvivalData.build(*dev, device=data.x.device)
         dev_ones = torch.ones(dev_data.n, dtype=torch.float64, device=data.x.device)
         target = cox_loss(dev_data, 0.0, ties)
-        influence = data.unsort(torch.as_tensor(vif.influence(lambda t: target(t, dev_ones))))
+        dev_gradient = derivatives_for(dev_data, 0.0, ties)(fit.theta, dev_ones)[1]
+        influence = data.unsort(torch.as_tensor(vif.influence(dev_gradient)))
         dev_risk = dev_data.unsort(dev_data.x @ fit.theta)
         metrics["c_index_dev"] = concordance_index(dev[1], dev_risk, dev[2])
         metrics["dev_loss"] = float(target(fit.theta, dev_ones))

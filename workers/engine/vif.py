@@ -193,9 +193,10 @@ class VIF:
             self._solved = self.solve(self.D.T.contiguous())
         return self._solved
 
-    def influence(self, target: Callable[[Tensor], Tensor]) -> np.ndarray:
-        """(n,) predicted ``f(theta without i) - f(theta)`` for a scalar target f(theta)."""
-        g = grad(target)(self.theta)
+    def influence(self, target: Callable[[Tensor], Tensor] | Tensor) -> np.ndarray:
+        """(n,) predicted ``f(theta without i) - f(theta)`` for a scalar target f(theta); pass
+        f's gradient at theta (p,) instead of f where it has a closed form (no autodiff)."""
+        g = target if isinstance(target, Tensor) else grad(target)(self.theta)
         return (self.D @ self.solve(g)).cpu().numpy()
 
     def self_influence(self) -> np.ndarray:
