@@ -135,8 +135,8 @@ def main() -> None:
             "brute force s (extrapolated)",
             "vs loop",
             "vs brute force",
-            "max |loop - VIF|",
-            "max |VIF|",
+            "max abs(loop - VIF)",
+            "max abs(VIF)",
         ],
         [
             [

@@ -69,7 +69,10 @@ def table(name: str, loss: str, seeds: tuple[int, ...], note: str) -> dict[str, 
     runs = [run(loss, s) for s in seeds]
     mean = {m: {b: float(np.mean([r[0][m][b] for r in runs])) for b in BUDGETS} for m in METHODS}
     rows = [
-        [m + (" (default)" if m == DEFAULT_ESTIMATOR.value else ""), *(mean[m][b] for b in BUDGETS)]
+        [
+            m.replace("|", r"\|") + (" (default)" if m == DEFAULT_ESTIMATOR.value else ""),
+            *(mean[m][b] for b in BUDGETS),
+        ]
         for m in METHODS
     ]
     write_table(
