@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support import free_port, upload_demo_project, wait_until
+from tests.support import assay_env, free_port, upload_demo_project, wait_until
 
 CHROMIUM = os.environ.get("ASSAY_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -78,6 +78,28 @@ def running_server(data_dir: Path, *args: str, startup_s: float = 60) -> Iterato
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@contextmanager
+def served_team(data_dir: Path, password: str) -> Iterator[str]:
+    """An empty, migrated instance with an admin (``ada``) and an annotator (``nora``), both
+    with ``password``, served by `assay serve` (embedded worker); yields the base URL."""
+    from app.core.auth import create_user
+    from app.core.db import migrate, session_scope
+    from app.models import Role
+
+    with assay_env(data_dir):
+        migrate()
+        with session_scope() as session:
+            create_user(session, "ada", password, Role.admin)
+            create_user(session, "nora", password, Role.annotator)
+        with running_server(data_dir) as base:
+            yield base
+
+
+def desktop_page(browser):
+    """A page in a fresh context at 1280 x 900 (one user's session)."""
+    return browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
 
 
 @contextmanager

@@ -22,8 +22,7 @@ from playwright.sync_api import expect
 
 from app.kinds.sequence_tagging.annotation import encode
 from app.kinds.sequence_tagging.formats import Span, read_conll
-from tests.browser import login, project_trained_on_page, running_server
-from tests.support import assay_env
+from tests.browser import desktop_page, login, project_trained_on_page, served_team
 from tests.test_ner_project import DATA, _blocks, _relabel_everywhere, _types
 
 pytestmark = pytest.mark.browser
@@ -44,23 +43,14 @@ def _sentences(text: str) -> list:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     """A served, empty instance with an admin and an annotator; the CoNLL files to upload."""
-    from app.core.auth import create_user
-    from app.core.db import migrate, session_scope
-    from app.models import Role
-
     data_dir = tmp_path_factory.mktemp("ner-flow")
     blocks = _blocks(DATA)
     silver = _relabel_everywhere("".join(blocks[:60]), "Trump", "PERSON", "ORG")
     dev = "".join(blocks[60:])
     (data_dir / "silver.conll").write_text(silver, encoding="utf-8")
     (data_dir / "dev.conll").write_text(dev, encoding="utf-8")
-    with assay_env(data_dir):
-        migrate()
-        with session_scope() as session:
-            create_user(session, "ada", PASSWORD, Role.admin)
-            create_user(session, "nora", PASSWORD, Role.annotator)
-        with running_server(data_dir) as base:
-            yield {"base": base, "dir": data_dir, "silver": silver, "dev": dev}
+    with served_team(data_dir, PASSWORD) as base:
+        yield {"base": base, "dir": data_dir, "silver": silver, "dev": dev}
 
 
 def _annotation(page) -> str:
@@ -91,7 +81,7 @@ def _with_spans(page, item_id: str) -> tuple[str, list[Span]]:
 def test_ner_upload_train_fix_by_keyboard_group_fix_and_export(site, browser):
     base = site["base"]
     types = _types(site["silver"] + site["dev"])
-    admin = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    admin = desktop_page(browser)
     login(admin, base, "ada", PASSWORD)
     pid = project_trained_on_page(
         admin,
@@ -107,7 +97,7 @@ def test_ner_upload_train_fix_by_keyboard_group_fix_and_export(site, browser):
         timeout_ms=TRAIN_TIMEOUT_MS,
     )
 
-    nora = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    nora = desktop_page(browser)
     login(nora, base, "nora", PASSWORD)
     nora.goto(f"{base}/projects/{pid}/queue")
     expect(nora.locator("#decision .tok.focus").first).to_be_visible()

@@ -20,8 +20,7 @@ import pytest
 from playwright.sync_api import expect
 
 from app.cli.demo_ranking import flipped
-from tests.browser import login, project_trained_on_page, running_server
-from tests.support import assay_env
+from tests.browser import desktop_page, login, project_trained_on_page, served_team
 from tests.test_score_ranking_cli import queries
 
 pytestmark = pytest.mark.browser
@@ -32,23 +31,14 @@ TRAIN_TIMEOUT_MS = 300_000
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     """A served, empty instance with an admin and an annotator; the svmlight files to upload."""
-    from app.core.auth import create_user
-    from app.core.db import migrate, session_scope
-    from app.models import Role
-
     data_dir = tmp_path_factory.mktemp("ranking-flow")
     train = queries("train", 3)
     for i in range(0, len(train), 25):
         train[i] = flipped(train[i])
     (data_dir / "train.svmlight").write_text("".join(train))
     (data_dir / "dev.svmlight").write_text("".join(queries("test", 2)))
-    with assay_env(data_dir):
-        migrate()
-        with session_scope() as session:
-            create_user(session, "ada", PASSWORD, Role.admin)
-            create_user(session, "nora", PASSWORD, Role.annotator)
-        with running_server(data_dir) as base:
-            yield {"base": base, "dir": data_dir, "train": train}
+    with served_team(data_dir, PASSWORD) as base:
+        yield {"base": base, "dir": data_dir, "train": train}
 
 
 def _grade(page) -> str | None:
@@ -58,7 +48,7 @@ def _grade(page) -> str | None:
 
 def test_ranking_upload_train_regrade_by_keyboard_and_export(site, browser):
     base = site["base"]
-    admin = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    admin = desktop_page(browser)
     login(admin, base, "ada", PASSWORD)
     pid = project_trained_on_page(
         admin,
@@ -74,7 +64,7 @@ def test_ranking_upload_train_regrade_by_keyboard_and_export(site, browser):
         timeout_ms=TRAIN_TIMEOUT_MS,
     )
 
-    nora = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    nora = desktop_page(browser)
     login(nora, base, "nora", PASSWORD)
     nora.goto(f"{base}/projects/{pid}/queue")
     expect(nora.locator(".query-rank")).to_contain_text("the model ranks it")

@@ -20,8 +20,7 @@ import os
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import login, project_trained_on_page, running_server
-from tests.support import assay_env
+from tests.browser import desktop_page, login, project_trained_on_page, served_team
 from tests.test_survival_project import gbsg2_csv
 
 pytestmark = pytest.mark.browser
@@ -32,20 +31,11 @@ TRAIN_TIMEOUT_MS = 300_000
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     """A served, empty instance with an admin and an annotator; the CSV files to upload."""
-    from app.core.auth import create_user
-    from app.core.db import migrate, session_scope
-    from app.models import Role
-
     data_dir = tmp_path_factory.mktemp("survival-flow")
     (data_dir / "silver.csv").write_bytes(gbsg2_csv(0, 80))
     (data_dir / "dev.csv").write_bytes(gbsg2_csv(80, 120))
-    with assay_env(data_dir):
-        migrate()
-        with session_scope() as session:
-            create_user(session, "ada", PASSWORD, Role.admin)
-            create_user(session, "nora", PASSWORD, Role.annotator)
-        with running_server(data_dir) as base:
-            yield {"base": base, "dir": data_dir}
+    with served_team(data_dir, PASSWORD) as base:
+        yield {"base": base, "dir": data_dir}
 
 
 def _event_value(page, event: str) -> str:
@@ -69,7 +59,7 @@ def _confirm(page, item_id: str) -> str:
 
 def test_survival_upload_train_correct_by_keyboard_and_export(site, browser):
     base = site["base"]
-    admin = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    admin = desktop_page(browser)
     login(admin, base, "ada", PASSWORD)
     pid = project_trained_on_page(
         admin,
@@ -85,7 +75,7 @@ def test_survival_upload_train_correct_by_keyboard_and_export(site, browser):
         timeout_ms=TRAIN_TIMEOUT_MS,
     )
 
-    nora = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    nora = desktop_page(browser)
     login(nora, base, "nora", PASSWORD)
     nora.goto(f"{base}/projects/{pid}/queue")
     expect(nora.locator(".survival-model dd.risk")).to_contain_text("higher than")
