@@ -59,8 +59,8 @@ def main() -> None:
         f"{len(SEEDS)} seeds",
         ["ranking", *(f"top {share:.0%}" for share in SHARES)],
         rows,
-        note=f"`python -m bench.survival_demo_detection`; {machine()}. The default with a gold "
-        f"dev set is `{DEFAULT_ESTIMATOR}`.",
+        note=f"`python -m bench.survival_demo_detection`; {machine()}. The default ranking is "
+        f"`{DEFAULT_ESTIMATOR}`.",
     )
 
 

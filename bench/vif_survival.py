@@ -12,15 +12,22 @@ loss evaluated there); wall time of VIF, of the paper's per-unit loop
 
 Detection: 10% of the training records corrupted (half the event indicator swapped, half the
 duration multiplied or divided by 4 within the observed range); the share of corrupted
-records found in the top 5/10/20% of each suspicion ranking, mean over seeds. The default was
-chosen on the selection seeds only; the report seeds were not looked at while choosing.
+records found in the top 5/10/20% of each suspicion ranking, mean over seeds. History of the
+default: first chosen on seeds 0-4 (|deviance residual|), reported on seeds 100-109, where
+self-influence fused with the deviance residual found more on both data sets; those seeds had
+then been looked at, so the choice is now made on all 15 seen seeds (SELECTION_SEEDS: the best
+mean at 10% inspected over both data sets) and reported on seeds 200-219 (REPORT_SEEDS), which
+nobody looked at before.
 
     python -m bench.vif_survival   # writes bench/results/vif_survival*.md and vif_survival.png
+    python -m bench.vif_survival --part detection   # only the two detection tables
 """
 
 from __future__ import annotations
 
+import argparse
 import time
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -32,6 +39,7 @@ from workers.engine.covariates import fit_covariates
 from workers.engine.cox import (
     DEFAULT_ESTIMATOR,
     SurvivalData,
+    SurvivalEstimator,
     cox_loss,
     derivatives_for,
     fit_cox,
@@ -44,7 +52,9 @@ DATA = RESULTS.parent.parent / "app" / "demo_data"
 SETS = {"rossi": ("week", "arrest"), "gbsg2": ("time", "cens")}
 PENALTY, DEV_SHARE, CORRUPT, FACTOR = 0.01, 0.3, 0.1, 4.0
 SHARES = (0.05, 0.10, 0.20)
-SELECTION_SEEDS, REPORT_SEEDS = range(5), range(100, 110)
+SELECTION_SEEDS = (*range(5), *range(100, 110))  # every seed seen so far
+REPORT_SEEDS = tuple(range(200, 220))  # fresh: not looked at before the choice
+BOTH = "mean of both"
 
 Split = tuple[np.ndarray, np.ndarray, np.ndarray]  # covariates, durations, events
 
@@ -94,8 +104,9 @@ def dev_target(dev: Split, device: torch.device):
     return lambda theta: loss(theta, ones)
 
 
-def detection(seeds: range) -> dict[tuple[str, str], np.ndarray]:
-    """(data set, estimator) -> recall at SHARES, mean over seeds."""
+def detection(seeds: Sequence[int]) -> dict[tuple[str, str], np.ndarray]:
+    """(data set, estimator) -> recall at SHARES, mean over seeds; (BOTH, estimator): the mean
+    of the data sets' means."""
     out: dict[tuple[str, str], list[list[float]]] = {}
     for name in SETS:
         for seed in seeds:
@@ -110,16 +121,48 @@ def detection(seeds: range) -> dict[tuple[str, str], np.ndarray]:
             for estimator, suspicion in scores.items():
                 recalls = [recall_at(suspicion, mask, s) for s in SHARES]
                 out.setdefault((name, str(estimator)), []).append(recalls)
-    return {key: np.mean(v, axis=0) for key, v in out.items()}
+    result = {key: np.mean(v, axis=0) for key, v in out.items()}
+    for estimator in {e for _, e in result}:
+        result[BOTH, estimator] = np.mean([result[name, estimator] for name in SETS], axis=0)
+    return result
 
 
-def detection_table(name: str, seeds: range, title: str) -> dict:
+def seed_spans(seeds: Sequence[int]) -> str:
+    """'0-4, 100-109' for the seeds 0..4 and 100..109."""
+    spans: list[list[int]] = []
+    for seed in sorted(seeds):
+        if spans and seed == spans[-1][1] + 1:
+            spans[-1][1] = seed
+        else:
+            spans.append([seed, seed])
+    return ", ".join(f"{a}-{b}" if b > a else f"{a}" for a, b in spans)
+
+
+def best_at_10(result: dict[tuple[str, str], np.ndarray]) -> str:
+    """The estimator with the highest mean share found at 10% inspected over both data sets."""
+    return max((e for d, e in result if d == BOTH), key=lambda e: result[BOTH, e][1])
+
+
+def versus_baselines(result: dict[tuple[str, str], np.ndarray]) -> str:
+    """The default's share found at 10% beside the two residual baselines', per data set."""
+    baselines = (SurvivalEstimator.DEVIANCE, SurvivalEstimator.MARTINGALE)
+    return "; ".join(
+        f"{name} {result[name, DEFAULT_ESTIMATOR][1]:.3f} vs "
+        + " / ".join(f"{result[name, b][1]:.3f}" for b in baselines)
+        for name in (*SETS, BOTH)
+    )
+
+
+def detection_table(name: str, seeds: Sequence[int], title: str, history: str) -> dict:
     result = detection(seeds)
+    order = {d: i for i, d in enumerate((*sorted(SETS), BOTH))}
     rows = [
         [data_set, estimator + (" (default)" if estimator == DEFAULT_ESTIMATOR else ""), *r]
-        for (data_set, estimator), r in sorted(result.items(), key=lambda kv: (kv[0][0], -kv[1][1]))
+        for (data_set, estimator), r in sorted(
+            result.items(), key=lambda kv: (order[kv[0][0]], -kv[1][1], kv[0][1])
+        )
     ]
-    rows += [[data_set, "random", *SHARES] for data_set in SETS]
+    rows += [[data_set, "random", *SHARES] for data_set in order]
     write_table(
         name,
         title,
@@ -127,12 +170,43 @@ def detection_table(name: str, seeds: range, title: str) -> dict:
         rows,
         f"Share of the corrupted training records (10%: half with the event indicator swapped, "
         f"half with the duration x{FACTOR:g} or /{FACTOR:g} within the observed range) among "
-        f"the top 5/10/20% of each ranking; 70/30 train/dev splits, seeds "
-        f"{seeds.start}-{seeds.stop - 1}, mean; "
-        f"penalty {PENALTY}, Breslow ties; random finds the share inspected. {machine()}. "
-        "Reproduce: `python -m bench.vif_survival`.",
+        f"the top 5/10/20% of each ranking; 70/30 train/dev splits, {len(seeds)} seeds "
+        f"({seed_spans(seeds)}), mean; {BOTH}: the mean of the two data sets' means. "
+        f"Best at 10% over both data sets here: `{best_at_10(result)}`. At 10%, the default "
+        f"against `deviance_residual` / `martingale_residual`: {versus_baselines(result)}. "
+        f"{history} "
+        f"Penalty {PENALTY}, Breslow ties; random finds the share inspected. {machine()}. "
+        "Reproduce: `python -m bench.vif_survival --part detection`.",
     )
     return result
+
+
+def detection_tables() -> None:
+    """Choose on the seen seeds, report on the fresh ones."""
+    history = (
+        "History: the default was first chosen on seeds 0-4 (`deviance_residual`) and "
+        "reported on seeds 100-109; once those had been seen it was revised to the best at 10% "
+        f"over both data sets on all {len(SELECTION_SEEDS)} seen seeds "
+        f"({seed_spans(SELECTION_SEEDS)}): `{DEFAULT_ESTIMATOR}`, reported on seeds "
+        f"{seed_spans(REPORT_SEEDS)}, which nobody looked at before the choice."
+    )
+    chosen = best_at_10(
+        detection_table(
+            "vif_survival_selection",
+            SELECTION_SEEDS,
+            "Survival: detection on the selection seeds (every seed seen; used to choose the "
+            "default)",
+            history,
+        )
+    )
+    if chosen != DEFAULT_ESTIMATOR:
+        print(f"warning: the best on the selection seeds is {chosen}, not {DEFAULT_ESTIMATOR}")
+    detection_table(
+        "vif_survival_detection",
+        REPORT_SEEDS,
+        "Survival: detection of injected errors (fresh report seeds)",
+        history,
+    )
 
 
 def best_of(fn, repeats: int = 5) -> tuple[float, object]:
@@ -225,7 +299,7 @@ def fidelity_and_speed(name: str) -> tuple[list, list, tuple[np.ndarray, np.ndar
     return fidelity_rows, speed_rows, (ours, truth)
 
 
-def main() -> None:
+def fidelity_and_speed_tables() -> None:
     torch.set_num_threads(1)  # small-tensor timings on a shared machine: no thread hand-offs
     fidelity_rows, speed_rows, points = [], [], {}
     for name in SETS:
@@ -277,16 +351,14 @@ def main() -> None:
         lo = min(min(p[1].min(), p[0].min()) for p in points.values())
         hi = max(max(p[1].max(), p[0].max()) for p in points.values())
         ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8, label="y = x")
-    detection_table(
-        "vif_survival_selection",
-        SELECTION_SEEDS,
-        "Survival: detection on the selection seeds (used to choose the default)",
-    )
-    detection_table(
-        "vif_survival_detection",
-        REPORT_SEEDS,
-        "Survival: detection of injected errors (held-out seeds)",
-    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--part", choices=("all", "detection"), default="all")
+    if parser.parse_args().part == "all":
+        fidelity_and_speed_tables()
+    detection_tables()
 
 
 if __name__ == "__main__":

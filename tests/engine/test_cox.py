@@ -9,6 +9,7 @@ import pytest
 import torch
 from lifelines import CoxPHFitter
 from lifelines.utils import concordance_index as lifelines_c
+from scipy.stats import rankdata
 
 from tests.engine.survival_data import load, untie
 from workers.engine.covariates import fit_covariates
@@ -136,8 +137,10 @@ def test_score_survival_influence_matches_refitting():
         refit = fit_cox(SurvivalData.build(x[train][keep], t[train][keep], e[train][keep], "cpu"))
         actual.append(float(target(refit.theta, ones)) - base)
     assert np.corrcoef(actual, scores.influence[picked])[0, 1] > 0.99
-    assert scores.estimator == DEFAULT_ESTIMATOR == SurvivalEstimator.DEVIANCE
-    np.testing.assert_array_equal(scores.suspicion, np.abs(scores.deviance))
+    assert scores.estimator == DEFAULT_ESTIMATOR == SurvivalEstimator.SELF_DEVIANCE
+    # reciprocal-rank fusion (k = 60) of self-influence and |deviance residual|, by hand
+    ranks = [rankdata(-s, method="ordinal") for s in (scores.self_influence, abs(scores.deviance))]
+    np.testing.assert_allclose(scores.suspicion, sum(1.0 / (60.0 + r) for r in ranks))
     assert sorted(scores.rank) == list(range(1, len(train) + 1))
     assert scores.rank[np.argmax(scores.suspicion)] == 1
     assert set(scores.metrics) >= {"c_index_train", "c_index_dev", "dev_loss", "n_events"}
@@ -152,9 +155,10 @@ def test_score_survival_without_dev_uses_self_influence():
     scores = score_survival(x, t, e, device="cpu")
     assert scores.influence is None
     assert scores.estimator == DEFAULT_ESTIMATOR
-    fused = score_survival(x, t, e, estimator=SurvivalEstimator.SELF_DEVIANCE, device="cpu")
-    assert fused.estimator == SurvivalEstimator.SELF_DEVIANCE
-    assert fused.rank[np.argmax(fused.suspicion)] == 1
+    baseline = score_survival(x, t, e, estimator=SurvivalEstimator.DEVIANCE, device="cpu")
+    assert baseline.estimator == SurvivalEstimator.DEVIANCE
+    np.testing.assert_array_equal(baseline.suspicion, np.abs(baseline.deviance))
+    assert baseline.rank[np.argmax(baseline.suspicion)] == 1
     assert (scores.self_influence > 0).all()
     with pytest.raises(ValueError, match="dev"):
         score_survival(x, t, e, estimator=SurvivalEstimator.DEV_HARM, device="cpu")

@@ -23,7 +23,7 @@ class SurvivalOutput:
     covariates: list[str]  # the design matrix's column names
     confidence: np.ndarray  # per record, how likely the model finds its recorded outcome
     risk_percentile: np.ndarray  # per record, % of training records with a lower risk
-    estimator: str  # cox_dev (a gold dev target) or cox_self
+    estimator: str  # cox_dev (influence on a gold dev target) or cox_self; one ranking
     metrics: dict[str, float | int | str]
 
 
@@ -63,8 +63,10 @@ def score_records(
     dev_labels: Sequence[str] = (),
 ) -> SurvivalOutput:
     """Fit the Cox model on the training records and score each one: influence on the gold dev
-    records' partial likelihood when there are any, else self-influence. ValueError names a
-    covariate that cannot be encoded (a numeric column with a blank or a word in some row)."""
+    records' partial likelihood when there are any, self-influence always, ranked by the engine's
+    default (``cox.DEFAULT_ESTIMATOR``: self-influence fused with the |deviance residual|, which
+    needs no dev records). ValueError names a covariate that cannot be encoded (a numeric column
+    with a blank or a word in some row)."""
     columns = covariate_columns(train_fields)
     x, names, transform = fit_covariates([dict(f) for f in train_fields], columns)
     duration, event = follow_ups(train_labels)
