@@ -273,6 +273,51 @@ def encode_table(header: Sequence[str], rows: Iterable[Iterable[list[Any]]]) -> 
         yield buffer.getvalue().encode("utf-8")
 
 
+def encode_rows(
+    header: Sequence[str], batches: Batches, row: Callable[[dict[str, Any]], list[Any]]
+) -> Iterator[bytes]:
+    """``encode_table`` of one ``row(record)`` per record, batch by batch."""
+    return encode_table(header, ([row(r) for r in records] for records in batches))
+
+
+# Provenance of a record: ``source`` is what set its current annotation (``import`` for an
+# upload's, else the deciding event's: annotator, review, bulk, consensus), ``decided_by`` the
+# person (None for an import or a consensus), ``changed`` whether the current annotation differs
+# from the silver one (False for gold and test records, which have none).
+DECISION_COLUMNS = ("status", "source", "decided_by", "decided_at", "changed", "note")
+RESULT_COLUMNS = ("suspicion_rank", "estimator")  # the newest model's, empty where it has none
+
+
+def provenance(record: dict[str, Any]) -> dict[str, Any]:
+    """Where the record's current annotation came from (see ``DECISION_COLUMNS``)."""
+    silver = record["silver_label"]
+    return {
+        "source": record["source"] or EventSource.imported.value,
+        "decided_by": record["username"],
+        "decided_at": record["decided_at"],
+        "changed": silver is not None and silver != record["final_label"],
+        "note": record["note"],
+    }
+
+
+def provenance_cells(
+    record: dict[str, Any], columns: Sequence[str], own: dict[str, Any] | None = None
+) -> list[Any]:
+    """A provenance CSV's cells for ``columns``: the kind's ``own`` cells where it names the
+    column, else the record's ids, ``text``, ``silver`` annotation, ``DECISION_COLUMNS``
+    (``changed`` as ``true``/``false``) and ``RESULT_COLUMNS``."""
+    found = provenance(record)
+    cells = {
+        **{key: record[key] for key in ("id", "external_id", "dataset", "text", "status")},
+        "silver": record["silver_label"],
+        **found,
+        "changed": "true" if found["changed"] else "false",
+        **{key: record[key] for key in RESULT_COLUMNS},
+        **(own or {}),
+    }
+    return [cells[column] for column in columns]
+
+
 def encode_csv(batches: Batches, voters: Sequence[str]) -> Iterator[bytes]:
     """The classification CSV: ``COLUMNS``, then a vote column per voter. Usernames in the
     header are neutralised like any text cell."""

@@ -13,8 +13,15 @@ from collections.abc import Iterator
 from typing import Any
 
 from app.kinds.ranking.formats import DOC_KEY, FEATURES_KEY, QID_KEY
-from app.kinds.sequence_tagging.export import provenance
-from app.services.export import Batches, Exporter, ExportFormat, encode_table
+from app.services.export import (
+    DECISION_COLUMNS,
+    RESULT_COLUMNS,
+    Batches,
+    Exporter,
+    ExportFormat,
+    encode_rows,
+    provenance_cells,
+)
 
 PROVENANCE_COLUMNS = (
     "id",
@@ -25,14 +32,8 @@ PROVENANCE_COLUMNS = (
     "text",
     "silver",
     "grade",
-    "status",
-    "source",
-    "decided_by",
-    "decided_at",
-    "changed",
-    "note",
-    "suspicion_rank",
-    "estimator",
+    *DECISION_COLUMNS,
+    *RESULT_COLUMNS,
 )
 
 
@@ -60,25 +61,13 @@ def encode_svmlight(batches: Batches) -> Iterator[bytes]:
 
 
 def _provenance_row(record: dict[str, Any]) -> list[Any]:
-    found = provenance(record)
     payload = record["payload"]
-    row = {
-        **{key: record[key] for key in ("id", "external_id", "dataset", "text", "status")},
-        "query": payload[QID_KEY],
-        "doc": payload.get(DOC_KEY),
-        "silver": record["silver_label"],
-        "grade": record["final_label"],
-        **found,
-        "changed": "true" if found["changed"] else "false",
-        "suspicion_rank": record["suspicion_rank"],
-        "estimator": record["estimator"],
-    }
-    return [row[column] for column in PROVENANCE_COLUMNS]
+    own = {"query": payload[QID_KEY], "doc": payload.get(DOC_KEY), "grade": record["final_label"]}
+    return provenance_cells(record, PROVENANCE_COLUMNS, own)
 
 
 def encode_provenance_csv(batches: Batches) -> Iterator[bytes]:
-    rows = ([_provenance_row(r) for r in records] for records in batches)
-    return encode_table(PROVENANCE_COLUMNS, rows)
+    return encode_rows(PROVENANCE_COLUMNS, batches, _provenance_row)
 
 
 EXPORTS = {

@@ -6,12 +6,7 @@ be read as a token (``formats``), so the provenance cannot ride along in it. It 
 in the same order, in the CSV (one row per sentence: ids, annotation strings, who decided and
 how) and in the JSONL, which carries both: ``to_record``'s ``id`` (the item's id, unique in the
 project, where upload ids repeat across datasets), ``tokens``, ``tags`` and ``spans``, and the
-provenance keys, which ``read_jsonl`` ignores.
-
-Provenance of a sentence: ``source`` is what set its current spans (``import`` for an upload's,
-else the deciding event's: annotator, review, bulk, consensus), ``decided_by`` the person (None
-for an import or a consensus), ``changed`` whether the current spans differ from the silver ones
-(False for gold and test sentences, which have none).
+provenance keys (``app.services.export.provenance``), which ``read_jsonl`` ignores.
 """
 
 from __future__ import annotations
@@ -22,48 +17,25 @@ from typing import Any
 from app.kinds.sequence_tagging.annotation import decode
 from app.kinds.sequence_tagging.formats import Sentence, conll_block, to_record
 from app.kinds.sequence_tagging.rows import TOKENS_KEY
-from app.models import EventSource
 from app.services.export import (
+    DECISION_COLUMNS,
     VOTES,
     Batches,
     Exporter,
     ExportFormat,
-    encode_table,
+    encode_rows,
     json_line,
+    provenance,
+    provenance_cells,
 )
 
-PROVENANCE_COLUMNS = (
-    "id",
-    "external_id",
-    "dataset",
-    "text",
-    "silver",
-    "final",
-    "status",
-    "source",
-    "decided_by",
-    "decided_at",
-    "changed",
-    "note",
-)
+PROVENANCE_COLUMNS = ("id", "external_id", "dataset", "text", "silver", "final", *DECISION_COLUMNS)
 
 
 def _sentence(record: dict[str, Any]) -> Sentence:
     """The item as a sentence with its current spans; its id is the item's."""
     spans = decode(record["final_label"])
     return Sentence(record["payload"][TOKENS_KEY], spans, line=0, external_id=str(record["id"]))
-
-
-def provenance(record: dict[str, Any]) -> dict[str, Any]:
-    """Where the sentence's current spans came from (see the module docstring)."""
-    silver = record["silver_label"]
-    return {
-        "source": record["source"] or EventSource.imported.value,
-        "decided_by": record["username"],
-        "decided_at": record["decided_at"],
-        "changed": silver is not None and silver != record["final_label"],
-        "note": record["note"],
-    }
 
 
 def _spans_json(value: str | None) -> list[dict[str, Any]] | None:
@@ -102,20 +74,11 @@ def encode_jsonl(batches: Batches) -> Iterator[bytes]:
 
 
 def _provenance_row(record: dict[str, Any]) -> list[Any]:
-    found = provenance(record)
-    row = {
-        **{key: record[key] for key in ("id", "external_id", "dataset", "text", "status")},
-        "silver": record["silver_label"],
-        "final": record["final_label"],
-        **found,
-        "changed": "true" if found["changed"] else "false",
-    }
-    return [row[column] for column in PROVENANCE_COLUMNS]
+    return provenance_cells(record, PROVENANCE_COLUMNS, {"final": record["final_label"]})
 
 
 def encode_provenance_csv(batches: Batches) -> Iterator[bytes]:
-    rows = ([_provenance_row(r) for r in records] for records in batches)
-    return encode_table(PROVENANCE_COLUMNS, rows)
+    return encode_rows(PROVENANCE_COLUMNS, batches, _provenance_row)
 
 
 EXPORTS = {

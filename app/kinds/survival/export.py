@@ -6,7 +6,7 @@ number), ``dataset``, every covariate column in the order of the first upload th
 duration and event columns (the project's labels) holding the current annotation, ``silver``
 (the uploaded annotation string, empty for gold and test records), ``status``, then who decided
 and how (``source``, ``decided_by``, ``decided_at``, ``changed``, ``note``: see
-``sequence_tagging.export.provenance``) and the newest model's ``suspicion_rank`` and
+``app.services.export.provenance``) and the newest model's ``suspicion_rank`` and
 ``estimator``. A record without an annotation leaves both mapped cells empty.
 """
 
@@ -18,24 +18,22 @@ from typing import Any
 from sqlalchemy import func, select
 
 from app.core.db import new_session
-from app.kinds.sequence_tagging.export import provenance
 from app.kinds.survival.annotation import decode
 from app.kinds.survival.formats import FIELDS_KEY
 from app.models import Item, Project
-from app.services.export import Batches, Exporter, ExportFormat, encode_table, spreadsheet_safe
+from app.services.export import (
+    DECISION_COLUMNS,
+    RESULT_COLUMNS,
+    Batches,
+    Exporter,
+    ExportFormat,
+    encode_rows,
+    provenance_cells,
+    spreadsheet_safe,
+)
 
 LEADING = ("id", "external_id", "dataset")
-TRAILING = (
-    "silver",
-    "status",
-    "source",
-    "decided_by",
-    "decided_at",
-    "changed",
-    "note",
-    "suspicion_rank",
-    "estimator",
-)
+TRAILING = ("silver", *DECISION_COLUMNS, *RESULT_COLUMNS)
 
 
 def covariate_columns(project_id: int) -> tuple[list[str], list[str]]:
@@ -69,29 +67,19 @@ def record_row(record: dict[str, Any], covariates: Sequence[str]) -> list[Any]:
     fields = dict(record["payload"].get(FIELDS_KEY, ()))
     final = record["final_label"]
     duration, event = decode(final) if final else (None, None)
-    found = provenance(record)
     return [
-        *(record[key] for key in LEADING),
+        *provenance_cells(record, LEADING),
         *(fields.get(name) for name in covariates),
         None if duration is None else number(duration),
         event,
-        record["silver_label"],
-        record["status"],
-        found["source"],
-        found["decided_by"],
-        found["decided_at"],
-        "true" if found["changed"] else "false",
-        found["note"],
-        record["suspicion_rank"],
-        record["estimator"],
+        *provenance_cells(record, TRAILING),
     ]
 
 
 def encode_csv(project_id: int, batches: Batches) -> Iterator[bytes]:
     covariates, mapped = covariate_columns(project_id)
     header = [spreadsheet_safe(name) for name in (*LEADING, *covariates, *mapped, *TRAILING)]
-    rows = ([record_row(r, covariates) for r in records] for records in batches)
-    return encode_table(header, rows)
+    return encode_rows(header, batches, lambda record: record_row(record, covariates))
 
 
 EXPORTS = {
