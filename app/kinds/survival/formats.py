@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator, Sequence
-from typing import IO, Any
+from typing import IO
 
 from app.core.config import get_settings
 from app.core.text import excerpt
 from app.kinds.errors import FormatError
 from app.kinds.rows import Row, bad_utf8_line, is_blank
 from app.kinds.survival.annotation import BadAnnotation, duration_of, encode, event_of
-from app.kinds.text_classification.formats import ID_MAX_LENGTH, SPLITS, records_csv
+from app.kinds.text_classification.formats import RecordIds, as_text, records_csv
 
 FIELDS_KEY = "fields"  # Item.payload's key for the covariates, [[column, raw value], ...]
 RESERVED = ("id", "split")
@@ -67,13 +67,6 @@ def _header_check(duration: str, event: str):
     return check
 
 
-def _cell(record: dict[str, Any], name: str, filename: str, line: int) -> str:
-    value = record[name]
-    if "\x00" in value:  # PostgreSQL cannot store it in text
-        raise FormatError(filename, line, name, "contains a NUL character (\\u0000)")
-    return value
-
-
 def iter_rows(
     binary: IO[bytes],
     filename: str,
@@ -92,7 +85,7 @@ def iter_rows(
     records = records_csv(
         text, filename, settings.max_csv_columns, _header_check(duration_col, event_col)
     )
-    seen: dict[str, int] = {}
+    ids = RecordIds(filename)
     count = 0
     try:
         for line, record in records:
@@ -101,24 +94,9 @@ def iter_rows(
                     filename, line, None, f"more than {max_rows} rows (the upload limit)"
                 )
             count += 1
-            cells = {name: _cell(record, name, filename, line) for name in record}
+            cells = {name: as_text(value, filename, line, name) for name, value in record.items()}
             label = _annotation(cells, duration_col, event_col, filename, line, require_label)
-            split = cells.get("split", "").strip() or None
-            if split is not None and split not in SPLITS:
-                raise FormatError(
-                    filename, line, "split", f"split must be one of {', '.join(SPLITS)}"
-                )
-            given = cells.get("id", "").strip() or None
-            external_id = given or str(count)
-            if len(external_id) > ID_MAX_LENGTH:
-                raise FormatError(
-                    filename, line, "id", f"id longer than {ID_MAX_LENGTH} characters"
-                )
-            first = seen.setdefault(external_id, line)
-            if first != line:
-                raise FormatError(
-                    filename, line, "id", f"duplicate id '{external_id}' (first on line {first})"
-                )
+            split, external_id, id_given = ids.check(line, cells)
             skip = {duration_col, event_col, *RESERVED}
             fields = [[name, value] for name, value in cells.items() if name not in skip]
             yield Row(
@@ -128,7 +106,7 @@ def iter_rows(
                 label,
                 split,
                 extra={FIELDS_KEY: fields},
-                id_given=given is not None,
+                id_given=id_given,
             )
     except UnicodeDecodeError:
         raise bad_utf8_line(binary, filename) from None

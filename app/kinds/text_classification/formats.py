@@ -106,7 +106,7 @@ def _check_header(columns: Sequence[str], filename: str, line: int = 1) -> None:
         )
 
 
-def _as_text(value: Any, filename: str, line: int, name: str) -> str:
+def as_text(value: Any, filename: str, line: int, name: str) -> str:
     """A cell as text, exactly as given: leading spaces or a leading tab can be meaning (code,
     poetry, a formula a spreadsheet should not run), so text is never stripped here."""
     if isinstance(value, str):
@@ -128,22 +128,49 @@ def _optional(record: dict[str, Any], name: str, filename: str, line: int) -> st
     value = record.get(name)
     if value is None:
         return None
-    value = _as_text(value, filename, line, name).strip()
+    value = as_text(value, filename, line, name).strip()
     return value or None
 
 
-class _RowChecker:
-    """Validates one record at a time; remembers only the ids seen (for duplicates), which the
-    row limit bounds."""
+class RecordIds:
+    """The split and external id of each record of one file (every kind's CSV shares the
+    ``id`` and ``split`` columns); remembers only the ids seen (for duplicates), which the row
+    limit bounds."""
+
+    def __init__(self, filename: str):
+        self.filename = filename
+        self.seen_ids: dict[str, int] = {}
+
+    def check(self, line: int, record: dict[str, Any]) -> tuple[str | None, str, bool]:
+        """(split, external id, whether the file gave the id): the id defaults to the row
+        number and must be unique within the file."""
+        filename = self.filename
+        split = _optional(record, "split", filename, line)
+        if split is not None and split not in SPLITS:
+            raise FormatError(filename, line, "split", f"split must be one of {', '.join(SPLITS)}")
+        given = _optional(record, "id", filename, line)
+        external_id = given or str(len(self.seen_ids) + 1)
+        if len(external_id) > ID_MAX_LENGTH:
+            raise FormatError(filename, line, "id", f"id longer than {ID_MAX_LENGTH} characters")
+        first = self.seen_ids.setdefault(external_id, line)
+        if first != line:
+            raise FormatError(
+                filename, line, "id", f"duplicate id '{external_id}' (first on line {first})"
+            )
+        return split, external_id, given is not None
+
+
+class _RowChecker(RecordIds):
+    """Validates one record at a time."""
 
     def __init__(self, filename: str, labels: Sequence[str] | None, require_label: bool):
-        self.filename, self.require_label = filename, require_label
+        super().__init__(filename)
+        self.require_label = require_label
         self.allowed = set(labels) if labels is not None else None
-        self.seen_ids: dict[str, int] = {}
 
     def row(self, line: int, record: dict[str, Any]) -> Row:
         filename = self.filename
-        body = _as_text(record.get(TEXT_FIELD), filename, line, TEXT_FIELD)
+        body = as_text(record.get(TEXT_FIELD), filename, line, TEXT_FIELD)
         if not body.strip():
             raise FormatError(filename, line, TEXT_FIELD, "empty text")
         label = _optional(record, LABEL_FIELD, filename, line)
@@ -158,22 +185,11 @@ class _RowChecker:
                     name,
                     f"unknown label '{value}' (project labels: {', '.join(sorted(self.allowed))})",
                 )
-        split = _optional(record, "split", filename, line)
-        if split is not None and split not in SPLITS:
-            raise FormatError(filename, line, "split", f"split must be one of {', '.join(SPLITS)}")
-        given = _optional(record, "id", filename, line)
-        external_id = given or str(len(self.seen_ids) + 1)
-        if len(external_id) > ID_MAX_LENGTH:
-            raise FormatError(filename, line, "id", f"id longer than {ID_MAX_LENGTH} characters")
-        first = self.seen_ids.setdefault(external_id, line)
-        if first != line:
-            raise FormatError(
-                filename, line, "id", f"duplicate id '{external_id}' (first on line {first})"
-            )
+        split, external_id, id_given = self.check(line, record)
         extra = {
             k: v for k, v in record.items() if k not in (TEXT_FIELD, LABEL_FIELD, *OPTIONAL_FIELDS)
         }
-        return Row(line, external_id, body, label, split, reference, extra, given is not None)
+        return Row(line, external_id, body, label, split, reference, extra, id_given)
 
 
 def iter_rows(
