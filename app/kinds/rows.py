@@ -1,11 +1,14 @@
-"""What every task kind's file reader shares: the row it yields (one stored item) and the
-byte-level checks (blank file, first non-UTF-8 line) made before parsing."""
+"""What every task kind's file reader shares: the row it yields (one stored item), the
+byte-level checks (blank file, first non-UTF-8 line) made before parsing and the loop over a
+file's records (``record_rows``)."""
 
 from __future__ import annotations
 
 import codecs
+import io
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, TextIO
 
 from app.kinds.errors import FormatError
 
@@ -64,3 +67,36 @@ def is_blank(binary: IO[bytes]) -> bool:
             return False
     binary.seek(0)
     return True
+
+
+Records = Iterator[tuple[int, dict[str, Any]]]  # (line, record) per record of a file
+
+
+def record_rows(
+    binary: IO[bytes],
+    filename: str,
+    max_rows: int | None,
+    read: Callable[[TextIO], Records],
+    check: Callable[[int, dict[str, Any]], Row],
+) -> Iterator[Row]:
+    """``check(line, record)`` of each record ``read`` finds in a seekable binary file of
+    strict UTF-8 (a BOM allowed), one at a time: an empty file, one with no records or with
+    more than ``max_rows`` is an error. ``binary`` stays open (the caller owns it)."""
+    if is_blank(binary):
+        raise FormatError(filename, None, None, "the file is empty")
+    text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
+    count = 0
+    try:
+        for line, record in read(text):
+            if max_rows is not None and count >= max_rows:
+                raise FormatError(
+                    filename, line, None, f"more than {max_rows} rows (the upload limit)"
+                )
+            count += 1
+            yield check(line, record)
+    except UnicodeDecodeError:
+        raise bad_utf8_line(binary, filename) from None
+    finally:
+        text.detach()
+    if not count:
+        raise FormatError(filename, None, None, "the file has a header but no rows")

@@ -12,14 +12,13 @@ every database) and summarised in the item's text.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator, Sequence
-from typing import IO
+from typing import IO, TextIO
 
 from app.core.config import get_settings
 from app.core.text import excerpt
 from app.kinds.errors import FormatError
-from app.kinds.rows import Row, bad_utf8_line, is_blank
+from app.kinds.rows import Records, Row, record_rows
 from app.kinds.survival.annotation import BadAnnotation, duration_of, encode, event_of
 from app.kinds.text_classification.formats import RecordIds, as_text, records_csv
 
@@ -78,42 +77,23 @@ def iter_rows(
     """Validated rows of a seekable binary CSV, one at a time. With ``require_label`` False a
     row may leave both mapped cells blank (no annotation); one blank and one given is an error."""
     duration_col, event_col = mapped_columns(labels, filename)
-    if is_blank(binary):
-        raise FormatError(filename, None, None, "the file is empty")
     settings = get_settings()
-    text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
-    records = records_csv(
-        text, filename, settings.max_csv_columns, _header_check(duration_col, event_col)
-    )
     ids = RecordIds(filename)
-    count = 0
-    try:
-        for line, record in records:
-            if max_rows is not None and count >= max_rows:
-                raise FormatError(
-                    filename, line, None, f"more than {max_rows} rows (the upload limit)"
-                )
-            count += 1
-            cells = {name: as_text(value, filename, line, name) for name, value in record.items()}
-            label = _annotation(cells, duration_col, event_col, filename, line, require_label)
-            split, external_id, id_given = ids.check(line, cells)
-            skip = {duration_col, event_col, *RESERVED}
-            fields = [[name, value] for name, value in cells.items() if name not in skip]
-            yield Row(
-                line,
-                external_id,
-                summary(fields),
-                label,
-                split,
-                extra={FIELDS_KEY: fields},
-                id_given=id_given,
-            )
-    except UnicodeDecodeError:
-        raise bad_utf8_line(binary, filename) from None
-    finally:
-        text.detach()  # the caller owns the binary file
-    if not count:
-        raise FormatError(filename, None, None, "the file has a header but no rows")
+
+    def read(text: TextIO) -> Records:
+        check = _header_check(duration_col, event_col)
+        return records_csv(text, filename, settings.max_csv_columns, check)
+
+    def row(line: int, record: dict[str, str]) -> Row:
+        cells = {name: as_text(value, filename, line, name) for name, value in record.items()}
+        label = _annotation(cells, duration_col, event_col, filename, line, require_label)
+        split, external_id, id_given = ids.check(line, cells)
+        skip = {duration_col, event_col, *RESERVED}
+        fields = [[name, value] for name, value in cells.items() if name not in skip]
+        extra = {FIELDS_KEY: fields}
+        return Row(line, external_id, summary(fields), label, split, extra=extra, id_given=id_given)
+
+    yield from record_rows(binary, filename, max_rows, read, row)
 
 
 def _annotation(

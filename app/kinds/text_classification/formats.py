@@ -12,13 +12,13 @@ import io
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TextIO
 
 from app.core import strict_json
 from app.core.config import get_settings
 from app.core.text import excerpt
 from app.kinds.errors import FormatError
-from app.kinds.rows import JSONL_SUFFIXES, Row, bad_utf8_line, is_blank
+from app.kinds.rows import JSONL_SUFFIXES, Records, Row, record_rows
 
 TEXT_FIELD = "text"
 LABEL_FIELD = "label"
@@ -206,30 +206,15 @@ def iter_rows(
     ``labels`` is the project's label set: any other label is an error. Ids default to the
     row number and must be unique within the file. Strict UTF-8 (a BOM is allowed).
     """
-    if is_blank(binary):
-        raise FormatError(filename, None, None, "the file is empty")
     settings = get_settings()
-    text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
-    if filename.lower().endswith(JSONL_SUFFIXES):
-        records = _records_jsonl(text, filename, settings.max_json_depth)
-    else:
-        records = records_csv(text, filename, settings.max_csv_columns)
+
+    def read(text: TextIO) -> Records:
+        if filename.lower().endswith(JSONL_SUFFIXES):
+            return _records_jsonl(text, filename, settings.max_json_depth)
+        return records_csv(text, filename, settings.max_csv_columns)
+
     checker = _RowChecker(filename, labels, require_label)
-    count = 0
-    try:
-        for line, record in records:
-            if max_rows is not None and count >= max_rows:
-                raise FormatError(
-                    filename, line, None, f"more than {max_rows} rows (the upload limit)"
-                )
-            count += 1
-            yield checker.row(line, record)
-    except UnicodeDecodeError:
-        raise bad_utf8_line(binary, filename) from None
-    finally:
-        text.detach()  # the caller owns the binary file
-    if not count:
-        raise FormatError(filename, None, None, "the file has a header but no rows")
+    yield from record_rows(binary, filename, max_rows, read, checker.row)
 
 
 def iter_file_rows(path: Path, filename: str | None = None, **options: Any) -> Iterator[Row]:
