@@ -201,3 +201,12 @@ def test_project_estimator_is_chosen_and_changed(client, admin_headers, annotato
     assert client.get(url, headers=admin_headers).json()["settings"]["estimator"] == "cleanlab"
     bad = client.patch(url, headers=admin_headers, json={"estimator": "astrology"})
     assert bad.status_code == 422
+    # a ranking of another kind of project: refused with its reason, and nothing else in the
+    # same request applied
+    other_kind = client.patch(
+        url, headers=admin_headers, json={"estimator": "cox_dev", "overlap": 2, "guidelines": "g"}
+    )
+    assert other_kind.status_code == 422 and "unknown estimator 'cox_dev'" in other_kind.text
+    after = client.get(url, headers=admin_headers).json()
+    assert after["settings"]["estimator"] == "cleanlab"
+    assert after["settings"].get("overlap", 1) == 1 and not after["settings"].get("guidelines")

@@ -79,15 +79,16 @@ def update_project(
 ) -> Project:
     """Change the ranking (from the next training job on), the queue's overlap, the
     retraining policy, what the queue pre-selects, or the annotation guidelines."""
-    if body.guidelines is not None:  # checked first: a refusal leaves nothing half-changed
-        try:
+    # the changes that can be refused come first: a refusal leaves nothing half-changed
+    try:
+        if body.estimator is not None:  # a ranking of another kind of project is refused
+            project_service.set_estimator(project, body.estimator)
+        if body.guidelines is not None:
             set_guidelines(project, body.guidelines)
-        except BadGuidelines as err:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(err)) from None
+    except (project_service.UnknownEstimator, BadGuidelines) as err:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(err)) from None
     if body.preselect is not None:
         set_preselect(project, body.preselect)
-    if body.estimator is not None:
-        project_service.set_estimator(project, body.estimator)
     if "retrain_every" in body.model_fields_set:
         set_retrain_every(project, body.retrain_every)
     if body.overlap is not None:
