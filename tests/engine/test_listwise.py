@@ -7,6 +7,7 @@ sklearn's NDCG, and brute-force leave-one-out refits.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ from workers.engine.listwise import (
     model_ranks,
     ndcg_at,
     ranking_problem,
+    target_hessian,
 )
 from workers.engine.listwise_removal import removal_gradients, vif_objective
 from workers.engine.vif import VIF, Objective, leave_one_out, removal_gradients_loop
@@ -164,17 +166,18 @@ def test_ndcg_matches_sklearn():
 @pytest.mark.parametrize("loss", ["listnet", "listmle"])
 def test_vif_predicts_leave_one_out_dev_loss(loss):
     """VIF's predicted change of the dev loss (43 real test queries) against refitting without
-    the judgment, on 15 real training queries: Pearson >= 0.99 on 80 random judgments; the 20
-    largest predictions (removals that reshape a query's target most, where the first-order
-    expansion is weakest) in the right order (Spearman), and every refit's parameter change
-    matching VIF's."""
+    the judgment, on 15 real training queries: Pearson >= 0.99 on 80 random judgments and
+    (ListNet; ListMLE 0.975) on those together with the 20 largest predictions (removals
+    that reshape a query's target most), which also come in the right order (Spearman), and
+    every refit's parameter change matching VIF's. The leverage correction and the
+    second-order target are what bring the largest ones in: first order alone falls short."""
     X, y, q = mslr("train", 15)
     Xd, yd, qd = mslr("test", 43)
     st = Standardisation.of(X)
     pr, dev = problem(X, y, q, loss=loss, st=st), problem(Xd, yd, qd, loss=loss, st=st)
     theta = fit(pr)
     vif = VIF.fit(vif_objective(pr), theta)
-    predicted = vif.influence(dev.data_loss)
+    predicted = vif.influence(dev.data_loss, target_hessian(dev, theta))
     strongest = np.argsort(-np.abs(predicted))[:20]
     rest = np.setdiff1d(np.arange(pr.data.n), strongest)
     units = np.concatenate([np.random.default_rng(5).choice(rest, 80, False), strongest])
@@ -182,6 +185,13 @@ def test_vif_predicts_leave_one_out_dev_loss(loss):
     base = dev.data_loss(theta).item()
     actual = np.array([dev.data_loss(t).item() - base for t in refits])
     assert pearsonr(predicted[units[:80]], actual[:80])[0] >= 0.99
+    # ListMLE's choice sets share a judgment across grade levels: its rank-one curvature is
+    # rougher (0.985 here, first order 0.91; parameters 0.98)
+    bar = 0.99 if loss == "listnet" else 0.975
+    assert pearsonr(predicted[units], actual)[0] >= bar
     assert spearmanr(predicted[strongest], actual[80:])[0] >= 0.9
     moved = torch.stack(refits).numpy() - theta.numpy()
-    assert pearsonr(vif.parameter_changes()[units].ravel(), moved.ravel())[0] >= 0.97
+    assert pearsonr(vif.parameter_changes()[units].ravel(), moved.ravel())[0] >= bar
+    first_order = replace(vif_objective(pr), removal_curvature=None)
+    plain = VIF.fit(first_order, theta).influence(dev.data_loss)
+    assert pearsonr(plain[units], actual)[0] < pearsonr(predicted[units], actual)[0]

@@ -3,12 +3,14 @@ retraining on a real subset of the rossi recidivism data."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 
 from tests.engine.survival_data import load
-from workers.engine.cox import SurvivalData, cox_loss, fit_cox
+from workers.engine.cox import SurvivalData, cox_loss, derivatives_for, fit_cox
 from workers.engine.vif import (
     VIF,
     Objective,
@@ -110,3 +112,40 @@ def test_predictions_match_leave_one_out_retraining():
     predicted = vif.pairwise([r])[0]
     assert np.corrcoef(actual_pair[keep], predicted[keep])[0, 1] > 0.95
     np.testing.assert_allclose(predicted[r], vif.self_influence()[r], rtol=1e-10)
+
+
+def test_leverage_correction_and_second_order_target_on_gbsg2():
+    """gbsg2 holds records far out in covariate space, where the first-order step H^-1 D_i
+    misjudges the refit. Against refitting without each of 400 records (the other 286 as
+    dev): the Sherman-Morrison steps equal an explicit solve with H - u_i u_i^T, they sit
+    closer to each record's exact one-Newton-step than the first-order ones, and the dev-loss
+    prediction (leverage-corrected, second order in the target) reaches Pearson 0.99 where
+    first order does not."""
+    n_train = 400
+    fitted = fit_cox(SurvivalData.build(*load("gbsg2", slice(0, n_train)), "cpu"))
+    dev = SurvivalData.build(*load("gbsg2", slice(n_train, None)), "cpu")
+    ones_dev = torch.ones(dev.n, dtype=torch.float64)
+    _, dev_grad, dev_hess = derivatives_for(dev, 0.0, fitted.ties)(fitted.theta, ones_dev)
+    objective = fitted.objective()
+    vif = VIF.fit(objective, fitted.theta)
+    first = VIF.fit(replace(objective, removal_curvature=None), fitted.theta)
+
+    H = objective.hessian(fitted.theta)
+    U = objective.removal_curvature(fitted.theta)
+    explicit = torch.linalg.solve(H - U[:, :, None] * U[:, None, :], vif.D.unsqueeze(-1))
+    np.testing.assert_allclose(vif.parameter_changes(), explicit.squeeze(-1), atol=1e-10)
+    one_step = vif.one_step_parameter_changes()
+    assert (
+        np.abs(vif.parameter_changes() - one_step).sum()
+        < 0.5 * np.abs(first.parameter_changes() - one_step).sum()
+    )
+
+    def refit(w):
+        return fit_cox(fitted.data, penalty=fitted.penalty, weights=w).theta
+
+    refits = leave_one_out(refit, n_train, range(n_train))
+    dev_loss = cox_loss(dev, 0.0, fitted.ties)
+    base = float(dev_loss(fitted.theta, ones_dev))
+    actual = np.array([float(dev_loss(th, ones_dev)) - base for th in refits])
+    assert np.corrcoef(actual, first.influence(dev_grad))[0, 1] < 0.95
+    assert np.corrcoef(actual, vif.influence(dev_grad, dev_hess))[0, 1] >= 0.99

@@ -128,6 +128,16 @@ def cox_loss(data: SurvivalData, penalty: float, ties: Ties = "breslow"):
     return loss
 
 
+def _risk_sums(data: SurvivalData, theta: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Per sorted record at unit weights: r = exp(s - max s), S0 of its risk set and the
+    set's r-weighted covariate mean xbar (the pieces of the removal gradients and curvature)."""
+    s = data.x @ theta
+    r = torch.exp(s - s.max())
+    s0 = torch.cumsum(r, 0)[data.end]
+    xbar = torch.cumsum(r[:, None] * data.x, 0)[data.end] / s0[:, None]
+    return r, s0, xbar
+
+
 def breslow_removal_gradients(data: SurvivalData, theta: Tensor, *, chunk: int = 512) -> Tensor:
     """Closed form of ``grad L(all) - grad L(all without i)`` for Breslow ties (unit weights).
 
@@ -136,10 +146,7 @@ def breslow_removal_gradients(data: SurvivalData, theta: Tensor, *, chunk: int =
     sum over events k != i whose risk set holds i of r_i (xbar_k - x_i) / (S0_k - r_i). The
     last sum is an (n, events) masked matrix product, ``chunk`` rows at a time."""
     n = data.n
-    s = data.x @ theta
-    r = torch.exp(s - s.max())
-    s0 = torch.cumsum(r, 0)[data.end]
-    xbar = torch.cumsum(r[:, None] * data.x, 0)[data.end] / s0[:, None]
+    r, s0, xbar = _risk_sums(data, theta)
     a_terms = data.event[:, None] * (xbar - data.x)
     a = a_terms.sum(0)
     events = torch.nonzero(data.event > 0).flatten()
@@ -160,6 +167,19 @@ def breslow_removal_gradients(data: SurvivalData, theta: Tensor, *, chunk: int =
         a_minus = a - a_terms[i] + m @ xbar_e[first:] - m.sum(1, keepdim=True) * data.x[i]
         rows.append(a / n - a_minus / (n - 1))
     return torch.cat(rows)
+
+
+def removal_curvature(data: SurvivalData, theta: Tensor) -> Tensor:
+    """(n, p) rows u_i with ``H_-i ~ H - u_i u_i^T``: record i's own share of the Hessian.
+
+    i enters every risk set R_k that holds it with the weight r_i / S0_k, adding r_i / S0_k
+    (x_i - xbar_k)(x_i - xbar_k)^T to the Hessian; with xbar_k taken at i's own time, the sum
+    is r_i c_i (x_i - xbar_i)(x_i - xbar_i)^T / n, c_i = sum over those events of 1 / S0_k.
+    Rank one, so VIF corrects each record's step by Sherman-Morrison (any ties: the tie
+    correction is a second-order change of a share that is small where ties are few)."""
+    r, s0, xbar = _risk_sums(data, theta)
+    c = torch.flip(torch.cumsum(torch.flip(data.event / s0, (0,)), 0), (0,))[data.start]
+    return torch.sqrt(r * c / data.n).unsqueeze(1) * (data.x - xbar)
 
 
 Derivatives = Callable[[Tensor, Tensor], tuple[Tensor, Tensor, Tensor]]
@@ -225,17 +245,23 @@ class CoxFit:
 
     def objective(self) -> Objective:
         """Breslow brings its closed-form removal gradients and Hessian; Efron relies on
-        torch.func (vmap over removal masks)."""
-        loss = cox_loss(self.data, self.penalty, self.ties)
+        torch.func (vmap over removal masks). Both carry the records' curvature factors."""
+        data = self.data
+        loss = cox_loss(data, self.penalty, self.ties)
+
+        def curvature(theta: Tensor) -> Tensor:
+            return removal_curvature(data, theta)
+
         if self.ties != "breslow":
-            return Objective(loss, self.data.n)
-        data, derivatives = self.data, breslow_derivatives(self.data, self.penalty)
+            return Objective(loss, data.n, removal_curvature=curvature)
+        derivatives = breslow_derivatives(data, self.penalty)
         ones = torch.ones(data.n, dtype=torch.float64, device=data.x.device)
         return Objective(
             loss,
             data.n,
             removal_gradients=lambda theta: breslow_removal_gradients(data, theta),
             hessian=lambda theta: derivatives(theta, ones)[2],
+            removal_curvature=curvature,
         )
 
 
@@ -463,8 +489,8 @@ def score_survival(
         dev_data = SurvivalData.build(*dev, device=data.x.device)
         dev_ones = torch.ones(dev_data.n, dtype=torch.float64, device=data.x.device)
         target = cox_loss(dev_data, 0.0, ties)
-        dev_gradient = derivatives_for(dev_data, 0.0, ties)(fit.theta, dev_ones)[1]
-        influence = data.unsort(torch.as_tensor(vif.influence(dev_gradient)))
+        _, dev_gradient, dev_hessian = derivatives_for(dev_data, 0.0, ties)(fit.theta, dev_ones)
+        influence = data.unsort(torch.as_tensor(vif.influence(dev_gradient, dev_hessian)))
         dev_risk = dev_data.unsort(dev_data.x @ fit.theta)
         metrics["c_index_dev"] = concordance_index(dev[1], dev_risk, dev[2])
         metrics["dev_loss"] = float(target(fit.theta, dev_ones))

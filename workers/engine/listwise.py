@@ -266,16 +266,45 @@ def _choice_sets(problem: RankingProblem, theta: Tensor, weights: Tensor) -> tup
     return coef, mass / mass.sum(dim=-2, keepdim=True).clamp_min(torch.finfo(DTYPE).tiny)
 
 
-def linear_hessian(problem: RankingProblem, theta: Tensor, weights: Tensor) -> Tensor:
-    """Exact Hessian of the linear model's objective in O(N·L·d²): each log-sum-exp over a
-    set contributes Xᵀ(diag pi - pi piᵀ)X (the linear terms none)."""
+def linear_hessian(
+    problem: RankingProblem, theta: Tensor, weights: Tensor, *, penalised: bool = True
+) -> Tensor:
+    """Exact Hessian of the linear model's objective (``penalised``) or data loss in
+    O(N·L·d²): each log-sum-exp over a set contributes Xᵀ(diag pi - pi piᵀ)X (the linear
+    terms none)."""
     data = problem.data
     coef, pi = _choice_sets(problem, theta, weights)
     diag = data.rows((pi * coef.unsqueeze(-2)).sum(dim=-1))
     mean = torch.einsum("qnl,qnd->qld", pi, data.padded(data.features))
     X = data.features
     H = X.T @ (diag.unsqueeze(-1) * X) - torch.einsum("ql,qld,qle->de", coef, mean, mean)
+    if not penalised:
+        return H
     return H + problem.penalty * torch.eye(X.shape[1], dtype=DTYPE, device=X.device)
+
+
+def target_hessian(problem: RankingProblem, theta: Tensor) -> Tensor | None:
+    """The data loss's Hessian as a dev target's, for VIF's second-order change: closed form
+    for the linear model, None for the MLP (its change stays first order)."""
+    if problem.scorer.hidden:
+        return None
+    return linear_hessian(problem, theta, torch.ones_like(problem.data.grades), penalised=False)
+
+
+def linear_curvature(problem: RankingProblem, theta: Tensor) -> Tensor:
+    """(N, d) rows u_i with ``H_-i ~ H - u_i u_i^T``, the linear model's judgment i's own share
+    of the Hessian: in each set l holding it, coef_l pi_il (x_i - m_l)(x_i - m_l)^T, m_l the
+    set's softmax mean; summed over the sets with m_l replaced by their weighted mean, rank
+    one (exact for ListNet's single set up to the renormalisation of the others)."""
+    data = problem.data
+    coef, pi = _choice_sets(problem, theta, torch.ones_like(data.grades))
+    share = data.rows(pi * coef.unsqueeze(-2))  # (N, L)
+    means = torch.einsum("qnl,qnd->qld", pi, data.padded(data.features))[data.query]
+    total = share.sum(dim=1)
+    centre = torch.einsum("nl,nld->nd", share, means) / total.clamp_min(
+        torch.finfo(DTYPE).tiny
+    ).unsqueeze(1)
+    return total.sqrt().unsqueeze(1) * (data.features - centre)
 
 
 def fit(

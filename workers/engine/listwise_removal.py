@@ -22,7 +22,14 @@ import torch
 from torch import Tensor
 from torch.func import grad, jacrev, vmap
 
-from .listwise import DTYPE, LOSS_TERMS, ListLoss, RankingProblem, linear_hessian
+from .listwise import (
+    DTYPE,
+    LOSS_TERMS,
+    ListLoss,
+    RankingProblem,
+    linear_curvature,
+    linear_hessian,
+)
 from .vif import Objective
 
 
@@ -138,11 +145,14 @@ def removal_gradients(
 
 def vif_objective(problem: RankingProblem) -> Objective:
     """The problem as ``vif.Objective``, with its removal gradients and, for the linear
-    model, its closed-form Hessian."""
+    model, its closed-form Hessian and the judgments' curvature factors (the MLP's steps stay
+    first order)."""
     ones = torch.ones_like(problem.data.grades)
+    linear = not problem.scorer.hidden
     return Objective(
         loss=problem.objective,
         n_units=problem.data.n,
         removal_gradients=lambda theta: removal_gradients(problem, theta),
-        hessian=None if problem.scorer.hidden else lambda t: linear_hessian(problem, t, ones),
+        hessian=(lambda t: linear_hessian(problem, t, ones)) if linear else None,
+        removal_curvature=(lambda t: linear_curvature(problem, t)) if linear else None,
     )

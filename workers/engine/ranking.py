@@ -41,6 +41,7 @@ from .listwise import (
     model_ranks,
     ndcg_at,
     ranking_problem,
+    target_hessian,
 )
 from .listwise_removal import vif_objective
 from .scoring import rank_descending
@@ -244,7 +245,7 @@ def score_ranking(
     influence = None
     if dev is not None:
         dev_problem = problem(dev)
-        influence = vif.influence(dev_problem.data_loss)
+        influence = vif.influence(dev_problem.data_loss, target_hessian(dev_problem, theta))
         with torch.no_grad():
             dev_scores = dev_problem.scorer(theta, dev_problem.data.features).cpu().numpy()
             metrics["dev_loss"] = float(dev_problem.data_loss(theta))

@@ -11,6 +11,13 @@ the unit lowers the dev loss, i.e. the unit is harmful.
 The objective is a function of (theta, weights) where weight 0 removes a unit exactly, so every
 ``L(all without i)`` is the same function at a different mask, and torch.func evaluates all of
 them at once (``vmap`` over masks); a loss with a closed form passes it instead.
+
+Two refinements beyond the paper's first order, both closed forms (no per-unit Hessian): where
+the objective gives each unit's own curvature as a rank-one factor u_i (H_-i ~ H - u_i u_i^T),
+each step is ``H_-i^-1 D_i`` by Sherman-Morrison, the leverage correction (the 1/(1 - h_ii) of
+least squares), which matters for units far out in covariate space; and where the target's
+Hessian is given, its change is second order in the step. On gbsg2 the two lift the Pearson
+correlation with leave-one-out retraining from 0.80 to 1.00 (bench/vif_survival.py).
 """
 
 from __future__ import annotations
@@ -27,18 +34,25 @@ UnitLoss = Callable[[Tensor, Tensor], Tensor]
 """(theta (p,), weights (n,), 1 = kept, 0 = removed) -> the scalar objective, penalty included."""
 
 SOLVERS = ("auto", "exact", "cg")
+LEVERAGE_FLOOR = 1e-3
+"""Smallest 1 - u_i^T H^-1 u_i the leverage correction divides by: the rank-one factor is an
+approximation, and a unit it would call the only support of some direction (1 - h -> 0) gets
+a large but finite step instead of a division by zero."""
 
 
 @dataclass(frozen=True)
 class Objective:
     """A weighted objective over ``n_units`` units. Optional closed forms, used instead of
     autodiff when given: ``removal_gradients``, theta -> (n, p) rows ``grad L(theta; all) -
-    grad L(theta; all without i)``, and ``hessian``, theta -> (p, p) at unit weights."""
+    grad L(theta; all without i)``, and ``hessian``, theta -> (p, p) at unit weights.
+    ``removal_curvature``, theta -> (n, p) rows u_i with ``H_-i ~ H - u_i u_i^T`` (each unit's
+    own share of the Hessian), turns on the leverage correction."""
 
     loss: UnitLoss
     n_units: int
     removal_gradients: Callable[[Tensor], Tensor] | None = None
     hessian: Callable[[Tensor], Tensor] | None = None
+    removal_curvature: Callable[[Tensor], Tensor] | None = None
 
 
 def _ones(objective: Objective, theta: Tensor) -> Tensor:
@@ -119,7 +133,9 @@ class VIF:
     cg_max_iter: int
     _factor: Tensor | None = None  # Cholesky factor (exact solver)
     _hessian: Tensor | None = None  # the damped Hessian, when Cholesky failed
+    U: Tensor | None = None  # (n, p) rank-one curvature factors, when the objective has them
     _solved: Tensor | None = field(default=None, repr=False)  # H^-1 D^T, (p, n), lazily
+    _steps: Tensor | None = field(default=None, repr=False)  # (n, p) parameter changes, lazily
 
     @classmethod
     def fit(
@@ -153,6 +169,8 @@ class VIF:
             cg_tol,
             cg_max_iter,
         )
+        if objective.removal_curvature is not None:
+            vif.U = objective.removal_curvature(theta)
         if solver == "exact":
             if objective.hessian is not None:
                 h = objective.hessian(theta)
@@ -193,11 +211,20 @@ class VIF:
             self._solved = self.solve(self.D.T.contiguous())
         return self._solved
 
-    def influence(self, target: Callable[[Tensor], Tensor] | Tensor) -> np.ndarray:
+    def influence(
+        self, target: Callable[[Tensor], Tensor] | Tensor, target_hessian: Tensor | None = None
+    ) -> np.ndarray:
         """(n,) predicted ``f(theta without i) - f(theta)`` for a scalar target f(theta); pass
-        f's gradient at theta (p,) instead of f where it has a closed form (no autodiff)."""
+        f's gradient at theta (p,) instead of f where it has a closed form (no autodiff), and
+        f's Hessian (p, p) for the second-order change ``g.d + d^T H_f d / 2``."""
         g = target if isinstance(target, Tensor) else grad(target)(self.theta)
-        return (self.D @ self.solve(g)).cpu().numpy()
+        if self.U is None and target_hessian is None:
+            return (self.D @ self.solve(g)).cpu().numpy()  # first order: one solve
+        steps = self._parameter_steps()
+        change = steps @ g
+        if target_hessian is not None:
+            change = change + 0.5 * ((steps @ target_hessian) * steps).sum(1)
+        return change.cpu().numpy()
 
     def self_influence(self) -> np.ndarray:
         """(n,) ``D_i^T H^-1 D_i``: how far removing unit i moves the fit, in the Hessian's
@@ -211,9 +238,28 @@ class VIF:
         idx = torch.as_tensor(list(rows), dtype=torch.long, device=self.D.device)
         return (self.D[idx] @ self._solved_all()).cpu().numpy()
 
+    def _parameter_steps(self) -> Tensor:
+        """(n, p) predicted ``theta_without_i - theta``: ``H^-1 D_i``, leverage-corrected by
+        Sherman-Morrison where the objective gives curvature factors: ``H_-i^-1 D_i`` for
+        ``H_-i = H - u_i u_i^T`` is ``H^-1 D_i + (u_i^T H^-1 D_i) / (1 - u_i^T H^-1 u_i)
+        H^-1 u_i``."""
+        if self._steps is None:
+            if self.U is None:
+                steps = self._solved_all().T
+            else:  # one solve for both right-hand sides
+                n = self.D.shape[0]
+                both = self.solve(torch.cat([self.D, self.U]).T.contiguous())
+                self._solved = both[:, :n]
+                hu = both[:, n:].T
+                leverage = (hu * self.U).sum(1)
+                lever = (hu * self.D).sum(1) / (1.0 - leverage).clamp_min(LEVERAGE_FLOOR)
+                steps = both[:, :n].T + lever.unsqueeze(1) * hu
+            self._steps = steps
+        return self._steps
+
     def parameter_changes(self) -> np.ndarray:
-        """(n, p) predicted ``theta_without_i - theta``."""
-        return self._solved_all().T.cpu().numpy()
+        """(n, p) predicted ``theta_without_i - theta`` (leverage-corrected where possible)."""
+        return self._parameter_steps().cpu().numpy()
 
     def one_step_parameter_changes(self, *, chunk: int = 64) -> np.ndarray:
         """(n, p) ``H_-i^-1 D_i``: one Newton step from theta on the objective without unit i,
