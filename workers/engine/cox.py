@@ -128,17 +128,43 @@ def cox_loss(data: SurvivalData, penalty: float, ties: Ties = "breslow"):
     return loss
 
 
-def _risk_sums(data: SurvivalData, theta: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Per sorted record at unit weights: r = exp(s - max s), S0 of its risk set and the
-    set's r-weighted covariate mean xbar (the pieces of the removal gradients and curvature)."""
-    s = data.x @ theta
-    r = torch.exp(s - s.max())
-    s0 = torch.cumsum(r, 0)[data.end]
-    xbar = torch.cumsum(r[:, None] * data.x, 0)[data.end] / s0[:, None]
-    return r, s0, xbar
+@dataclass(frozen=True)
+class RiskSets:
+    """Per sorted record at unit weights, the sums VIF's closed forms share: r = exp(s - max
+    s), S0 of its risk set, the set's r-weighted covariate mean xbar and c, the sum of 1 / S0_k
+    over the events k whose risk set holds the record."""
+
+    r: Tensor
+    s0: Tensor
+    xbar: Tensor
+    c: Tensor
+
+    @classmethod
+    def at(cls, data: SurvivalData, theta: Tensor) -> RiskSets:
+        s = data.x @ theta
+        r = torch.exp(s - s.max())
+        s0 = torch.cumsum(r, 0)[data.end]
+        xbar = torch.cumsum(r[:, None] * data.x, 0)[data.end] / s0[:, None]
+        c = torch.flip(torch.cumsum(torch.flip(data.event / s0, (0,)), 0), (0,))[data.start]
+        return cls(r, s0, xbar, c)
 
 
-def breslow_removal_gradients(data: SurvivalData, theta: Tensor, *, chunk: int = 512) -> Tensor:
+class LastRiskSets:
+    """The risk sets at the last theta asked for: VIF asks for the removal gradients, the
+    Hessian and the curvature factors at one theta, and one pass serves all three."""
+
+    def __init__(self, data: SurvivalData) -> None:
+        self.data = data
+        self._theta: Tensor | None = None
+        self._sets: RiskSets | None = None
+
+    def __call__(self, theta: Tensor) -> RiskSets:
+        if self._sets is None or not torch.equal(self._theta, theta):
+            self._theta, self._sets = theta, RiskSets.at(self.data, theta)
+        return self._sets
+
+
+def breslow_removal_gradients(data: SurvivalData, sets: RiskSets, *, chunk: int = 512) -> Tensor:
     """Closed form of ``grad L(all) - grad L(all without i)`` for Breslow ties (unit weights).
 
     With A = sum_k e_k (xbar_k - x_k) (xbar_k the risk set's exp(s)-weighted mean of x),
@@ -146,7 +172,7 @@ def breslow_removal_gradients(data: SurvivalData, theta: Tensor, *, chunk: int =
     sum over events k != i whose risk set holds i of r_i (xbar_k - x_i) / (S0_k - r_i). The
     last sum is an (n, events) masked matrix product, ``chunk`` rows at a time."""
     n = data.n
-    r, s0, xbar = _risk_sums(data, theta)
+    r, s0, xbar = sets.r, sets.s0, sets.xbar
     a_terms = data.event[:, None] * (xbar - data.x)
     a = a_terms.sum(0)
     events = torch.nonzero(data.event > 0).flatten()
@@ -169,17 +195,23 @@ def breslow_removal_gradients(data: SurvivalData, theta: Tensor, *, chunk: int =
     return torch.cat(rows)
 
 
-def removal_curvature(data: SurvivalData, theta: Tensor) -> Tensor:
+def breslow_hessian(data: SurvivalData, sets: RiskSets, penalty: float) -> Tensor:
+    """The Breslow objective's Hessian at unit weights (``breslow_derivatives``' formula)."""
+    x, rc = data.x, sets.r * sets.c
+    xbar_e = sets.xbar[data.event > 0]
+    eye = torch.eye(x.shape[1], dtype=x.dtype, device=x.device)
+    return (x.T @ (rc[:, None] * x) - xbar_e.T @ xbar_e) / data.n + penalty * eye
+
+
+def removal_curvature(data: SurvivalData, sets: RiskSets) -> Tensor:
     """(n, p) rows u_i with ``H_-i ~ H - u_i u_i^T``: record i's own share of the Hessian.
 
     i enters every risk set R_k that holds it with the weight r_i / S0_k, adding r_i / S0_k
     (x_i - xbar_k)(x_i - xbar_k)^T to the Hessian; with xbar_k taken at i's own time, the sum
-    is r_i c_i (x_i - xbar_i)(x_i - xbar_i)^T / n, c_i = sum over those events of 1 / S0_k.
-    Rank one, so VIF corrects each record's step by Sherman-Morrison (any ties: the tie
-    correction is a second-order change of a share that is small where ties are few)."""
-    r, s0, xbar = _risk_sums(data, theta)
-    c = torch.flip(torch.cumsum(torch.flip(data.event / s0, (0,)), 0), (0,))[data.start]
-    return torch.sqrt(r * c / data.n).unsqueeze(1) * (data.x - xbar)
+    is r_i c_i (x_i - xbar_i)(x_i - xbar_i)^T / n. Rank one, so VIF corrects each record's
+    step by Sherman-Morrison (any ties: the tie correction is a second-order change of a
+    share that is small where ties are few)."""
+    return torch.sqrt(sets.r * sets.c / data.n).unsqueeze(1) * (data.x - sets.xbar)
 
 
 Derivatives = Callable[[Tensor, Tensor], tuple[Tensor, Tensor, Tensor]]
@@ -244,23 +276,23 @@ class CoxFit:
     iterations: int
 
     def objective(self) -> Objective:
-        """Breslow brings its closed-form removal gradients and Hessian; Efron relies on
-        torch.func (vmap over removal masks). Both carry the records' curvature factors."""
-        data = self.data
-        loss = cox_loss(data, self.penalty, self.ties)
+        """Breslow brings its closed-form removal gradients and Hessian, from one pass over
+        the risk sets; Efron relies on torch.func (vmap over removal masks). Both carry the
+        records' curvature factors."""
+        data, penalty = self.data, self.penalty
+        loss = cox_loss(data, penalty, self.ties)
+        sets = LastRiskSets(data)
 
         def curvature(theta: Tensor) -> Tensor:
-            return removal_curvature(data, theta)
+            return removal_curvature(data, sets(theta))
 
         if self.ties != "breslow":
             return Objective(loss, data.n, removal_curvature=curvature)
-        derivatives = breslow_derivatives(data, self.penalty)
-        ones = torch.ones(data.n, dtype=torch.float64, device=data.x.device)
         return Objective(
             loss,
             data.n,
-            removal_gradients=lambda theta: breslow_removal_gradients(data, theta),
-            hessian=lambda theta: derivatives(theta, ones)[2],
+            removal_gradients=lambda theta: breslow_removal_gradients(data, sets(theta)),
+            hessian=lambda theta: breslow_hessian(data, sets(theta), penalty),
             removal_curvature=curvature,
         )
 
