@@ -1,10 +1,12 @@
 """The noise check on real data: does it serve the ranking that finds more wrong labels?
 
 ``workers.engine.choice.check_noise`` calls silver noise patterned (serve influence on the gold
-dev set, today's default) or random (serve cleanlab). It was designed on synthetic data
-(``tests/engine/test_choice.py``) and two Rotten Tomatoes splits (seeds 11 and 12); this
-benchmark reports it on fresh seeds (SEEDS), on data sets and kinds of noise it was not looked
-at on:
+dev set) or random (serve cleanlab); the default ranking, ``noise_check``, serves what it says.
+The rule was designed on synthetic data (``tests/engine/test_choice.py``) and two Rotten
+Tomatoes splits (seeds 11 and 12); its margin (``ASSAY_NOISE_CHECK_MARGIN``, in standard
+errors of the agreement gap) was chosen on seeds 11, 12 and 20-24 of every case below, the
+smallest round margin at which it served influence on no seed where cleanlab found more. This
+benchmark reports it on fresh seeds (SEEDS):
 
 - Rotten Tomatoes (2 classes; 4,000 training snippets, 600 gold dev): 10% of labels flipped
   uniformly at random; class-conditional, 25% of the "rotten" snippets labelled "fresh"; and
@@ -27,13 +29,14 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import pandas as pd
 
+from app.core.config import Settings
 from bench.common import BENCH_DIR, CACHE, L2, load_corpus, machine, split, write_table
 from workers.engine import cached_embeddings, default_encoder_path
 from workers.engine.baselines import cleanlab_scores_with_info
 from workers.engine.choice import check_noise
 from workers.engine.estimators import ExactHeadInfluence
 
-SEEDS = tuple(range(20, 25))
+SEEDS = tuple(range(30, 35))
 RANDOM_SHARE, CLASS_SHARE, INSPECTED = 0.10, 0.25, 0.10
 DEBATES = BENCH_DIR / "data" / "presidential_debates_2016.csv.gz"
 
@@ -107,16 +110,17 @@ def runs() -> Iterator[Case]:
 
 
 def main() -> None:
+    margin = Settings().noise_check_margin
     results: dict[tuple[str, str], list[list[float]]] = {}
     for name, noise, seed, X, y, gold, X_dev, y_dev, k in runs():
         cleanlab = cleanlab_scores_with_info(X, y, k, seed=seed)
-        check = check_noise(X, y, k, X_dev, y_dev, cleanlab)
+        check = check_noise(X, y, k, X_dev, y_dev, cleanlab, margin=margin)
         dev_harm = -ExactHeadInfluence.fit(X, y, k, l2=L2).dev_influence(X_dev, y_dev)
         wrong = y != gold
         served = dev_harm if check.patterned else cleanlab.suspicion
         row = [found(dev_harm, wrong), found(cleanlab.suspicion, wrong), found(served, wrong)]
         results.setdefault((name, noise), []).append([*row, float(check.patterned)])
-        print(name, noise, seed, check, [f"{v:.3f}" for v in row], flush=True)
+        print(name, noise, seed, check, f"z={check.z:+.2f}", [f"{v:.3f}" for v in row], flush=True)
     rows = []
     for (name, noise), values in results.items():
         v = np.asarray(values)
@@ -140,17 +144,19 @@ def main() -> None:
             "called patterned",
             "influence on dev: found at 10%",
             "cleanlab",
-            "served by the check",
+            "served by the default",
             "served - cleanlab, worst seed",
         ],
         rows,
         f"Mean over seeds {SEEDS[0]}-{SEEDS[-1]} (fresh: the check was designed on synthetic "
-        "data and Rotten Tomatoes seeds 11 and 12) of the share of wrong labels among the top "
-        "10% of each ranking. Influence on dev: the exact head's influence on the gold dev "
-        f"loss (l2 {L2:g}, today's default ranking); cleanlab: tuned and cross-validated on the "
-        "same embeddings; served: influence on dev where the check calls the noise patterned, "
-        "else cleanlab. Rotten Tomatoes: 4,000 training snippets, 600 gold dev; debates: 800 "
-        f"training turns, 300 gold dev. {machine()}. Reproduce: `python -m bench.noise_check`.",
+        "data and Rotten Tomatoes seeds 11 and 12, its margin chosen on seeds 11, 12 and 20-24 "
+        "of every row) of the share of wrong labels among the top 10% of each ranking, all "
+        "three from the same run. Influence on dev: the exact head's influence on the gold dev "
+        f"loss (l2 {L2:g}); cleanlab: tuned and cross-validated on the same embeddings; served "
+        "by the default (`noise_check`): influence on dev where the check calls the noise "
+        f"patterned (agreement gap above {margin:g} standard errors), else cleanlab. Rotten "
+        "Tomatoes: 4,000 training snippets, 600 gold dev; debates: 800 training turns, 300 "
+        f"gold dev. {machine()}. Reproduce: `python -m bench.noise_check`.",
     )
 
 

@@ -152,6 +152,9 @@ def test_export_downloaded_from_the_project_page_holds_the_correction(server, br
     page = browser.new_page()
     login(page, server["base"], "ada")
     page.goto(f"{server['base']}/projects/{project['id']}")
+    # the default ranking policy says what it served and the figures it decided on
+    served = page.locator("#ranking-served").inner_text()
+    assert re.match(r"It served (exact_head|cleanlab): a model agrees with [\d.]+%", served)
     with page.expect_download() as download:
         page.locator("#admin-links").get_by_text("CSV", exact=True).click()
     assert download.value.suggested_filename == f"assay-project-{project['id']}.csv"
@@ -162,7 +165,7 @@ def test_export_downloaded_from_the_project_page_holds_the_correction(server, br
     assert row["silver_label"] == item["silver_label"] and row["final_label"] == corrected
     assert row["status"] == "reviewed" and row["decided_by"] == "anna"
     assert datetime.fromisoformat(row["decided_at"]) == datetime.fromisoformat(when)
-    assert row["model_version"] == str(item["model_version"]) and row["estimator"] == "exact_head"
+    assert row["model_version"] == str(item["model_version"]) and row["estimator"] == "noise_check"
     assert int(row["suspicion_rank"]) == item["suspicion_rank"]
     assert float(row["score_dev_influence"]) == pytest.approx(item["scores"]["dev_influence"])
     page.close()

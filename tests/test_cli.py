@@ -55,8 +55,19 @@ def test_score_writes_one_ranked_row_per_item(tmp_path):
         "suspicion_rank",
         "estimator",
     }
-    assert {r["estimator"] for r in scored} == {"exact_head"}
+    # nothing changed: the noise check's policy, saying what it served and why
+    assert {r["estimator"] for r in scored} == {"noise_check"}
+    served = re.search(r"noise_check served (exact_head|cleanlab): .*agrees with", result.stdout)
+    assert served, result.stdout
     assert sorted(int(r["suspicion_rank"]) for r in scored) == list(range(1, 61))
+    # influence on the gold dev set, asked for by name, ranks the most harmful first
+    exact = run(
+        ["score", str(train), "--dev", str(dev), "--out", str(out), "--estimator", "exact_head"],
+        {"ASSAY_DATA_DIR": str(tmp_path / "data")},
+    )
+    assert exact.returncode == 0, exact.stderr
+    scored = list(csv.DictReader(out.open()))
+    assert {r["estimator"] for r in scored} == {"exact_head"} and "served" not in exact.stdout
     by_rank = sorted(scored, key=lambda r: int(r["suspicion_rank"]))
     dev_influence = [float(r["dev_influence"]) for r in by_rank]
     assert dev_influence == sorted(dev_influence)

@@ -186,7 +186,7 @@ def _results(project_id: int) -> dict:
 
 
 def _assert_same(sharded: dict, whole: dict) -> None:
-    assert sharded["estimator"] == whole["estimator"] == "exact_head"
+    assert sharded["estimator"] == whole["estimator"] == "noise_check"
     assert (
         set(sharded["scores"])
         == set(whole["scores"])

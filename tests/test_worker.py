@@ -113,7 +113,7 @@ def test_worker_trains_scores_and_reports_progress(live_env, tmp_path):
         assert all(rank is None for rank in ranks[N_TRAIN:])
         page["items"] = page["items"][:N_TRAIN]
         first = page["items"][0]
-        assert first["estimator"] == "exact_head" and first["model_version"] == 1
+        assert first["estimator"] == "noise_check" and first["model_version"] == 1
         dev_influence = [i["scores"]["dev_influence"] for i in page["items"]]
         assert dev_influence == sorted(dev_influence), "most harmful (most negative) first"
         detail = client.get(f"/api/v1/items/{first['id']}", headers=headers).json()

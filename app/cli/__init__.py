@@ -244,7 +244,7 @@ def score(
     if not survival and (duration is not None or event is not None):
         raise click.UsageError("--duration and --event apply to --task survival only")
     progress = ProgressLine()
-    fitted = None  # survival: the model's settings and fit
+    fitted = None  # the model's settings and fit, or the ranking served and why
     try:
         if survival:
             n, fitted = score_survival_files(
@@ -255,7 +255,7 @@ def score(
         elif task == TaskKind.sequence_tagging:
             n = score_tagging_files(train, dev, out, progress=progress)
         else:
-            n = score_files(train, dev, out, estimator=estimator, progress=progress)
+            n, fitted = score_files(train, dev, out, estimator=estimator, progress=progress)
         progress(1.0, "done")  # the pipeline's last report is its last stage, not the file
     except FormatError as err:  # every kind's reader raises this one type
         raise click.ClickException(str(err)) from None

@@ -47,8 +47,10 @@ def score_files(
     *,
     estimator: str | None = None,
     progress: Callable[[float, str], None] | None = None,
-) -> int:
-    """Rank TRAIN's labels by suspicion; the label set is TRAIN's labels (DEV may use no other)."""
+) -> tuple[int, str | None]:
+    """Rank TRAIN's labels by suspicion; the label set is TRAIN's labels (DEV may use no other).
+    Returns the rows written and, for the ``noise_check`` policy, which ranking it served and
+    why."""
     from workers.kinds.text_classification.pipeline import score_texts
 
     train_rows = parse_dataset(train.read_bytes(), train.name, labels=None)
@@ -84,7 +86,11 @@ def score_files(
             for i, row in enumerate(train_rows)
         ),
     )
-    return len(train_rows)
+    choice = result.choice
+    served = (
+        None if choice is None else f"{result.estimator} served {choice.served}: {choice.reason}"
+    )
+    return len(train_rows), served
 
 
 def write_rows(out: Path, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> None:

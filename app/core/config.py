@@ -135,7 +135,14 @@ class Settings(BaseSettings):
         "an event, an event's duration shifted later), for the queue to find",
     )
     default_estimator: str = Field(
-        default="exact_head", description="ranking for new projects and `assay score`"
+        default="noise_check", description="ranking for new projects and `assay score`"
+    )
+    noise_check_margin: float = Field(
+        default=1.0,
+        ge=0,
+        description="noise_check ranking: serve influence on the gold dev set only when a "
+        "model agrees with the silver labels (out of fold) more than with the gold dev labels "
+        "by this many standard errors, else cleanlab",
     )
     compare_with_cleanlab: bool = Field(
         default=True, description="also rank by cleanlab on every training job, to compare"

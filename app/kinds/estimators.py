@@ -13,7 +13,7 @@ from app.kinds import TaskKind
 class EstimatorInfo:
     name: str
     title: str
-    kind: str  # influence | baseline
+    kind: str  # influence | baseline | policy (serves one of the others, chosen per run)
     description: str
     task: TaskKind = TaskKind.text_classification  # the kind of project it ranks
 
@@ -21,6 +21,15 @@ class EstimatorInfo:
 ESTIMATORS: dict[str, EstimatorInfo] = {
     e.name: e
     for e in (
+        EstimatorInfo(
+            "noise_check",
+            "Influence on gold dev or cleanlab, by a noise check (Assay's default)",
+            "policy",
+            "Checks whether the silver labels' errors follow a pattern (a model agrees more "
+            "with them, out of fold, than with the gold dev labels) or look random; serves "
+            "exact influence on the gold dev set for the first, tuned cleanlab for the second, "
+            "and cleanlab without a gold dev set. The project page says which, and why.",
+        ),
         EstimatorInfo(
             "exact_head",
             "Exact influence (head)",

@@ -5,12 +5,16 @@ wrong labels than the other one in each case."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
+from app.core.config import Settings
 from workers.engine.baselines import cleanlab_scores_with_info
-from workers.engine.choice import check_noise
+from workers.engine.choice import NoiseCheck, check_noise
 from workers.engine.estimators import ExactHeadInfluence
+from workers.engine.scoring import NOISE_CHECK, rank_descending, score_training_set
 
 L2 = 1e-2
 
@@ -45,7 +49,7 @@ def found_at_10(suspicion: np.ndarray, wrong: np.ndarray) -> float:
 def test_noise_check_follows_the_data(seed, noise):
     X, y, gold, X_dev, y_dev = silver_set(seed, noise)
     cleanlab = cleanlab_scores_with_info(X, y, 2, seed=seed)
-    check = check_noise(X, y, 2, X_dev, y_dev, cleanlab)
+    check = check_noise(X, y, 2, X_dev, y_dev, cleanlab, margin=Settings().noise_check_margin)
     assert check.patterned == (noise == "patterned")
     wrong = y != gold
     dev_harm = -ExactHeadInfluence.fit(X, y, 2, l2=L2).dev_influence(X_dev, y_dev)
@@ -53,3 +57,37 @@ def test_noise_check_follows_the_data(seed, noise):
         (dev_harm, cleanlab.suspicion) if check.patterned else (cleanlab.suspicion, dev_harm)
     )
     assert found_at_10(served, wrong) > found_at_10(other, wrong)
+
+
+@pytest.mark.parametrize("noise", ["random", "patterned"])
+def test_the_default_ranking_serves_what_the_check_says(noise):
+    """What a new project and `assay score` get with nothing changed: the noise_check policy,
+    serving influence on the gold dev set for patterned errors and cleanlab for random ones,
+    with the figures it decided on; without a dev set, cleanlab."""
+    X, y, _, X_dev, y_dev = silver_set(3, noise)
+    default = Settings().default_estimator
+    result = score_training_set(X, y, 2, X_dev=X_dev, y_dev=y_dev, l2=L2, estimator=default)
+    assert result.estimator == NOISE_CHECK and result.choice is not None
+    assert result.choice.served == ("exact_head" if noise == "patterned" else "cleanlab")
+    served = -result.dev_influence if noise == "patterned" else result.choice.cleanlab.suspicion
+    np.testing.assert_array_equal(result.suspicion, served)
+    np.testing.assert_array_equal(result.rank, rank_descending(served))
+    metrics = result.choice.metrics()
+    assert metrics["noise_check_silver_agreement"] == result.choice.check.silver_agreement
+    assert ("follow a pattern" in metrics["ranking_reason"]) == (noise == "patterned")
+    assert metrics["noise_check_gap_z"] == result.choice.check.z
+    alone = score_training_set(X, y, 2, l2=L2, estimator=default)
+    assert alone.choice.served == "cleanlab" and alone.choice.check is None
+    np.testing.assert_array_equal(alone.suspicion, alone.choice.cleanlab.suspicion)
+
+
+def test_a_gap_within_the_margin_serves_cleanlab():
+    """The gap is measured in standard errors of two proportions: 73% of 4,000 silver labels
+    against 70% of 600 gold ones is 3 points, 1.50 standard errors (sqrt(.73 * .27 / 4000 +
+    .7 * .3 / 600) = 0.019982): patterned at a margin of 1, not at 1.6; a gap of the other sign
+    is never patterned."""
+    check = NoiseCheck(0.73, 0.70, 4000, 600, margin=1.0)
+    assert check.z == pytest.approx(0.03 / 0.019982, rel=1e-4)
+    assert check.patterned
+    assert not replace(check, margin=1.6).patterned
+    assert not NoiseCheck(0.70, 0.72, 4000, 600, margin=0.0).patterned

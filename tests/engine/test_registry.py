@@ -3,14 +3,17 @@
 from app.kinds import TaskKind
 from app.kinds.estimators import ESTIMATORS
 from workers.engine.estimators import ESTIMATORS as ENGINE_ESTIMATORS
+from workers.engine.scoring import BASELINES, NOISE_CHECK
 
 
 def test_app_and_engine_know_the_same_estimators():
     texts = {name: info for name, info in ESTIMATORS.items() if info.task == "text_classification"}
     baselines = {name for name, info in texts.items() if info.kind == "baseline"}
     influence = {name for name, info in texts.items() if info.kind == "influence"}
+    policies = {name for name, info in texts.items() if info.kind == "policy"}
     assert influence == set(ENGINE_ESTIMATORS)
-    assert baselines == {"loss", "margin", "cleanlab"}
+    assert baselines == set(BASELINES)
+    assert policies == {NOISE_CHECK}
 
 
 def test_sequence_tagging_estimators_are_the_names_segment_scoring_reports():

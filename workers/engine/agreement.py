@@ -42,9 +42,11 @@ def comparison_rankings(
     n_classes: int,
     *,
     with_cleanlab: bool = True,
+    cleanlab: np.ndarray | None = None,
     seed: int = 0,
 ) -> dict[str, np.ndarray]:
-    """The project's ranking beside the baselines it is judged against, for the dashboard."""
+    """The project's ranking beside the baselines it is judged against, for the dashboard
+    (``cleanlab``: its suspicion when the run already computed it)."""
     from workers.engine.baselines import cleanlab_scores, loss_scores, margin_scores
 
     rankings = {
@@ -54,5 +56,6 @@ def comparison_rankings(
         "margin": margin_scores(probs, y),
     }
     if with_cleanlab:
-        rankings["cleanlab"] = cleanlab_scores(X, y, n_classes, seed=seed)
+        found = cleanlab_scores(X, y, n_classes, seed=seed) if cleanlab is None else cleanlab
+        rankings["cleanlab"] = found
     return rankings

@@ -5,7 +5,8 @@ the exact head is fitted once, and each shard computes the scores of its own tra
 (loss, self-influence, dev influence, supporters and opposers, InfFeed's suggestion) from the
 shared ``FittedState``. Every row's numbers depend only on that state and the row, so the
 merged shards are what one ``score_training_set`` call gives (tests/test_sharded_scoring.py).
-Only ``exact_head`` is sharded: the other estimators' fits are where their time goes.
+Only ``exact_head`` is sharded (with the ``noise_check`` policy on top of it, applied to the
+merged rows): the other estimators' fits are where their time goes.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ import numpy as np
 from .estimators import ExactHeadInfluence, TopK
 from .head import LogisticHead
 from .inffeed import AdjustmentSelection, Suggestions, suggest_labels
-from .scoring import ScoreResult, influence_targets, rank_descending
+from .scoring import NOISE_CHECK, ScoreResult, influence_targets, rank_descending
 from .suggestions import choose_adjustment
 
-SHARDED_ESTIMATOR = ExactHeadInfluence.name
+SHARDED_ESTIMATORS = frozenset({ExactHeadInfluence.name, NOISE_CHECK})
 
 
 def embedding_shards(texts: Sequence[str], batch_size: int, rows: int) -> list[np.ndarray]:
@@ -198,7 +199,7 @@ def merge_rows(
         top=top,
         l2=inf.l2,
         head=inf.model,
-        estimator=SHARDED_ESTIMATOR,
+        estimator=ExactHeadInfluence.name,
         diagnostics=dict(inf.diagnostics),
         influence=inf,
     )

@@ -30,7 +30,7 @@ def train_and_score(lease: Lease, settings: Settings) -> None:
     report = progress_reporter(job_id, settings.job_progress_interval_s, lease)
     report(0.0, "embedding")
     if sharding.applies(settings, estimator, len(data.train_ids)):
-        output = sharded_job.start(lease, settings, job.project_id, data, report)
+        output = sharded_job.start(lease, settings, job.project_id, data, estimator, report)
         if output is None:
             return  # the shard tasks go on; the merge stores the results
     else:

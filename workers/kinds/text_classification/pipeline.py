@@ -93,6 +93,7 @@ def score_texts(
         l2=settings.head_l2,
         k=settings.evidence_k,
         estimator=estimator,
+        noise_check_margin=settings.noise_check_margin,
         ids=None if train_ids is None else np.asarray(train_ids, dtype=np.int64),
         options=options,
         device=settings.device,
@@ -173,6 +174,7 @@ def finish(
         y_train,
         n_classes,
         with_cleanlab=settings.compare_with_cleanlab,
+        cleanlab=None if result.choice is None else result.choice.cleanlab.suspicion,
     )
     metrics: dict[str, Any] = {
         "agreement": [
@@ -181,6 +183,7 @@ def finish(
         "train_accuracy": float(np.mean(result.predicted == y_train)),
         "n_train": n_train,
         **{f"estimator_{name}": float(value) for name, value in result.diagnostics.items()},
+        **({} if result.choice is None else result.choice.metrics()),
     }
     inffeed = None
     if n_dev:

@@ -43,11 +43,12 @@ def start(
     settings: Settings,
     project_id: int,
     data: TrainingData,
+    estimator: str,
     progress: sharding.Progress,
 ) -> PipelineOutput | None:
     """Plan the job's shards; run them here without a result backend (embedded), else send
     the chords and return None (the merge task stores the results)."""
-    job = sharding.plan(settings, lease, project_id, data)
+    job = sharding.plan(settings, lease, project_id, data, estimator)
     step = sharding.load_plan(job)
     in_process = settings.celery_result_backend is None
     log.info(

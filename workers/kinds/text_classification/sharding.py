@@ -1,13 +1,15 @@
 """Sharded scoring of one job: its plan, its files, and the steps that the shard tasks run.
 
 A job whose training set has more than ``ASSAY_SHARD_SIZE`` rows (and whose estimator is
-``exact_head``, the one whose time goes into per-row work) is scored in four steps:
+``exact_head``, the one whose time goes into per-row work, or the ``noise_check`` policy over
+it) is scored in four steps:
 
 1. embed: each shard embeds a slice of the texts (``embedding_shards``: the same batches as
    one call, so the same numbers); skipped when the embeddings cache has the whole set;
 2. fit: the head is fitted once on all embeddings; its state is written to a file;
 3. score: each shard computes its training rows' scores from that state;
-4. merge: the rows are put together and finished and stored as an unsharded run would be.
+4. merge: the rows are put together (and, for ``noise_check``, ranked as it serves) and
+   finished and stored as an unsharded run would be.
 
 The shards' inputs and outputs are arrays, so they are files in the job's directory under
 the artifacts directory (every worker sees it, as it sees the embeddings cache), and tasks
@@ -36,9 +38,11 @@ import numpy as np
 from app.core.config import Settings
 from app.services.job_lease import Lease
 from app.services.training_data import TrainingData
+from workers.engine.choice import serve_by_noise_check
 from workers.engine.embeddings import atomic_write, cache_file, embed_texts
+from workers.engine.scoring import NOISE_CHECK
 from workers.engine.shards import (
-    SHARDED_ESTIMATOR,
+    SHARDED_ESTIMATORS,
     FittedState,
     RowScores,
     embedding_shards,
@@ -65,7 +69,7 @@ EMBED_AT, FIT_AT, SCORE_AT, MERGE_AT = 0.0, 0.5, 0.55, 0.9
 def applies(settings: Settings, estimator: str, n_train: int) -> bool:
     """Shard when it is switched on, the training set is larger than a shard, and the
     estimator is the one whose per-row work shards share one fit for."""
-    return 0 < settings.shard_size < n_train and estimator == SHARDED_ESTIMATOR
+    return 0 < settings.shard_size < n_train and estimator in SHARDED_ESTIMATORS
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,7 @@ class Plan:
     embed_shards: int  # 0 when the embeddings cache already holds the whole set
     score_shards: int
     gold_rows: np.ndarray | None  # training rows that are influence targets beside dev
+    estimator: str  # exact_head or the noise_check policy over it
 
 
 def _save(path: Path, value: Any) -> None:
@@ -130,14 +135,16 @@ def _rows(step: Plan) -> list[slice]:
     return row_shards(len(step.data.train_ids), step.shard_size)
 
 
-def plan(settings: Settings, lease: Lease, project_id: int, data: TrainingData) -> ShardJob:
+def plan(
+    settings: Settings, lease: Lease, project_id: int, data: TrainingData, estimator: str
+) -> ShardJob:
     """Write the job's inputs and how many shards each step has."""
     job = ShardJob.of(settings, lease)
     size, batch = settings.shard_size, settings.embed_batch_size
     embed = 0 if _cache(settings, data).exists() else len(_embedding_slices(data, size, batch))
     score = len(row_shards(len(data.train_ids), size))
     gold = gold_training_rows(data.train_unreviewed_silver, settings)
-    _save(job.file("plan.pkl"), Plan(project_id, data, size, batch, embed, score, gold))
+    _save(job.file("plan.pkl"), Plan(project_id, data, size, batch, embed, score, gold, estimator))
     return job
 
 
@@ -221,6 +228,17 @@ def merge(settings: Settings, job: ShardJob) -> tuple[Plan, PipelineOutput]:
     inf = restore(state, x_train, y_train, settings.device, x_dev, data.dev_y)
     parts: list[RowScores] = [_load(job.file(f"score_{i}.pkl")) for i in range(step.score_shards)]
     result, suggestions = merge_rows(parts, inf)
+    if step.estimator == NOISE_CHECK:
+        dev = (x_dev, np.asarray(data.dev_y, dtype=np.int64)) if len(x_dev) else (None, None)
+        result = serve_by_noise_check(
+            result,
+            x_train,
+            y_train,
+            len(data.labels),
+            *dev,
+            margin=settings.noise_check_margin,
+            device=settings.device,
+        )
     output = finish(
         result,
         [x_train, x_dev, x_test],
