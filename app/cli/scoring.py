@@ -86,7 +86,7 @@ def score_files(
             for i, row in enumerate(train_rows)
         ),
     )
-    choice = result.choice
+    choice = output.choice
     served = (
         None if choice is None else f"{result.estimator} served {choice.served}: {choice.reason}"
     )

@@ -12,9 +12,9 @@ import pytest
 
 from app.core.config import Settings
 from workers.engine.baselines import cleanlab_scores_with_info
-from workers.engine.choice import NoiseCheck, check_noise
+from workers.engine.choice import NOISE_CHECK, NoiseCheck, check_noise, serve_by_noise_check
 from workers.engine.estimators import ExactHeadInfluence
-from workers.engine.scoring import NOISE_CHECK, rank_descending, score_training_set
+from workers.engine.scoring import rank_descending, score_training_set
 
 L2 = 1e-2
 
@@ -61,24 +61,31 @@ def test_noise_check_follows_the_data(seed, noise):
 
 @pytest.mark.parametrize("noise", ["random", "patterned"])
 def test_the_default_ranking_serves_what_the_check_says(noise):
-    """What a new project and `assay score` get with nothing changed: the noise_check policy,
-    serving influence on the gold dev set for patterned errors and cleanlab for random ones,
-    with the figures it decided on; without a dev set, cleanlab."""
+    """What a new project and `assay score` get with nothing changed: the noise_check policy
+    over the exact head's run, serving its influence on the gold dev set for patterned errors
+    and cleanlab for random ones, with the figures it decided on; without a dev set,
+    cleanlab."""
     X, y, _, X_dev, y_dev = silver_set(3, noise)
-    default = Settings().default_estimator
-    result = score_training_set(X, y, 2, X_dev=X_dev, y_dev=y_dev, l2=L2, estimator=default)
-    assert result.estimator == NOISE_CHECK and result.choice is not None
-    assert result.choice.served == ("exact_head" if noise == "patterned" else "cleanlab")
-    served = -result.dev_influence if noise == "patterned" else result.choice.cleanlab.suspicion
+    settings = Settings()
+    assert settings.default_estimator == NOISE_CHECK
+    run = score_training_set(X, y, 2, X_dev=X_dev, y_dev=y_dev, l2=L2, estimator="exact_head")
+    result, choice = serve_by_noise_check(
+        run, X, y, 2, X_dev, y_dev, margin=settings.noise_check_margin
+    )
+    assert result.estimator == NOISE_CHECK
+    assert choice.served == ("exact_head" if noise == "patterned" else "cleanlab")
+    served = -run.dev_influence if noise == "patterned" else choice.cleanlab.suspicion
     np.testing.assert_array_equal(result.suspicion, served)
     np.testing.assert_array_equal(result.rank, rank_descending(served))
-    metrics = result.choice.metrics()
-    assert metrics["noise_check_silver_agreement"] == result.choice.check.silver_agreement
+    np.testing.assert_array_equal(result.dev_influence, run.dev_influence)  # evidence unchanged
+    metrics = choice.metrics()
+    assert metrics["noise_check_silver_agreement"] == choice.check.silver_agreement
     assert ("follow a pattern" in metrics["ranking_reason"]) == (noise == "patterned")
-    assert metrics["noise_check_gap_z"] == result.choice.check.z
-    alone = score_training_set(X, y, 2, l2=L2, estimator=default)
-    assert alone.choice.served == "cleanlab" and alone.choice.check is None
-    np.testing.assert_array_equal(alone.suspicion, alone.choice.cleanlab.suspicion)
+    assert metrics["noise_check_gap_z"] == choice.check.z
+    alone = score_training_set(X, y, 2, l2=L2, estimator="exact_head")
+    result, choice = serve_by_noise_check(alone, X, y, 2, None, None, margin=1.0)
+    assert choice.served == "cleanlab" and choice.check is None
+    np.testing.assert_array_equal(result.suspicion, choice.cleanlab.suspicion)
 
 
 def test_a_gap_within_the_margin_serves_cleanlab():

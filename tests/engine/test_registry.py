@@ -2,8 +2,9 @@
 
 from app.kinds import TaskKind
 from app.kinds.estimators import ESTIMATORS
+from workers.engine.choice import NOISE_CHECK
 from workers.engine.estimators import ESTIMATORS as ENGINE_ESTIMATORS
-from workers.engine.scoring import BASELINES, NOISE_CHECK
+from workers.engine.scoring import BASELINES
 
 
 def test_app_and_engine_know_the_same_estimators():

@@ -14,18 +14,18 @@ computed for its ranking anyway.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .baselines import CleanlabResult, cleanlab_scores_with_info
 from .estimators import ExactHeadInfluence
 from .head import fit_logistic_head
-from .scoring import NOISE_CHECK, rank_descending
+from .scoring import ScoreResult, rank_descending
 
-if TYPE_CHECKING:
-    from .scoring import ScoreResult
-
+NOISE_CHECK = "noise_check"
+"""The ranking policy over the exact head's run: it serves influence on the gold dev set or
+cleanlab, whichever the noise check says fits the silver labels' errors; the exact head's
+model and evidence either way."""
 CLEANLAB = "cleanlab"
 
 
@@ -130,11 +130,11 @@ def serve_by_noise_check(
     margin: float,
     seed: int = 0,
     device: str | None = None,
-) -> ScoreResult:
+) -> tuple[ScoreResult, RankingChoice]:
     """The ``noise_check`` ranking policy: ``result`` (the exact head's run) re-ranked by the
-    ranking the check serves. With a gold dev set, influence on it (``-dev_influence``) where
-    the silver errors look patterned, else tuned cleanlab; without one, cleanlab. Evidence,
-    influence and the model stay the exact head's."""
+    ranking the check serves, and what it served. With a gold dev set, influence on it
+    (``-dev_influence``) where the silver errors look patterned, else tuned cleanlab; without
+    one, cleanlab. Evidence, influence and the model stay the exact head's."""
     cleanlab = cleanlab_scores_with_info(X, y, n_classes, seed=seed, device=device)
     check = None
     if X_dev is not None and y_dev is not None and len(X_dev):
@@ -143,10 +143,7 @@ def serve_by_noise_check(
         served, suspicion = ExactHeadInfluence.name, -result.dev_influence
     else:
         served, suspicion = CLEANLAB, cleanlab.suspicion
-    return replace(
-        result,
-        suspicion=suspicion,
-        rank=rank_descending(suspicion),
-        estimator=NOISE_CHECK,
-        choice=RankingChoice(served, check, cleanlab),
+    ranked = replace(
+        result, suspicion=suspicion, rank=rank_descending(suspicion), estimator=NOISE_CHECK
     )
+    return ranked, RankingChoice(served, check, cleanlab)

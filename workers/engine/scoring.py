@@ -4,20 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from .estimators import ESTIMATORS, Classifier, ExactHeadInfluence, FittableEstimator, TopK
 
-if TYPE_CHECKING:
-    from .choice import RankingChoice
-
 BASELINES = ("loss", "margin", "cleanlab")
-NOISE_CHECK = "noise_check"
-"""The ranking policy that serves influence on the gold dev set or cleanlab, whichever the
-noise check (``choice.check_noise``) says fits the silver labels' errors; the exact head's
-model and evidence either way."""
 
 
 @dataclass
@@ -35,7 +28,6 @@ class ScoreResult:
     ``probs`` (a ``LogisticHead`` for every built-in estimator), kept so callers can evaluate it
     on held-out data. ``diagnostics`` is what the estimator chose on its own (e.g. damping).
     ``influence`` is the fitted estimator behind the evidence, for further queries (InfFeed).
-    ``choice``: what the ``noise_check`` policy served and why (None for any other estimator).
     """
 
     probs: np.ndarray
@@ -51,7 +43,6 @@ class ScoreResult:
     estimator: str
     diagnostics: dict[str, float]
     influence: FittableEstimator
-    choice: RankingChoice | None = None
 
 
 def rank_descending(scores: np.ndarray) -> np.ndarray:
@@ -119,7 +110,6 @@ def score_training_set(
     l2: float,
     k: int = 3,
     estimator: str = "exact_head",
-    noise_check_margin: float = 1.0,
     ids: np.ndarray | None = None,
     seed: int = 0,
     options: Mapping[str, Any] | None = None,
@@ -128,10 +118,8 @@ def score_training_set(
 ) -> ScoreResult:
     """Fit ``estimator``'s model on (X_train, y_train); compute suspicion and evidence with it.
 
-    ``estimator`` is a name in ``ESTIMATORS``, one of ``BASELINES`` or ``NOISE_CHECK``. ``ids``
-    are stable item ids (turnover_dropout derives each item's dropout mask from them; default:
-    row numbers). ``noise_check_margin``: the ``NOISE_CHECK`` policy's margin, in standard
-    errors (``choice.NoiseCheck``).
+    ``estimator`` is a name in ``ESTIMATORS`` or one of ``BASELINES``. ``ids`` are stable item
+    ids (turnover_dropout derives each item's dropout mask from them; default: row numbers).
     ``seed`` drives every random choice (SGD batches, projections, masks, cleanlab's folds), and
     ``options`` go to the estimator's ``fit`` (e.g. ``{"epochs": 10}`` for tracin). With a dev
     set, influence is taken on it and on the ``gold_rows`` training items (``influence_targets``),
@@ -139,8 +127,8 @@ def score_training_set(
     that model (``ExactHeadInfluence.calibrated``; the exact head and the baselines only, the
     other estimators' models are served as trained).
     """
-    if estimator not in ESTIMATORS and estimator not in (*BASELINES, NOISE_CHECK):
-        known = ", ".join([*ESTIMATORS, *BASELINES, NOISE_CHECK])
+    if estimator not in ESTIMATORS and estimator not in BASELINES:
+        known = ", ".join([*ESTIMATORS, *BASELINES])
         raise ValueError(f"unknown estimator '{estimator}' (known: {known})")
 
     def report(frac: float, stage: str) -> None:
@@ -177,9 +165,10 @@ def score_training_set(
         y_train,
         k,
         exclude_self=np.arange(len(y_train)),
-        progress=lambda f: report(0.35 + 0.6 * f, "top_k"),
+        progress=lambda f: report(0.35 + 0.65 * f, "top_k"),
     )
-    result = ScoreResult(
+    report(1.0, "done")
+    return ScoreResult(
         probs=probs,
         predicted=probs.argmax(axis=1),
         loss=loss,
@@ -194,20 +183,3 @@ def score_training_set(
         diagnostics=dict(inf.diagnostics),
         influence=inf,
     )
-    if estimator == NOISE_CHECK:
-        from .choice import serve_by_noise_check  # pulls in cleanlab, as the baselines do
-
-        report(0.95, "noise_check")
-        dev = (X_dev, y_dev) if has_dev else (None, None)
-        result = serve_by_noise_check(
-            result,
-            X_train,
-            y_train,
-            n_classes,
-            *dev,
-            margin=noise_check_margin,
-            seed=seed,
-            device=device,
-        )
-    report(1.0, "done")
-    return result

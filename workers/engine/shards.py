@@ -16,10 +16,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .choice import NOISE_CHECK
 from .estimators import ExactHeadInfluence, TopK
 from .head import LogisticHead
 from .inffeed import AdjustmentSelection, Suggestions, suggest_labels
-from .scoring import NOISE_CHECK, ScoreResult, influence_targets, rank_descending
+from .scoring import ScoreResult, influence_targets, rank_descending
 from .suggestions import choose_adjustment
 
 SHARDED_ESTIMATORS = frozenset({ExactHeadInfluence.name, NOISE_CHECK})

@@ -17,7 +17,8 @@ from workers.engine import (
 )
 from workers.engine.agreement import comparison_rankings, ranking_agreement
 from workers.engine.calibration import fit_served_head
-from workers.engine.estimators import TEXT_ESTIMATORS
+from workers.engine.choice import NOISE_CHECK, RankingChoice, serve_by_noise_check
+from workers.engine.estimators import TEXT_ESTIMATORS, ExactHeadInfluence
 from workers.engine.inffeed import AdjustmentSelection, Suggestions, macro_f1, prune_by_ranker
 from workers.engine.suggestions import InfFeedReport, inffeed_suggestions
 
@@ -33,6 +34,7 @@ class PipelineOutput:
     comparisons: dict[str, np.ndarray]
     inffeed: InfFeedReport | None  # suggestions, when a gold dev set was given
     test_probs: np.ndarray | None  # the model's probabilities for the test items
+    choice: RankingChoice | None  # what the noise_check policy served, and why
 
 
 def _scaled(progress: Progress | None, start: float, share: float, stage: str | None = None):
@@ -92,12 +94,14 @@ def score_texts(
         calibrate=calibrates(y_dev, n_classes, settings),
         l2=settings.head_l2,
         k=settings.evidence_k,
-        estimator=estimator,
-        noise_check_margin=settings.noise_check_margin,
+        estimator=scored_by(estimator),
         ids=None if train_ids is None else np.asarray(train_ids, dtype=np.int64),
         options=options,
         device=settings.device,
         progress=_scaled(progress, EMBED_SHARE, 0.9 - EMBED_SHARE),
+    )
+    result, choice = ranked_by_policy(
+        result, estimator, x_train, y_train, n_classes, x_dev if n_dev else None, y_dev, settings
     )
     return finish(
         result,
@@ -110,6 +114,39 @@ def score_texts(
         test_y=test_y,
         prunable=prunable,
         progress=progress,
+        choice=choice,
+    )
+
+
+def scored_by(estimator: str) -> str:
+    """The estimator whose run a project's ranking starts from: the exact head's for the
+    ``noise_check`` policy, else the ranking itself."""
+    return ExactHeadInfluence.name if estimator == NOISE_CHECK else estimator
+
+
+def ranked_by_policy(
+    result: ScoreResult,
+    estimator: str,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    n_classes: int,
+    x_dev: np.ndarray | None,
+    y_dev: np.ndarray | None,
+    settings: Settings,
+) -> tuple[ScoreResult, RankingChoice | None]:
+    """For the ``noise_check`` policy, the run re-ranked by what the check serves (whole and
+    sharded runs alike); any other ranking is its run's own."""
+    if estimator != NOISE_CHECK:
+        return result, None
+    return serve_by_noise_check(
+        result,
+        x_train,
+        y_train,
+        n_classes,
+        x_dev,
+        y_dev,
+        margin=settings.noise_check_margin,
+        device=settings.device,
     )
 
 
@@ -159,6 +196,7 @@ def finish(
     progress: Progress | None = None,
     adjustment: AdjustmentSelection | None = None,
     train_suggestions: Suggestions | None = None,
+    choice: RankingChoice | None = None,
 ) -> PipelineOutput:
     """After scoring: the baseline rankings to compare with, metrics, InfFeed's suggestions
     and the test predictions. ``inputs`` are what the estimator read (train, dev, test);
@@ -174,7 +212,7 @@ def finish(
         y_train,
         n_classes,
         with_cleanlab=settings.compare_with_cleanlab,
-        cleanlab=None if result.choice is None else result.choice.cleanlab.suspicion,
+        cleanlab=None if choice is None else choice.cleanlab.suspicion,
     )
     metrics: dict[str, Any] = {
         "agreement": [
@@ -183,7 +221,7 @@ def finish(
         "train_accuracy": float(np.mean(result.predicted == y_train)),
         "n_train": n_train,
         **{f"estimator_{name}": float(value) for name, value in result.diagnostics.items()},
-        **({} if result.choice is None else result.choice.metrics()),
+        **({} if choice is None else choice.metrics()),
     }
     inffeed = None
     if n_dev:
@@ -219,7 +257,7 @@ def finish(
         metrics.update(
             leave_out_harmful(result, inputs, y_train, y_dev, test_y, prunable, settings)
         )
-    return PipelineOutput(result, metrics, comparisons, inffeed, test_probs)
+    return PipelineOutput(result, metrics, comparisons, inffeed, test_probs, choice)
 
 
 def leave_out_harmful(

@@ -38,9 +38,7 @@ import numpy as np
 from app.core.config import Settings
 from app.services.job_lease import Lease
 from app.services.training_data import TrainingData
-from workers.engine.choice import serve_by_noise_check
 from workers.engine.embeddings import atomic_write, cache_file, embed_texts
-from workers.engine.scoring import NOISE_CHECK
 from workers.engine.shards import (
     SHARDED_ESTIMATORS,
     FittedState,
@@ -59,6 +57,7 @@ from workers.kinds.text_classification.pipeline import (
     embedding_options,
     finish,
     gold_training_rows,
+    ranked_by_policy,
 )
 
 Progress = Callable[[float, str], None]
@@ -228,17 +227,17 @@ def merge(settings: Settings, job: ShardJob) -> tuple[Plan, PipelineOutput]:
     inf = restore(state, x_train, y_train, settings.device, x_dev, data.dev_y)
     parts: list[RowScores] = [_load(job.file(f"score_{i}.pkl")) for i in range(step.score_shards)]
     result, suggestions = merge_rows(parts, inf)
-    if step.estimator == NOISE_CHECK:
-        dev = (x_dev, np.asarray(data.dev_y, dtype=np.int64)) if len(x_dev) else (None, None)
-        result = serve_by_noise_check(
-            result,
-            x_train,
-            y_train,
-            len(data.labels),
-            *dev,
-            margin=settings.noise_check_margin,
-            device=settings.device,
-        )
+    y_dev = np.asarray(data.dev_y, dtype=np.int64) if len(x_dev) else None
+    result, choice = ranked_by_policy(
+        result,
+        step.estimator,
+        x_train,
+        y_train,
+        len(data.labels),
+        x_dev if len(x_dev) else None,
+        y_dev,
+        settings,
+    )
     output = finish(
         result,
         [x_train, x_dev, x_test],
@@ -246,11 +245,12 @@ def merge(settings: Settings, job: ShardJob) -> tuple[Plan, PipelineOutput]:
         y_train,
         len(data.labels),
         settings,
-        y_dev=np.asarray(data.dev_y, dtype=np.int64) if len(x_dev) else None,
+        y_dev=y_dev,
         test_y=data.test_y,
         prunable=data.train_unreviewed_silver,
         adjustment=state.adjustment,
         train_suggestions=suggestions,
+        choice=choice,
     )
     return step, output
 
