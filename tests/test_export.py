@@ -73,7 +73,7 @@ def test_csv_export_holds_every_item_and_the_correction_with_provenance(
         corrected["event"]["created_at"]
     )
     rank = corrected["ranking"].index(target["id"]) + 1
-    assert row["model_version"] == "1" and row["estimator"] == "noise_check"
+    assert row["model_version"] == "1" and row["estimator"] == "exact_head"
     assert int(row["suspicion_rank"]) == rank
     assert float(row["score_suspicion"]) == -(rank - 1)
     assert row["score_dev_influence"] == ""
