@@ -100,8 +100,9 @@ def score_texts(
         device=settings.device,
         progress=_scaled(progress, EMBED_SHARE, 0.9 - EMBED_SHARE),
     )
+    dev = (x_dev, y_dev) if n_dev else (None, None)
     result, choice = ranked_by_policy(
-        result, estimator, x_train, y_train, n_classes, x_dev if n_dev else None, y_dev, settings
+        result, estimator, (x_train, y_train), dev, n_classes, settings
     )
     return finish(
         result,
@@ -127,24 +128,21 @@ def scored_by(estimator: str) -> str:
 def ranked_by_policy(
     result: ScoreResult,
     estimator: str,
-    x_train: np.ndarray,
-    y_train: np.ndarray,
+    train: tuple[np.ndarray, np.ndarray],
+    dev: tuple[np.ndarray | None, np.ndarray | None],
     n_classes: int,
-    x_dev: np.ndarray | None,
-    y_dev: np.ndarray | None,
     settings: Settings,
 ) -> tuple[ScoreResult, RankingChoice | None]:
     """For the ``noise_check`` policy, the run re-ranked by what the check serves (whole and
-    sharded runs alike); any other ranking is its run's own."""
+    sharded runs alike) from the training and gold dev (embeddings, labels); any other
+    ranking is its run's own."""
     if estimator != NOISE_CHECK:
         return result, None
     return serve_by_noise_check(
         result,
-        x_train,
-        y_train,
+        *train,
         n_classes,
-        x_dev,
-        y_dev,
+        *dev,
         margin=settings.noise_check_margin,
         device=settings.device,
     )

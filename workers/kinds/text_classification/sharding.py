@@ -228,15 +228,9 @@ def merge(settings: Settings, job: ShardJob) -> tuple[Plan, PipelineOutput]:
     parts: list[RowScores] = [_load(job.file(f"score_{i}.pkl")) for i in range(step.score_shards)]
     result, suggestions = merge_rows(parts, inf)
     y_dev = np.asarray(data.dev_y, dtype=np.int64) if len(x_dev) else None
+    dev = (x_dev, y_dev) if len(x_dev) else (None, None)
     result, choice = ranked_by_policy(
-        result,
-        step.estimator,
-        x_train,
-        y_train,
-        len(data.labels),
-        x_dev if len(x_dev) else None,
-        y_dev,
-        settings,
+        result, step.estimator, (x_train, y_train), dev, len(data.labels), settings
     )
     output = finish(
         result,
