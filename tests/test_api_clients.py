@@ -128,7 +128,7 @@ def test_a_generated_client_uploads_trains_pages_labels_and_exports(
         silver = [i for i in items if i.dataset_kind == models.DatasetKind.SILVER]
         assert len(silver) == SIZES["silver"]
         assert all(isinstance(i.scores.suspicion, float) for i in silver)
-        assert {i.estimator for i in silver} == {models.Estimator.EXACT_HEAD}
+        assert {i.estimator for i in silver} == {models.Estimator.NOISE_CHECK}
         assert {i.status for i in silver} == {models.ItemStatus.PENDING}
 
         held = take_next.sync(project.id, client=api)
