@@ -31,11 +31,22 @@ SEEDS = range(5)
 BUDGET = 0.05
 
 
-def shares(case: Case, seed: int, margin: float) -> tuple[float, float, bool]:
+def shares(case: Case, seed: int, settings: Settings) -> tuple[float, float, bool]:
     """Gap recovered at BUDGET by the default's pick and by cleanlab's; whether the check
     called the noise patterned."""
     cleanlab = cleanlab_scores_with_info(case.X, case.y_silver, 2, seed=seed)
-    check = check_noise(case.X, case.y_silver, 2, case.X_dev, case.y_dev, cleanlab, margin=margin)
+    check = check_noise(
+        case.X,
+        case.y_silver,
+        2,
+        case.X_dev,
+        case.y_dev,
+        cleanlab,
+        l2=L2,
+        share=settings.noise_check_share,
+        margin=settings.noise_check_margin,
+        seed=seed,
+    )
     unreviewed = np.zeros(len(case.y_silver), dtype=bool)
     if check.patterned:
         rank = influence_ranker(
@@ -53,10 +64,10 @@ def shares(case: Case, seed: int, margin: float) -> tuple[float, float, bool]:
 
 def main() -> None:
     corpus = load_corpus()
-    margin = Settings().noise_check_margin
+    settings = Settings()
     rows = []
     for sizes in SIZES:
-        found = [shares(make_case(corpus, seed, sizes), seed, margin) for seed in SEEDS]
+        found = [shares(make_case(corpus, seed, sizes), seed, settings) for seed in SEEDS]
         print(sizes, found, flush=True)
         default, cleanlab, patterned = (np.array(column) for column in zip(*found, strict=True))
         rows.append(
@@ -85,7 +96,8 @@ def main() -> None:
         f"{SEEDS.stop - 1} at each size; share of the test macro-F1 gap between all-silver and "
         "all-gold training that re-annotating 5% of the extension recovers, the served head's "
         "biases re-fitted on dev as in the product. Default: `noise_check` at margin "
-        f"{margin:g} (influence on dev plus the gold training items where it calls the noise "
+        f"{settings.noise_check_margin:g} (influence on dev plus the gold training items where "
+        "it calls the noise "
         f"patterned, else cleanlab). {machine()}. Reproduce: `python -m bench.triage_default`.",
     )
 

@@ -138,11 +138,18 @@ class Settings(BaseSettings):
         default="noise_check", description="ranking for new projects and `assay score`"
     )
     noise_check_margin: float = Field(
-        default=1.0,
+        default=3.0,
         ge=0,
-        description="noise_check ranking: serve influence on the gold dev set only when a "
-        "model agrees with the silver labels (out of fold) more than with the gold dev labels "
-        "by this many standard errors, else cleanlab",
+        description="noise_check ranking: serve influence on the gold dev set only when "
+        "refitting without its top slice lowers the held-out gold dev loss more than refitting "
+        "without cleanlab's, by this many standard errors, else cleanlab",
+    )
+    noise_check_share: float = Field(
+        default=0.10,
+        gt=0,
+        lt=1,
+        description="noise_check ranking: the share of training items each ranking's top slice "
+        "holds in the check's refits",
     )
     compare_with_cleanlab: bool = Field(
         default=True, description="also rank by cleanlab on every training job, to compare"

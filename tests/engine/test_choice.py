@@ -1,7 +1,8 @@
 """The noise check follows the data: on two kinds of synthetic silver labels (flipped at
 random; one class relabelled wherever a feature is high, a labelling rule's error) it calls
 the first random and the second patterned, and the ranking it would serve finds more of the
-wrong labels than the other one in each case."""
+wrong labels than the other one in each case. Its figures are what they say: the held-out
+dev loss gains of refits computed here directly."""
 
 from __future__ import annotations
 
@@ -12,8 +13,15 @@ import pytest
 
 from app.core.config import Settings
 from workers.engine.baselines import cleanlab_scores_with_info
-from workers.engine.choice import NOISE_CHECK, NoiseCheck, check_noise, serve_by_noise_check
+from workers.engine.choice import (
+    MIN_DEV,
+    NOISE_CHECK,
+    NoiseCheck,
+    check_noise,
+    serve_by_noise_check,
+)
 from workers.engine.estimators import ExactHeadInfluence
+from workers.engine.head import fit_logistic_head
 from workers.engine.scoring import rank_descending, score_training_set
 
 L2 = 1e-2
@@ -49,8 +57,10 @@ def found_at_10(suspicion: np.ndarray, wrong: np.ndarray) -> float:
 def test_noise_check_follows_the_data(seed, noise):
     X, y, gold, X_dev, y_dev = silver_set(seed, noise)
     cleanlab = cleanlab_scores_with_info(X, y, 2, seed=seed)
-    check = check_noise(X, y, 2, X_dev, y_dev, cleanlab, margin=Settings().noise_check_margin)
-    assert check.patterned == (noise == "patterned")
+    settings = Settings()
+    options = {"share": settings.noise_check_share, "margin": settings.noise_check_margin}
+    check = check_noise(X, y, 2, X_dev, y_dev, cleanlab, l2=L2, seed=seed, **options)
+    assert check.patterned == (noise == "patterned"), check
     wrong = y != gold
     dev_harm = -ExactHeadInfluence.fit(X, y, 2, l2=L2).dev_influence(X_dev, y_dev)
     served, other = (
@@ -70,7 +80,14 @@ def test_the_default_ranking_serves_what_the_check_says(noise):
     assert settings.default_estimator == NOISE_CHECK
     run = score_training_set(X, y, 2, X_dev=X_dev, y_dev=y_dev, l2=L2, estimator="exact_head")
     result, choice = serve_by_noise_check(
-        run, X, y, 2, X_dev, y_dev, margin=settings.noise_check_margin
+        run,
+        X,
+        y,
+        2,
+        X_dev,
+        y_dev,
+        share=settings.noise_check_share,
+        margin=settings.noise_check_margin,
     )
     assert result.estimator == NOISE_CHECK
     assert choice.served == ("exact_head" if noise == "patterned" else "cleanlab")
@@ -79,22 +96,45 @@ def test_the_default_ranking_serves_what_the_check_says(noise):
     np.testing.assert_array_equal(result.rank, rank_descending(served))
     np.testing.assert_array_equal(result.dev_influence, run.dev_influence)  # evidence unchanged
     metrics = choice.metrics()
-    assert metrics["noise_check_silver_agreement"] == choice.check.silver_agreement
+    assert metrics["noise_check_gain_influence"] == choice.check.gain_influence
     assert ("follow a pattern" in metrics["ranking_reason"]) == (noise == "patterned")
-    assert metrics["noise_check_gap_z"] == choice.check.z
+    assert metrics["noise_check_z"] == choice.check.z
     alone = score_training_set(X, y, 2, l2=L2, estimator="exact_head")
-    result, choice = serve_by_noise_check(alone, X, y, 2, None, None, margin=1.0)
-    assert choice.served == "cleanlab" and choice.check is None
-    np.testing.assert_array_equal(result.suspicion, choice.cleanlab.suspicion)
+    for dev in ((None, None), (X_dev[: MIN_DEV - 1], y_dev[: MIN_DEV - 1])):
+        result, choice = serve_by_noise_check(alone, X, y, 2, *dev, share=0.1, margin=3.0)
+        assert choice.served == "cleanlab" and choice.check is None
+        assert choice.reason.startswith(f"fewer than {MIN_DEV} gold dev items")
+        np.testing.assert_array_equal(result.suspicion, choice.cleanlab.suspicion)
+
+
+def test_the_check_reports_the_refits_gains():
+    """gain_cleanlab is the mean drop of the gold dev cross-entropy from the head on every
+    silver label to the head refitted without cleanlab's top 10% (both at cleanlab's tuned
+    penalty), computed here from the refits themselves; influence's gain is bounded by what
+    removing the same number of items can do, and the standard error is positive."""
+    X, y, _, X_dev, y_dev = silver_set(4, "patterned")
+    cleanlab = cleanlab_scores_with_info(X, y, 2, seed=4)
+    check = check_noise(X, y, 2, X_dev, y_dev, cleanlab, l2=L2, share=0.1, margin=3.0)
+    top = np.argsort(-cleanlab.suspicion, kind="stable")[:100]
+    keep = np.setdiff1d(np.arange(len(y)), top)
+
+    def dev_loss(rows: np.ndarray) -> float:
+        head = fit_logistic_head(X[rows], y[rows], 2, l2=cleanlab.l2)
+        return float(head.log_loss(X_dev, y_dev).mean())
+
+    assert check.gain_cleanlab == pytest.approx(dev_loss(np.arange(len(y))) - dev_loss(keep))
+    assert check.n_gold == len(y_dev) and check.standard_error > 0
+    assert check.gain_influence > check.gain_cleanlab  # a labelling rule: influence's slice
 
 
 def test_a_gap_within_the_margin_serves_cleanlab():
-    """The gap is measured in standard errors of two proportions: 73% of 4,000 silver labels
-    against 70% of 600 gold ones is 3 points, 1.50 standard errors (sqrt(.73 * .27 / 4000 +
-    .7 * .3 / 600) = 0.019982): patterned at a margin of 1, not at 1.6; a gap of the other sign
-    is never patterned."""
-    check = NoiseCheck(0.73, 0.70, 4000, 600, margin=1.0)
-    assert check.z == pytest.approx(0.03 / 0.019982, rel=1e-4)
+    """The gap is influence's gain minus cleanlab's in standard errors of their paired
+    difference: 0.05 - 0.02 over 0.0088 is 3.41: patterned at a margin of 3, not at 3.5; a
+    gap of the other sign is never patterned, and a zero standard error gives the gap's sign
+    an infinite z."""
+    check = NoiseCheck(0.02, 0.05, 0.0088, 600, share=0.1, margin=3.0)
+    assert check.z == pytest.approx(0.03 / 0.0088)
     assert check.patterned
-    assert not replace(check, margin=1.6).patterned
-    assert not NoiseCheck(0.70, 0.72, 4000, 600, margin=0.0).patterned
+    assert not replace(check, margin=3.5).patterned
+    assert not NoiseCheck(0.05, 0.02, 0.0088, 600, share=0.1, margin=0.0).patterned
+    assert replace(check, standard_error=0.0).z == np.inf

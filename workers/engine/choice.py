@@ -4,11 +4,13 @@ Influence on a gold dev set is the right ranking when silver labels are wrong in
 labelling rule, a confusable class): it finds what the dev set contradicts, where
 cross-validated confidence (cleanlab) sees nothing, since the pattern is learnable and the
 model agrees with it. It is the wrong one when labels are wrong at random: cleanlab then finds
-more. The two cases leave opposite traces. Patterned errors are learnable, so a model agrees
-more with the silver labels (out of fold) than the model trained on them agrees with the gold
-dev labels; random errors are not, so the silver labels are the harder ones to agree with. The
-check costs nothing extra: cleanlab's out-of-fold probabilities and its tuned head are
-computed for its ranking anyway.
+more. The check asks the gold data which ranking's top slice is worth acting on: refit the head
+without cleanlab's top ``share`` and, separately, without the top ``share`` by influence on one
+half of the gold dev set, and compare the two heads' loss on the other half (both ways round,
+so every dev item is held out once and influence never scores the items that judge it).
+Patterned errors make the influence slice the clearly better removal; under random errors
+cleanlab's slice holds more of the wrong labels and the influence slice is no better. The
+check reuses cleanlab's run (made for its ranking anyway) and costs four head fits.
 """
 
 from __future__ import annotations
@@ -27,37 +29,46 @@ NOISE_CHECK = "noise_check"
 cleanlab, whichever the noise check says fits the silver labels' errors; the exact head's
 model and evidence either way."""
 CLEANLAB = "cleanlab"
+MIN_DEV = 4
+"""Fewest gold dev items the check splits in halves (each half needs two items for a standard
+error); with fewer there is no check and cleanlab is served."""
 
 
 @dataclass(frozen=True)
 class NoiseCheck:
-    """``silver_agreement``: share of the ``n_silver`` training items whose silver label the
-    out-of-fold head predicts; ``gold_agreement``: share of the ``n_gold`` gold dev items whose
-    label the head trained on all silver labels predicts (same tuned penalty). ``margin``: how
-    many standard errors the first must exceed the second by to count as patterned."""
+    """The removal test's figures on ``n_gold`` held-out gold dev items: the mean drop of the
+    dev loss (cross-entropy) from the head on every silver label to the head refitted without
+    cleanlab's top ``share`` (``gain_cleanlab``) and without influence's (``gain_influence``),
+    and the standard error of their per-item difference. ``margin``: how many standard errors
+    influence's gain must exceed cleanlab's by to call the noise patterned."""
 
-    silver_agreement: float
-    gold_agreement: float
-    n_silver: int
+    gain_cleanlab: float
+    gain_influence: float
+    standard_error: float
     n_gold: int
+    share: float
     margin: float
 
     @property
     def z(self) -> float:
-        """The agreement gap in standard errors of two independent proportions (a few hundred
-        gold items leave the gold agreement uncertain by several points)."""
-        s, g = self.silver_agreement, self.gold_agreement
-        se = np.sqrt(s * (1 - s) / self.n_silver + g * (1 - g) / self.n_gold)
-        return float((s - g) / se) if se > 0 else float(np.sign(s - g) * np.inf)
+        """Influence's gain over cleanlab's in standard errors of the paired difference."""
+        gap = self.gain_influence - self.gain_cleanlab
+        if self.standard_error > 0:
+            return float(gap / self.standard_error)
+        return float(np.sign(gap) * np.inf)
 
     @property
     def patterned(self) -> bool:
-        """The silver labels are clearly easier to agree with than the gold ones: their errors
-        are learnable, and influence on the gold dev set is the ranking to serve. Where the gap
-        is within ``margin`` standard errors the check leans to cleanlab: serving it on
-        patterned noise loses influence's gain, serving influence on random noise loses to
-        cleanlab."""
+        """Removing influence's top slice helps the held-out gold loss clearly more than
+        removing cleanlab's: the silver errors are learnable, and influence on the gold dev set
+        is the ranking to serve. Within ``margin`` standard errors the check leans to
+        cleanlab: serving it on patterned noise loses influence's gain, serving influence on
+        random noise loses to cleanlab."""
         return self.z > self.margin
+
+
+def _top(suspicion: np.ndarray, m: int) -> np.ndarray:
+    return np.argsort(-np.asarray(suspicion), kind="stable")[:m]
 
 
 def check_noise(
@@ -68,19 +79,44 @@ def check_noise(
     y_dev: np.ndarray,
     cleanlab: CleanlabResult,
     *,
+    l2: float,
+    share: float,
     margin: float,
+    seed: int = 0,
     device: str | None = None,
 ) -> NoiseCheck:
-    """Compare agreement with the silver labels (``cleanlab``'s out-of-fold probabilities on
-    (X, y)) and with the gold dev labels (a head fitted on all of (X, y) at cleanlab's tuned
-    penalty). The out-of-fold heads see less data than the full one, which leans the check
-    towards "random", i.e. towards serving cleanlab's ranking."""
+    """The removal test (module docstring). Influence: the exact head at ``l2`` on each half
+    of the dev set (seeded halves); refitted heads: cleanlab's tuned penalty; removed: the top
+    ``share`` of the training items (at least one)."""
     y = np.asarray(y, dtype=np.int64)
     y_dev = np.asarray(y_dev, dtype=np.int64)
-    head = fit_logistic_head(X, y, n_classes, l2=cleanlab.l2, device=device)
-    silver = float((cleanlab.pred_probs.argmax(axis=1) == y).mean())
-    gold = float((head.predict_proba(X_dev).argmax(axis=1) == y_dev).mean())
-    return NoiseCheck(silver, gold, len(y), len(y_dev), margin)
+    if len(y_dev) < MIN_DEV:
+        raise ValueError(f"the noise check needs at least {MIN_DEV} gold dev items")
+    m = max(1, round(share * len(y)))
+
+    def dev_loss_without(removed: np.ndarray) -> np.ndarray:
+        keep = np.ones(len(y), dtype=bool)
+        keep[removed] = False
+        head = fit_logistic_head(X[keep], y[keep], n_classes, l2=cleanlab.l2, device=device)
+        return head.log_loss(X_dev, y_dev)
+
+    full = fit_logistic_head(X, y, n_classes, l2=cleanlab.l2, device=device).log_loss(X_dev, y_dev)
+    without_cleanlab = dev_loss_without(_top(cleanlab.suspicion, m))
+    influence = ExactHeadInfluence.fit(X, y, n_classes, l2=l2, device=device)
+    halves = np.array_split(np.random.default_rng(seed).permutation(len(y_dev)), 2)
+    without_influence = np.empty(len(y_dev))
+    for scored, held in (halves, halves[::-1]):
+        harm = -influence.dev_influence(X_dev[scored], y_dev[scored])
+        without_influence[held] = dev_loss_without(_top(harm, m))[held]
+    difference = without_cleanlab - without_influence
+    return NoiseCheck(
+        gain_cleanlab=float((full - without_cleanlab).mean()),
+        gain_influence=float((full - without_influence).mean()),
+        standard_error=float(difference.std(ddof=1) / np.sqrt(len(difference))),
+        n_gold=len(y_dev),
+        share=share,
+        margin=margin,
+    )
 
 
 @dataclass(frozen=True)
@@ -98,13 +134,15 @@ class RankingChoice:
         check = self.check
         if check is None:
             return (
-                "no gold dev set to check the noise against: cleanlab, the ranking that "
-                "measures best on random noise"
+                f"fewer than {MIN_DEV} gold dev items to check the noise against: cleanlab, "
+                "the ranking that measures best on random noise"
             )
         figures = (
-            f"a model agrees with {check.silver_agreement:.1%} of the silver labels out of "
-            f"fold and with {check.gold_agreement:.1%} of the gold dev labels, a gap of "
-            f"{check.z:+.1f} standard errors (patterned above {check.margin:g})"
+            f"refitting without the {check.share:.0%} of items cleanlab ranks first changes "
+            f"the held-out gold dev loss by {-check.gain_cleanlab:+.4f}, without the "
+            f"{check.share:.0%} influence ranks first by {-check.gain_influence:+.4f}; "
+            f"influence's removal is better by {check.z:+.1f} standard errors (patterned "
+            f"above {check.margin:g})"
         )
         if check.patterned:
             return f"{figures}: the silver errors follow a pattern, so influence on gold dev"
@@ -113,9 +151,9 @@ class RankingChoice:
     def metrics(self) -> dict[str, float | str]:
         out: dict[str, float | str] = {"ranking_served": self.served, "ranking_reason": self.reason}
         if self.check is not None:
-            out["noise_check_silver_agreement"] = self.check.silver_agreement
-            out["noise_check_gold_agreement"] = self.check.gold_agreement
-            out["noise_check_gap_z"] = self.check.z
+            out["noise_check_gain_cleanlab"] = self.check.gain_cleanlab
+            out["noise_check_gain_influence"] = self.check.gain_influence
+            out["noise_check_z"] = self.check.z
         return out
 
 
@@ -127,18 +165,31 @@ def serve_by_noise_check(
     X_dev: np.ndarray | None,
     y_dev: np.ndarray | None,
     *,
+    share: float,
     margin: float,
     seed: int = 0,
     device: str | None = None,
 ) -> tuple[ScoreResult, RankingChoice]:
     """The ``noise_check`` ranking policy: ``result`` (the exact head's run) re-ranked by the
-    ranking the check serves, and what it served. With a gold dev set, influence on it
-    (``-dev_influence``) where the silver errors look patterned, else tuned cleanlab; without
-    one, cleanlab. Evidence, influence and the model stay the exact head's."""
+    ranking the check serves, and what it served. With enough gold dev items, influence on them
+    (``-dev_influence``) where the silver errors look patterned, else tuned cleanlab; without,
+    cleanlab. Evidence, influence and the model stay the exact head's."""
     cleanlab = cleanlab_scores_with_info(X, y, n_classes, seed=seed, device=device)
     check = None
-    if X_dev is not None and y_dev is not None and len(X_dev):
-        check = check_noise(X, y, n_classes, X_dev, y_dev, cleanlab, margin=margin, device=device)
+    if X_dev is not None and y_dev is not None and len(y_dev) >= MIN_DEV:
+        check = check_noise(
+            X,
+            y,
+            n_classes,
+            X_dev,
+            y_dev,
+            cleanlab,
+            l2=result.l2,
+            share=share,
+            margin=margin,
+            seed=seed,
+            device=device,
+        )
     if check is not None and check.patterned and result.dev_influence is not None:
         served, suspicion = ExactHeadInfluence.name, -result.dev_influence
     else:

@@ -143,6 +143,7 @@ def ranked_by_policy(
         *train,
         n_classes,
         *dev,
+        share=settings.noise_check_share,
         margin=settings.noise_check_margin,
         device=settings.device,
     )
