@@ -8,9 +8,15 @@ import numpy as np
 from scipy.stats import spearmanr
 
 
-def top_set(suspicion: np.ndarray, fraction: float) -> set[int]:
+def top_items(suspicion: np.ndarray, fraction: float) -> np.ndarray:
+    """Indices of the top ``fraction`` of the items (at least one), most suspicious first;
+    ties keep input order."""
     count = max(1, round(fraction * len(suspicion)))
-    return set(np.argsort(-np.asarray(suspicion), kind="stable")[:count].tolist())
+    return np.argsort(-np.asarray(suspicion), kind="stable")[:count]
+
+
+def top_set(suspicion: np.ndarray, fraction: float) -> set[int]:
+    return set(top_items(suspicion, fraction).tolist())
 
 
 def ranking_agreement(

@@ -10,7 +10,8 @@ half of the gold dev set, and compare the two heads' loss on the other half (bot
 so every dev item is held out once and influence never scores the items that judge it).
 Patterned errors make the influence slice the clearly better removal; under random errors
 cleanlab's slice holds more of the wrong labels and the influence slice is no better. The
-check reuses cleanlab's run (made for its ranking anyway) and costs four head fits.
+check reuses cleanlab's run (made for its ranking anyway) and costs one exact head fit (for
+the influence) and four head fits.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .agreement import top_items
 from .baselines import CleanlabResult, cleanlab_scores_with_info
 from .estimators import ExactHeadInfluence
 from .head import fit_logistic_head
@@ -67,10 +69,6 @@ class NoiseCheck:
         return self.z > self.margin
 
 
-def _top(suspicion: np.ndarray, m: int) -> np.ndarray:
-    return np.argsort(-np.asarray(suspicion), kind="stable")[:m]
-
-
 def check_noise(
     X: np.ndarray,
     y: np.ndarray,
@@ -92,7 +90,6 @@ def check_noise(
     y_dev = np.asarray(y_dev, dtype=np.int64)
     if len(y_dev) < MIN_DEV:
         raise ValueError(f"the noise check needs at least {MIN_DEV} gold dev items")
-    m = max(1, round(share * len(y)))
 
     def dev_loss_without(removed: np.ndarray) -> np.ndarray:
         keep = np.ones(len(y), dtype=bool)
@@ -101,13 +98,13 @@ def check_noise(
         return head.log_loss(X_dev, y_dev)
 
     full = fit_logistic_head(X, y, n_classes, l2=cleanlab.l2, device=device).log_loss(X_dev, y_dev)
-    without_cleanlab = dev_loss_without(_top(cleanlab.suspicion, m))
+    without_cleanlab = dev_loss_without(top_items(cleanlab.suspicion, share))
     influence = ExactHeadInfluence.fit(X, y, n_classes, l2=l2, device=device)
     halves = np.array_split(np.random.default_rng(seed).permutation(len(y_dev)), 2)
     without_influence = np.empty(len(y_dev))
     for scored, held in (halves, halves[::-1]):
         harm = -influence.dev_influence(X_dev[scored], y_dev[scored])
-        without_influence[held] = dev_loss_without(_top(harm, m))[held]
+        without_influence[held] = dev_loss_without(top_items(harm, share))[held]
     difference = without_cleanlab - without_influence
     return NoiseCheck(
         gain_cleanlab=float((full - without_cleanlab).mean()),
