@@ -39,7 +39,8 @@ TIES: tuple[Ties, ...] = ("breslow", "efron")
 class SurvivalData:
     """Records sorted by descending duration (risk sets are then prefixes), with ``order`` to
     map back: ``x[q]`` is the input row ``order[q]``. ``end[q]`` / ``start[q]`` are the last /
-    first sorted positions sharing q's duration (the tie group)."""
+    first sorted positions sharing q's duration (the tie group); ``events`` the sorted positions
+    of the observed events, ascending (indexed once here, not at every evaluation)."""
 
     x: Tensor  # (n, p) float64
     duration: Tensor  # (n,)
@@ -47,6 +48,7 @@ class SurvivalData:
     order: Tensor  # (n,) long
     start: Tensor  # (n,) long
     end: Tensor  # (n,) long
+    events: Tensor  # (events,) long
 
     @classmethod
     def build(
@@ -79,6 +81,7 @@ class SurvivalData:
             tensor(order, torch.long),
             tensor(starts[group], torch.long),
             tensor(ends[group], torch.long),
+            tensor(np.flatnonzero(e[order]), torch.long),
         )
 
     @property
@@ -175,22 +178,20 @@ def breslow_removal_gradients(data: SurvivalData, sets: RiskSets, *, chunk: int 
     r, s0, xbar = sets.r, sets.s0, sets.xbar
     a_terms = data.event[:, None] * (xbar - data.x)
     a = a_terms.sum(0)
-    events = torch.nonzero(data.event > 0).flatten()
+    events = data.events
     s0_e, end_e, xbar_e = s0[events], data.end[events], xbar[events]
-    column = torch.full((n,), -1, dtype=torch.long, device=r.device)
-    column[events] = torch.arange(len(events), device=r.device)  # an event's column in m
     rows = []
     for lo in range(0, n, chunk):
-        i = torch.arange(lo, min(lo + chunk, n), device=r.device)
+        hi = min(lo + chunk, n)
+        i = torch.arange(lo, hi, device=r.device)[:, None]
         # i is in k's risk set when its sorted position <= k's tie-group end; ends ascend with
         # the events, so the events before ``first`` cannot hold any row of this chunk
-        first = int(torch.searchsorted(end_e, lo))
-        ri = r[i, None]
-        m = (s0_e[None, first:] - ri).reciprocal_().mul_(ri)
-        m.masked_fill_(i[:, None] > end_e[None, first:], 0.0)
-        own = column[i] >= first  # k = i: an event's own term is in a_terms, not here
-        m[own.nonzero().flatten(), column[i][own] - first] = 0.0
-        a_minus = a - a_terms[i] + m @ xbar_e[first:] - m.sum(1, keepdim=True) * data.x[i]
+        first = int(torch.searchsorted(end_e, lo)) if lo else 0
+        ri = r[lo:hi, None]
+        m = (s0_e[first:] - ri).reciprocal_().mul_(ri).masked_fill_(i > end_e[first:], 0.0)
+        own = torch.nonzero((events >= lo) & (events < hi)).flatten()  # k = i: in a_terms
+        m[events[own] - lo, own - first] = 0.0
+        a_minus = a - a_terms[lo:hi] + m @ xbar_e[first:] - m.sum(1, keepdim=True) * data.x[lo:hi]
         rows.append(a / n - a_minus / (n - 1))
     return torch.cat(rows)
 
@@ -198,7 +199,7 @@ def breslow_removal_gradients(data: SurvivalData, sets: RiskSets, *, chunk: int 
 def breslow_hessian(data: SurvivalData, sets: RiskSets, penalty: float) -> Tensor:
     """The Breslow objective's Hessian at unit weights (``breslow_derivatives``' formula)."""
     x, rc = data.x, sets.r * sets.c
-    xbar_e = sets.xbar[data.event > 0]
+    xbar_e = sets.xbar[data.events]
     eye = torch.eye(x.shape[1], dtype=x.dtype, device=x.device)
     return (x.T @ (rc[:, None] * x) - xbar_e.T @ xbar_e) / data.n + penalty * eye
 

@@ -131,10 +131,10 @@ class VIF:
     damping: float
     cg_tol: float
     cg_max_iter: int
-    _factor: Tensor | None = None  # Cholesky factor (exact solver)
+    _inverse: Tensor | None = None  # H^-1 from its Cholesky factor (exact solver)
     _hessian: Tensor | None = None  # the damped Hessian, when Cholesky failed
     U: Tensor | None = None  # (n, p) rank-one curvature factors, when the objective has them
-    _solved: Tensor | None = field(default=None, repr=False)  # H^-1 D^T, (p, n), lazily
+    _solved: Tensor | None = field(default=None, repr=False)  # rows D_i^T H^-1, (n, p), lazily
     _steps: Tensor | None = field(default=None, repr=False)  # (n, p) parameter changes, lazily
 
     @classmethod
@@ -150,10 +150,12 @@ class VIF:
         cg_max_iter: int = 500,
         chunk: int = 256,
     ) -> VIF:
-        """``solver``: "exact" (the Hessian, closed form or by torch.func, Cholesky-factorised
-        once, LU solve when it is not positive definite), "cg" (Hessian-vector products and
-        conjugate gradient, for models too large for a p x p matrix) or "auto" (exact up to
-        ``max_exact_params`` parameters). ``damping`` is added to the Hessian's diagonal."""
+        """``solver``: "exact" (the Hessian, closed form or by torch.func, inverted once from
+        its Cholesky factor: p is small, and one (n, p) x (p, p) product then solves all n
+        right-hand sides; LU solves when it is not positive definite), "cg" (Hessian-vector
+        products and conjugate gradient, for models too large for a p x p matrix) or "auto"
+        (exact up to ``max_exact_params`` parameters). ``damping`` is added to the Hessian's
+        diagonal."""
         if solver not in SOLVERS:
             raise ValueError(f"solver must be one of {SOLVERS}, not {solver!r}")
         theta = theta.detach()
@@ -179,7 +181,7 @@ class VIF:
             h = h + damping * torch.eye(p, dtype=h.dtype, device=h.device)
             factor, info = torch.linalg.cholesky_ex(h)
             if int(info) == 0:
-                vif._factor = factor
+                vif._inverse = torch.cholesky_inverse(factor)
             else:
                 vif._hessian = h
         return vif
@@ -198,17 +200,23 @@ class VIF:
         """H^-1 b for b of shape (p,) or (p, k)."""
         vector = b.dim() == 1
         b2 = b.reshape(-1, 1) if vector else b
-        if self._factor is not None:
-            x = torch.cholesky_solve(b2, self._factor)
+        if self._inverse is not None:
+            x = self._inverse @ b2
         elif self._hessian is not None:
             x = torch.linalg.solve(self._hessian, b2)
         else:
             x = _conjugate_gradient(self._hvp, b2, self.cg_tol, self.cg_max_iter)
         return x.reshape(-1) if vector else x
 
+    def _solve_rows(self, rows: Tensor) -> Tensor:
+        """``rows @ H^-1`` for rows (k, p): H^-1 b for each row b (H is symmetric)."""
+        if self._inverse is not None:
+            return rows @ self._inverse
+        return self.solve(rows.T.contiguous()).T
+
     def _solved_all(self) -> Tensor:
         if self._solved is None:
-            self._solved = self.solve(self.D.T.contiguous())
+            self._solved = self._solve_rows(self.D)
         return self._solved
 
     def influence(
@@ -229,14 +237,14 @@ class VIF:
     def self_influence(self) -> np.ndarray:
         """(n,) ``D_i^T H^-1 D_i``: how far removing unit i moves the fit, in the Hessian's
         metric (>= 0 for a convex objective; large = the fit bends to accommodate the unit)."""
-        return (self.D * self._solved_all().T).sum(1).cpu().numpy()
+        return (self.D * self._solved_all()).sum(1).cpu().numpy()
 
     def pairwise(self, rows: Sequence[int]) -> np.ndarray:
         """(len(rows), n) ``D_r^T H^-1 D_j``: the predicted change of unit r's own term
         (``L - L_without_r``, whose gradient is D_r) when unit j is removed. Positive: removing
         j raises r's loss, j is a supporter of r; negative: j is an opposer."""
         idx = torch.as_tensor(list(rows), dtype=torch.long, device=self.D.device)
-        return (self.D[idx] @ self._solved_all()).cpu().numpy()
+        return (self.D[idx] @ self._solved_all().T).cpu().numpy()
 
     def _parameter_steps(self) -> Tensor:
         """(n, p) predicted ``theta_without_i - theta``: ``H^-1 D_i``, leverage-corrected by
@@ -245,15 +253,14 @@ class VIF:
         H^-1 u_i``."""
         if self._steps is None:
             if self.U is None:
-                steps = self._solved_all().T
+                steps = self._solved_all()
             else:  # one solve for both right-hand sides
                 n = self.D.shape[0]
-                both = self.solve(torch.cat([self.D, self.U]).T.contiguous())
-                self._solved = both[:, :n]
-                hu = both[:, n:].T
+                both = self._solve_rows(torch.cat([self.D, self.U]))
+                self._solved, hu = both[:n], both[n:]
                 leverage = (hu * self.U).sum(1)
                 lever = (hu * self.D).sum(1) / (1.0 - leverage).clamp_min(LEVERAGE_FLOOR)
-                steps = both[:, :n].T + lever.unsqueeze(1) * hu
+                steps = self._solved + lever.unsqueeze(1) * hu
             self._steps = steps
         return self._steps
 
