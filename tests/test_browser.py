@@ -154,8 +154,18 @@ def test_export_downloaded_from_the_project_page_holds_the_correction(server, br
     page.goto(f"{server['base']}/projects/{project['id']}")
     # the default ranking policy says what it served and the figures it decided on
     served = page.locator("#ranking-served").inner_text()
-    pattern = r"It served (exact_head|cleanlab): refitting without the \d+% of items cleanlab"
-    assert re.match(pattern, served), served
+    pattern = (
+        r"It served (exact_head|cleanlab|cleanlab_finetuned): "
+        r"refitting without the \d+% of items cleanlab"
+    )
+    match = re.match(pattern, served)
+    assert match, served
+    # where cleanlab on the frozen vectors was served, the page says what fine-tuning would cost
+    hint = page.locator("#finetune-hint")
+    if match.group(1) == "cleanlab":
+        assert re.search(r"ASSAY_FINETUNE=on.*(under a minute|about \d+ min)", hint.inner_text())
+    else:
+        assert hint.count() == 0
     with page.expect_download() as download:
         page.locator("#admin-links").get_by_text("CSV", exact=True).click()
     assert download.value.suggested_filename == f"assay-project-{project['id']}.csv"

@@ -57,9 +57,19 @@ def test_score_writes_one_ranked_row_per_item(tmp_path):
     }
     # nothing changed: the noise check's policy, saying what it served and why
     assert {r["estimator"] for r in scored} == {"noise_check"}
-    pattern = r"noise_check served (exact_head|cleanlab): refitting without the \d+% of items"
+    pattern = (
+        r"noise_check served (exact_head|cleanlab|cleanlab_finetuned): "
+        r"refitting without the \d+% of items"
+    )
     served = re.search(pattern, result.stdout)
     assert served, result.stdout
+    # fine-tuning is off on a CPU: where cleanlab is served, what fine-tuning would cost
+    hint = re.search(
+        r"Fine-tuning the encoder in folds \(ASSAY_FINETUNE=on\) .*: "
+        r"(under a minute|about \d+ min) for these items",
+        result.stdout,
+    )
+    assert bool(hint) == (served.group(1) == "cleanlab"), result.stdout
     assert sorted(int(r["suspicion_rank"]) for r in scored) == list(range(1, 61))
     # influence on the gold dev set, asked for by name, ranks the most harmful first
     exact = run(
@@ -123,6 +133,29 @@ def test_score_with_the_fine_tuned_encoder(tmp_path):
     assert {r["estimator"] for r in scored} == {"ihvp"}
     assert sorted(int(r["suspicion_rank"]) for r in scored) == list(range(1, 41))
     assert all(float(r["self_influence"]) > 0 for r in scored)
+
+
+def test_score_with_fine_tuning_on_serves_cleanlab_on_the_fine_tuned_encoder(tmp_path):
+    """ASSAY_FINETUNE=on (a CPU here, two folds of one epoch to keep it short): without a gold
+    dev set the default serves cleanlab on the encoder fine-tuned in folds, and says so."""
+    train, out = tmp_path / "train.csv", tmp_path / "scores.csv"
+    train.write_bytes(to_csv(demo_rows(40)))
+    env = {
+        "ASSAY_DATA_DIR": str(tmp_path / "data"),
+        "ASSAY_FINETUNE": "on",
+        "ASSAY_FINETUNE_FOLDS": "2",
+        "ASSAY_FINETUNE_EPOCHS": "1",
+        "ASSAY_EMBED_MAX_LENGTH": "32",
+    }
+    result = run(["score", str(train), "--out", str(out)], env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (
+        "noise_check served cleanlab_finetuned: fewer than 4 gold dev items to check the noise "
+        "against: cleanlab on the encoder fine-tuned in folds" in result.stdout
+    ), result.stdout
+    assert "ASSAY_FINETUNE=on)" not in result.stdout  # no hint: it ran
+    scored = list(csv.DictReader(out.open()))
+    assert sorted(int(r["suspicion_rank"]) for r in scored) == list(range(1, 41))
 
 
 def test_unknown_default_estimator_is_a_clear_configuration_error(tmp_path):

@@ -87,9 +87,11 @@ def score_files(
         ),
     )
     choice = output.choice
-    served = (
-        None if choice is None else f"{result.estimator} served {choice.served}: {choice.reason}"
-    )
+    served = None
+    if choice is not None:
+        served = f"{result.estimator} served {choice.served}: {choice.reason}"
+        if choice.finetune_hint:
+            served += f". {choice.finetune_hint}"
     return len(train_rows), served
 
 

@@ -151,6 +151,30 @@ class Settings(BaseSettings):
         description="noise_check ranking: the share of training items each ranking's top slice "
         "holds in the check's refits",
     )
+    finetune: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="noise_check ranking: where the check finds the silver errors random (or "
+        "there is too little gold dev data to check), serve cleanlab on the encoder fine-tuned "
+        "in folds, which finds more random errors than cleanlab on the frozen vectors; auto: "
+        "on when the workers' torch device is CUDA (on a CPU it takes minutes per 1,000 items: "
+        "the project page and `assay score` give the estimate)",
+    )
+    finetune_folds: int = Field(
+        default=5, ge=2, description="fine-tuned ranking: folds, one fine-tuning run each"
+    )
+    finetune_epochs: int = Field(
+        default=3, ge=1, description="fine-tuned ranking: epochs of each fold's fine-tuning"
+    )
+    finetune_lr: float = Field(
+        default=5e-5, gt=0, description="fine-tuned ranking: learning rate of the fine-tuning"
+    )
+    finetune_cpu_s_per_1000_item_epochs: float = Field(
+        default=133.0,
+        gt=0,
+        description="fine-tuned ranking: CPU seconds one epoch of fine-tuning takes per 1,000 "
+        "items (measured on 2 x86_64 cores by bench/finetuned_cleanlab.py); only for the time "
+        "estimate shown while fine-tuning is off",
+    )
     compare_with_cleanlab: bool = Field(
         default=True, description="also rank by cleanlab on every training job, to compare"
     )

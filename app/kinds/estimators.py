@@ -29,7 +29,8 @@ ESTIMATORS: dict[str, EstimatorInfo] = {
             "influence's top 10% helps the held-out gold dev loss clearly more than refitting "
             "without cleanlab's) or look random; serves exact influence on the gold dev set "
             "for the first, tuned cleanlab for the second, and cleanlab without a gold dev "
-            "set. The project page says which, and why.",
+            "set; with ASSAY_FINETUNE on (by default on a GPU), cleanlab on the encoder "
+            "fine-tuned in folds instead. The project page says which, and why.",
         ),
         EstimatorInfo(
             "exact_head",

@@ -138,3 +138,51 @@ def test_a_gap_within_the_margin_serves_cleanlab():
     assert not replace(check, margin=3.5).patterned
     assert not NoiseCheck(0.05, 0.02, 0.0088, 600, share=0.1, margin=0.0).patterned
     assert replace(check, standard_error=0.0).z == np.inf
+
+
+@pytest.mark.parametrize("noise", ["random", "patterned"])
+def test_with_fine_tuning_on_its_ranking_takes_cleanlabs_place(noise):
+    """With a fine-tuned ranking given (``ASSAY_FINETUNE``), it is served where cleanlab
+    would be, random noise or too little gold dev data, and never run where influence is
+    served; the check itself stays on the frozen vectors, so it decides alike. Here the
+    stand-in for the fine-tuned run is cleanlab at other folds (a real, different ranking)."""
+    X, y, _, X_dev, y_dev = silver_set(3, noise)
+    run = score_training_set(X, y, 2, X_dev=X_dev, y_dev=y_dev, l2=L2, estimator="exact_head")
+    other = cleanlab_scores_with_info(X, y, 2, seed=9)
+    calls: list[int] = []
+
+    def finetuned():
+        calls.append(1)
+        return other
+
+    options = {"share": 0.1, "margin": 3.0}
+    result, choice = serve_by_noise_check(run, X, y, 2, X_dev, y_dev, **options)
+    tuned, tuned_choice = serve_by_noise_check(
+        run, X, y, 2, X_dev, y_dev, finetuned=finetuned, **options
+    )
+    assert tuned_choice.check == choice.check
+    if noise == "patterned":
+        assert tuned_choice.served == "exact_head" and not calls
+        np.testing.assert_array_equal(tuned.suspicion, result.suspicion)
+    else:
+        assert tuned_choice.served == "cleanlab_finetuned" and len(calls) == 1
+        assert tuned_choice.reason.endswith("so cleanlab on the encoder fine-tuned in folds")
+        np.testing.assert_array_equal(tuned.suspicion, other.suspicion)
+        assert not np.array_equal(other.suspicion, choice.cleanlab.suspicion)
+    np.testing.assert_array_equal(tuned_choice.cleanlab.suspicion, choice.cleanlab.suspicion)
+    alone = score_training_set(X, y, 2, l2=L2, estimator="exact_head")
+    _, no_dev = serve_by_noise_check(alone, X, y, 2, None, None, finetuned=finetuned, **options)
+    assert no_dev.served == "cleanlab_finetuned" and "fine-tuned in folds" in no_dev.reason
+
+
+def test_the_fine_tuning_hint_gives_its_cost():
+    X, y, *_ = silver_set(3, "random")
+    run = score_training_set(X, y, 2, l2=L2, estimator="exact_head")
+    _, choice = serve_by_noise_check(run, X, y, 2, None, None, share=0.1, margin=3.0)
+    assert choice.finetune_hint == "" and "finetune_hint" not in choice.metrics()
+    for seconds, cost in ((30.0, "under a minute"), (545.0, "about 9 min")):
+        hinted = replace(choice, finetune_estimate_s=seconds)
+        assert f"would let cleanlab find more random label errors: {cost} for" in (
+            hinted.finetune_hint
+        )
+        assert hinted.metrics()["finetune_estimate_s"] == seconds

@@ -16,6 +16,7 @@ the influence) and four head fits.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -23,6 +24,7 @@ import numpy as np
 from .agreement import top_items
 from .baselines import CleanlabResult, cleanlab_scores_with_info
 from .estimators import ExactHeadInfluence
+from .finetuned_cleanlab import FINETUNED_CLEANLAB
 from .head import fit_logistic_head
 from .scoring import ScoreResult, rank_descending
 
@@ -118,21 +120,43 @@ def check_noise(
 
 @dataclass(frozen=True)
 class RankingChoice:
-    """What the ``noise_check`` default served (``exact_head``: influence on the gold dev set,
-    or ``cleanlab``), the check's figures (None without a gold dev set) and cleanlab's result,
-    which the run's comparison with cleanlab reuses."""
+    """What the ``noise_check`` default served (``exact_head``: influence on the gold dev set;
+    ``cleanlab``; or ``cleanlab_finetuned``: cleanlab on the encoder fine-tuned in folds, where
+    fine-tuning is on), the check's figures (None without a gold dev set) and cleanlab's result
+    on the frozen vectors, which the run's comparison with cleanlab reuses."""
 
     served: str
     check: NoiseCheck | None
     cleanlab: CleanlabResult
+    finetune_estimate_s: float | None = None
+    """Where cleanlab on the frozen vectors was served because fine-tuning is off: what the
+    fine-tuned ranking would have cost on a CPU (seconds), for the user to weigh."""
+
+    @property
+    def finetune_hint(self) -> str:
+        """The fine-tuned alternative and its cost, where it was not run ("" otherwise)."""
+        if self.finetune_estimate_s is None:
+            return ""
+        minutes = self.finetune_estimate_s / 60
+        cost = "under a minute" if minutes < 1 else f"about {minutes:.0f} min"
+        return (
+            "Fine-tuning the encoder in folds (ASSAY_FINETUNE=on) would let cleanlab find more "
+            f"random label errors: {cost} for these items on a 2-core CPU, far less on a GPU"
+        )
+
+    @property
+    def _random_ranking(self) -> str:
+        if self.served == FINETUNED_CLEANLAB:
+            return "cleanlab on the encoder fine-tuned in folds"
+        return "cleanlab"
 
     @property
     def reason(self) -> str:
         check = self.check
         if check is None:
             return (
-                f"fewer than {MIN_DEV} gold dev items to check the noise against: cleanlab, "
-                "the ranking that measures best on random noise"
+                f"fewer than {MIN_DEV} gold dev items to check the noise against: "
+                f"{self._random_ranking}, the ranking that measures best on random noise"
             )
         figures = (
             f"refitting without the {check.share:.0%} of items cleanlab ranks first changes "
@@ -143,10 +167,13 @@ class RankingChoice:
         )
         if check.patterned:
             return f"{figures}: the silver errors follow a pattern, so influence on gold dev"
-        return f"{figures}: the silver errors look random, so cleanlab"
+        return f"{figures}: the silver errors look random, so {self._random_ranking}"
 
     def metrics(self) -> dict[str, float | str]:
         out: dict[str, float | str] = {"ranking_served": self.served, "ranking_reason": self.reason}
+        if self.finetune_estimate_s is not None:
+            out["finetune_estimate_s"] = self.finetune_estimate_s
+            out["finetune_hint"] = self.finetune_hint
         if self.check is not None:
             out["noise_check_gain_cleanlab"] = self.check.gain_cleanlab
             out["noise_check_gain_influence"] = self.check.gain_influence
@@ -166,11 +193,14 @@ def serve_by_noise_check(
     margin: float,
     seed: int = 0,
     device: str | None = None,
+    finetuned: Callable[[], CleanlabResult] | None = None,
 ) -> tuple[ScoreResult, RankingChoice]:
     """The ``noise_check`` ranking policy: ``result`` (the exact head's run) re-ranked by the
     ranking the check serves, and what it served. With enough gold dev items, influence on them
     (``-dev_influence``) where the silver errors look patterned, else tuned cleanlab; without,
-    cleanlab. Evidence, influence and the model stay the exact head's."""
+    cleanlab. ``finetuned`` (cleanlab on a fine-tuned encoder, called only when it is served)
+    takes cleanlab's place where given. The check itself runs on the frozen vectors either
+    way. Evidence, influence and the model stay the exact head's."""
     cleanlab = cleanlab_scores_with_info(X, y, n_classes, seed=seed, device=device)
     check = None
     if X_dev is not None and y_dev is not None and len(y_dev) >= MIN_DEV:
@@ -189,6 +219,8 @@ def serve_by_noise_check(
         )
     if check is not None and check.patterned and result.dev_influence is not None:
         served, suspicion = ExactHeadInfluence.name, -result.dev_influence
+    elif finetuned is not None:
+        served, suspicion = FINETUNED_CLEANLAB, finetuned().suspicion
     else:
         served, suspicion = CLEANLAB, cleanlab.suspicion
     ranked = replace(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +16,11 @@ from workers.engine import (
     score_training_set,
 )
 from workers.engine.agreement import comparison_rankings, ranking_agreement
+from workers.engine.baselines import CleanlabResult
 from workers.engine.calibration import fit_served_head
-from workers.engine.choice import NOISE_CHECK, RankingChoice, serve_by_noise_check
+from workers.engine.choice import CLEANLAB, NOISE_CHECK, RankingChoice, serve_by_noise_check
 from workers.engine.estimators import TEXT_ESTIMATORS, ExactHeadInfluence
+from workers.engine.finetuned_cleanlab import FoldFineTuning, finetuned_cleanlab, finetunes
 from workers.engine.inffeed import AdjustmentSelection, Suggestions, macro_f1, prune_by_ranker
 from workers.engine.suggestions import InfFeedReport, inffeed_suggestions
 
@@ -102,7 +104,14 @@ def score_texts(
     )
     dev = (x_dev, y_dev) if n_dev else (None, None)
     result, choice = ranked_by_policy(
-        result, estimator, (x_train, y_train), dev, n_classes, settings
+        result,
+        estimator,
+        (x_train, y_train),
+        dev,
+        n_classes,
+        settings,
+        texts=train_texts,
+        progress=None if progress is None else _finetuning_progress(progress),
     )
     return finish(
         result,
@@ -132,13 +141,32 @@ def ranked_by_policy(
     dev: tuple[np.ndarray | None, np.ndarray | None],
     n_classes: int,
     settings: Settings,
+    *,
+    texts: Sequence[str],
+    progress: Callable[[float], None] | None = None,
 ) -> tuple[ScoreResult, RankingChoice | None]:
     """For the ``noise_check`` policy, the run re-ranked by what the check serves (whole and
-    sharded runs alike) from the training and gold dev (embeddings, labels); any other
-    ranking is its run's own."""
+    sharded runs alike) from the training and gold dev (embeddings, labels), with cleanlab on
+    the encoder fine-tuned on the training ``texts`` in cleanlab's place where fine-tuning is
+    on; any other ranking is its run's own."""
     if estimator != NOISE_CHECK:
         return result, None
-    return serve_by_noise_check(
+    y_train = train[1]
+
+    def finetuned() -> CleanlabResult:
+        return finetuned_cleanlab(
+            texts,
+            y_train,
+            n_classes,
+            config=fold_finetuning(settings),
+            l2=settings.head_l2,
+            encoder_path=settings.encoder_path(),
+            device=settings.device,
+            progress=progress,
+        )
+
+    on = finetunes(settings.finetune, settings.device)
+    ranked, choice = serve_by_noise_check(
         result,
         *train,
         n_classes,
@@ -146,6 +174,29 @@ def ranked_by_policy(
         share=settings.noise_check_share,
         margin=settings.noise_check_margin,
         device=settings.device,
+        finetuned=finetuned if on else None,
+    )
+    if choice.served == CLEANLAB:  # fine-tuning is off: say what it would cost
+        estimate = fold_finetuning(settings).cpu_estimate_s(
+            len(y_train), settings.finetune_cpu_s_per_1000_item_epochs
+        )
+        choice = replace(choice, finetune_estimate_s=estimate)
+    return ranked, choice
+
+
+def _finetuning_progress(progress: Progress) -> Callable[[float], None]:
+    """The fold runs' progress in the stage's name: they come after scoring's share of the bar
+    and can take most of the job's time on a CPU."""
+    return lambda fraction: progress(0.9, f"fine-tuning the encoder ({fraction:.0%})")
+
+
+def fold_finetuning(settings: Settings) -> FoldFineTuning:
+    """The fine-tuned ranking's configuration from the settings."""
+    return FoldFineTuning(
+        folds=settings.finetune_folds,
+        epochs=settings.finetune_epochs,
+        lr=settings.finetune_lr,
+        max_length=settings.embed_max_length,
     )
 
 

@@ -230,7 +230,13 @@ def merge(settings: Settings, job: ShardJob) -> tuple[Plan, PipelineOutput]:
     y_dev = np.asarray(data.dev_y, dtype=np.int64) if len(x_dev) else None
     dev = (x_dev, y_dev) if len(x_dev) else (None, None)
     result, choice = ranked_by_policy(
-        result, step.estimator, (x_train, y_train), dev, len(data.labels), settings
+        result,
+        step.estimator,
+        (x_train, y_train),
+        dev,
+        len(data.labels),
+        settings,
+        texts=data.train_texts,
     )
     output = finish(
         result,

@@ -1,0 +1,106 @@
+"""cleanlab on the encoder fine-tuned in folds: every item's probabilities come from the fold
+model that never saw it (checked against fitting that model separately), the ranking is
+cleanlab's label quality on them, and the CPU estimate and the on/off rule are what they say."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from cleanlab.rank import get_label_quality_scores
+
+from tests.engine.conftest import LABELS
+from workers.engine.baselines import stratified_folds
+from workers.engine.finetune import fit_finetuned_classifier
+from workers.engine.finetuned_cleanlab import (
+    FoldFineTuning,
+    finetuned_cleanlab,
+    finetuned_out_of_fold,
+    finetunes,
+)
+
+L2 = 1e-2
+CONFIG = FoldFineTuning(folds=3, epochs=1, lr=2e-4, max_length=32, batch_size=8)
+
+
+@pytest.fixture(scope="module")
+def data(demo_frame) -> dict:
+    rows = demo_frame.iloc[np.random.default_rng(7).permutation(len(demo_frame))[:36]]
+    return {"texts": rows.text.tolist(), "y": rows.silver_label.map(LABELS).to_numpy()}
+
+
+@pytest.fixture(scope="module")
+def run(data, encoder_path):
+    fractions: list[float] = []
+    result = finetuned_cleanlab(
+        data["texts"],
+        data["y"],
+        2,
+        config=CONFIG,
+        l2=L2,
+        seed=4,
+        encoder_path=encoder_path,
+        device="cpu",
+        progress=fractions.append,
+    )
+    return result, fractions
+
+
+def test_each_item_is_scored_by_the_fold_model_that_never_saw_it(data, run, encoder_path):
+    result, fractions = run
+    np.testing.assert_array_equal(result.fold, stratified_folds(data["y"], CONFIG.folds, 4))
+    texts = np.asarray(data["texts"], dtype=object)
+    for f in range(CONFIG.folds):
+        held = result.fold == f
+        alone = fit_finetuned_classifier(
+            list(texts[~held]),
+            data["y"][~held],
+            2,
+            encoder_path=encoder_path,
+            train_layers="all",
+            epochs=CONFIG.epochs,
+            lr=CONFIG.lr,
+            batch_size=CONFIG.batch_size,
+            max_length=CONFIG.max_length,
+            l2=L2,
+            seed=4,
+            device="cpu",
+        )
+        np.testing.assert_allclose(
+            result.pred_probs[held], alone.predict_proba(list(texts[held])), atol=1e-12
+        )
+    assert fractions == [1 / 3, 2 / 3, 1.0]
+
+
+def test_the_ranking_is_cleanlabs_label_quality_on_those_probabilities(data, run):
+    result, _ = run
+    quality = get_label_quality_scores(data["y"], result.pred_probs, method="self_confidence")
+    np.testing.assert_allclose(result.suspicion, 1.0 - quality)
+    taken = result.pred_probs[np.arange(len(data["y"])), data["y"]]
+    assert result.cv_log_loss == {L2: pytest.approx(float(-np.log(taken).mean()))}
+
+
+def test_probabilities_do_not_depend_on_a_second_run(data, run, encoder_path):
+    probs, fold = finetuned_out_of_fold(
+        data["texts"], data["y"], 2, config=CONFIG, l2=L2, seed=4, encoder_path=encoder_path
+    )
+    np.testing.assert_allclose(probs, run[0].pred_probs, atol=1e-12)
+    np.testing.assert_array_equal(fold, run[0].fold)
+
+
+def test_cpu_estimate_counts_the_item_epochs_each_fold_trains():
+    # 5 folds of 3 epochs over 4/5 of 1,000 items: 2,400 item-epochs at 0.133 s each
+    assert FoldFineTuning().cpu_estimate_s(1000, 133.0) == pytest.approx(319.2)
+    assert FoldFineTuning(folds=2, epochs=1).cpu_estimate_s(500, 100.0) == pytest.approx(25.0)
+
+
+@pytest.mark.parametrize(
+    ("mode", "device", "expected"),
+    [
+        ("on", "cpu", True),
+        ("off", "cuda", False),
+        ("auto", "cpu", False),
+        ("auto", "cuda", True),
+    ],
+)
+def test_fine_tuning_is_on_where_asked_or_on_a_gpu(mode, device, expected):
+    assert finetunes(mode, device) is expected

@@ -1,0 +1,124 @@
+"""cleanlab on a fine-tuned encoder: the better model where labels are wrong at random.
+
+On labels flipped at random, every ranking over the frozen sentence vectors lands near cleanlab
+on them: the head on those vectors is the limit. Fine-tuning the encoder itself (every
+transformer layer and the head) in k folds and ranking by cleanlab's label quality on the
+out-of-fold probabilities finds more of the flipped labels (bench/finetuned_cleanlab.py: 11
+points more at 10% inspected on the debates' party labels, 7.5 on the speakers). It costs k
+fine-tuning runs, minutes per thousand items on a CPU: ``ASSAY_FINETUNE`` turns it on (by
+default only where a GPU is present), and ``cpu_estimate_s`` says what it would cost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from cleanlab.rank import get_label_quality_scores
+
+from ._device import resolve_device
+from .baselines import CleanlabResult, loss_scores, stratified_folds
+from .finetune import fit_finetuned_classifier
+
+FINETUNED_CLEANLAB = "cleanlab_finetuned"
+METHOD = "self_confidence"
+FineTuneMode = Literal["auto", "on", "off"]
+
+
+def finetunes(mode: FineTuneMode, device: str | None) -> bool:
+    """Whether a job fine-tunes: ``on``, or ``auto`` on a CUDA device (where k fine-tuning
+    runs take minutes, not the tens of minutes they take on a CPU)."""
+    return mode == "on" or (mode == "auto" and resolve_device(device).type == "cuda")
+
+
+@dataclass(frozen=True)
+class FoldFineTuning:
+    """How each fold's encoder is fine-tuned; the defaults are bench/finetuned_cleanlab.py's
+    (chosen on seeds 11 and 12 of the debates)."""
+
+    folds: int = 5
+    epochs: int = 3
+    lr: float = 5e-5
+    max_length: int = 128
+    batch_size: int = 16
+
+    def cpu_estimate_s(self, n_items: int, cpu_s_per_1000_item_epochs: float) -> float:
+        """Seconds the fold runs would take for ``n_items`` on a CPU that fine-tunes at
+        ``cpu_s_per_1000_item_epochs``: each fold trains (folds - 1) / folds of the items for
+        ``epochs`` epochs."""
+        item_epochs = n_items * self.epochs * (self.folds - 1) / self.folds
+        return cpu_s_per_1000_item_epochs * item_epochs / 1000
+
+
+def finetuned_out_of_fold(
+    texts: Sequence[str],
+    y: np.ndarray,
+    n_classes: int,
+    *,
+    config: FoldFineTuning,
+    l2: float,
+    seed: int = 0,
+    encoder_path: str | None = None,
+    device: str | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(n, k) probabilities, each item's from the encoder fine-tuned without its fold, and the
+    fold ids (``stratified_folds``, the folds cleanlab's frozen run uses at the same seed)."""
+    texts = np.asarray(list(texts), dtype=object)
+    y = np.asarray(y, dtype=np.int64)
+    fold = stratified_folds(y, config.folds, seed)
+    probs = np.empty((len(y), n_classes), dtype=np.float64)
+    folds = np.unique(fold)
+    for done, f in enumerate(folds):
+        held = fold == f
+        model = fit_finetuned_classifier(
+            list(texts[~held]),
+            y[~held],
+            n_classes,
+            encoder_path=encoder_path,
+            train_layers="all",
+            epochs=config.epochs,
+            lr=config.lr,
+            batch_size=config.batch_size,
+            max_length=config.max_length,
+            l2=l2,
+            seed=seed,
+            device=device,
+        )
+        probs[held] = model.predict_proba(list(texts[held]))
+        if progress is not None:
+            progress((done + 1) / len(folds))
+    return probs, fold
+
+
+def finetuned_cleanlab(
+    texts: Sequence[str],
+    y: np.ndarray,
+    n_classes: int,
+    *,
+    config: FoldFineTuning,
+    l2: float,
+    seed: int = 0,
+    encoder_path: str | None = None,
+    device: str | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> CleanlabResult:
+    """cleanlab's label-quality ranking on ``finetuned_out_of_fold`` probabilities
+    (suspicion = 1 - quality), shaped like the frozen run's result."""
+    y = np.asarray(y, dtype=np.int64)
+    probs, fold = finetuned_out_of_fold(
+        texts,
+        y,
+        n_classes,
+        config=config,
+        l2=l2,
+        seed=seed,
+        encoder_path=encoder_path,
+        device=device,
+        progress=progress,
+    )
+    quality = get_label_quality_scores(y, probs, method=METHOD)
+    cv_log_loss = {float(l2): float(loss_scores(probs, y).mean())}
+    return CleanlabResult(1.0 - quality, probs, fold, float(l2), METHOD, cv_log_loss)
