@@ -29,10 +29,10 @@ from cleanlab.rank import get_label_quality_scores
 from app.core.config import Settings
 from bench.common import CACHE, L2, machine, split, write_table
 from bench.noise_check import DEBATES, confusable_flips, debates, found, uniform_flips
-from workers.engine.baselines import cleanlab_scores_with_info
+from workers.engine.baselines import CLEANLAB_METHOD, cleanlab_scores_with_info
 from workers.engine.choice import check_noise
 from workers.engine.estimators import ExactHeadInfluence
-from workers.engine.finetuned_cleanlab import METHOD, FoldFineTuning, finetuned_out_of_fold
+from workers.engine.finetuned_cleanlab import FoldFineTuning, finetuned_cleanlab
 
 SEEDS = (40, 41, 42)
 CONFIG = FoldFineTuning()
@@ -43,13 +43,14 @@ NOISES = {"uniform 10%": uniform_flips, "confusable 25%": confusable_flips}
 def out_of_fold(
     texts: np.ndarray, y: np.ndarray, k: int, seed: int, key: str
 ) -> tuple[np.ndarray, float]:
-    """Fine-tuned out-of-fold probabilities (cached under ``key``) and the seconds they took
-    (NaN when read from the cache)."""
-    path = CACHE / f"finetuned_oof_{key}.npy"
+    """Fine-tuned out-of-fold probabilities (cached under ``key`` and the configuration) and
+    the seconds they took (NaN when read from the cache)."""
+    c = CONFIG
+    path = CACHE / f"finetuned_oof_{key}_{c.folds}x{c.epochs}_{c.lr:g}_{c.max_length}.npy"
     if path.exists():
         return np.load(path), float("nan")
     start = time.perf_counter()
-    probs, _ = finetuned_out_of_fold(texts, y, k, config=CONFIG, l2=L2, seed=seed)
+    probs = finetuned_cleanlab(texts, y, k, config=CONFIG, l2=L2, seed=seed).pred_probs
     seconds = time.perf_counter() - start
     CACHE.mkdir(parents=True, exist_ok=True)
     np.save(path, probs)
@@ -89,7 +90,7 @@ def main() -> None:
                 key = f"{column}_{noise.split()[0]}_{seed}"
                 probs, took = out_of_fold(texts, y, k, seed, key)
                 seconds.append(took)
-                tuned = 1.0 - get_label_quality_scores(y, probs, method=METHOD)
+                tuned = 1.0 - get_label_quality_scores(y, probs, method=CLEANLAB_METHOD)
                 default_frozen = dev_harm if check.patterned else frozen.suspicion
                 default_tuned = dev_harm if check.patterned else tuned
                 found_rows.append(

@@ -7,11 +7,11 @@ the test file's 43 queries. Per loss (ListNet, ListMLE), in one run:
   |influence|, are each left out and the model refitted (Newton from the full fit to a gradient
   of 1e-10); the predicted change of the dev loss is compared with the actual one.
 - cost of every judgment's dev influence: VIF as built (closed-form removal gradients, O(N·d)
-  for ListNet, O(N·L·d) over ListMLE's L grade levels; closed-form Hessian; Cholesky; one
-  solve), the
-  paper's per-unit loop (one autograd pass over the objective per left-out judgment, all
-  5,000, then the same solve) and brute force (the mean refit time of the sample times 5,000:
-  extrapolated). Same results: max |difference| of the loop's influences and VIF's.
+  for ListNet, O(N·L·d) over ListMLE's L grade levels; closed-form Hessian, inverted once
+  from its Cholesky factor; one product), the paper's per-unit loop (one autograd pass over
+  the objective per left-out judgment, all 5,000, then the same steps) and brute force (the
+  mean refit time of the sample times 5,000: extrapolated). Same results: max |difference|
+  of the loop's influences and VIF's.
 
     python -m bench.vif_ranking     # writes bench/results/vif_ranking*.md and .png
 """
@@ -165,7 +165,8 @@ def main() -> None:
         "One run, one process, one thread; VIF: the median of 5 runs after one untimed "
         "warm-up. VIF as built: removal "
         "gradients in closed form (ListNet O(N·d), ListMLE O(N·L·d)), closed-form "
-        "Hessian and curvature factors, Cholesky, one solve for the removal gradients and the "
+        "Hessian and curvature factors, the Hessian inverted once from its Cholesky factor, one "
+        "product for the removal gradients and the "
         "factors together, the leverage correction, the dev loss's gradient and closed-form "
         "Hessian. Per-unit loop: the paper's code, one autograd pass per left-out judgment (all "
         "5,000 run), then the same steps. Brute force: the mean of the "

@@ -364,8 +364,9 @@ def fidelity_and_speed_tables() -> None:
         speed_rows,
         f"All three give every training record's dev-loss influence from the same fitted model "
         f"on {device}: VIF as built (closed-form Breslow removal gradients, Hessian, curvature "
-        f"factors and dev-loss gradient and Hessian, Cholesky, one solve, the leverage "
-        f"correction; best of 50), the paper's loop (one autograd gradient per left-out record, "
+        f"factors and dev-loss gradient and Hessian, the Hessian inverted once from its "
+        f"Cholesky factor, one product, the leverage correction; best of 50), the paper's "
+        f"loop (one autograd gradient per left-out record, "
         f"then the same steps; best of 3), brute force (one Newton refit from zero per record). "
         f"First order: VIF without the leverage correction and second-order target (the paper's "
         f"estimate; best of 50). The last column: the one-Newton-step refinement of the fidelity "

@@ -63,7 +63,7 @@ def test_score_writes_one_ranked_row_per_item(tmp_path):
     )
     served = re.search(pattern, result.stdout)
     assert served, result.stdout
-    # fine-tuning is off on a CPU: where cleanlab is served, what fine-tuning would cost
+    # fine-tuning is off on a CPU (auto): where cleanlab is served, what fine-tuning would cost
     hint = re.search(
         r"Fine-tuning the encoder in folds \(ASSAY_FINETUNE=on\) .*: "
         r"(under a minute|about \d+ min) for these items",
@@ -135,19 +135,28 @@ def test_score_with_the_fine_tuned_encoder(tmp_path):
     assert all(float(r["self_influence"]) > 0 for r in scored)
 
 
-def test_score_with_fine_tuning_on_serves_cleanlab_on_the_fine_tuned_encoder(tmp_path):
-    """ASSAY_FINETUNE=on (a CPU here, two folds of one epoch to keep it short): without a gold
-    dev set the default serves cleanlab on the encoder fine-tuned in folds, and says so."""
+def test_score_with_fine_tuning_off_and_on(tmp_path):
+    """Without a gold dev set the default serves cleanlab. With ASSAY_FINETUNE=off it says
+    what the fine-tuned path would cost; =on (two folds of one epoch, to keep it short) it
+    serves cleanlab on the encoder fine-tuned in folds, and says so."""
     train, out = tmp_path / "train.csv", tmp_path / "scores.csv"
     train.write_bytes(to_csv(demo_rows(40)))
     env = {
         "ASSAY_DATA_DIR": str(tmp_path / "data"),
-        "ASSAY_FINETUNE": "on",
+        "ASSAY_FINETUNE": "off",
         "ASSAY_FINETUNE_FOLDS": "2",
         "ASSAY_FINETUNE_EPOCHS": "1",
+        "ASSAY_FINETUNE_CPU_S_PER_1000_ITEM_EPOCHS": "3000",  # 40 x 1 x 1 item-epochs: 120 s
         "ASSAY_EMBED_MAX_LENGTH": "32",
     }
-    result = run(["score", str(train), "--out", str(out)], env)
+    off = run(["score", str(train), "--out", str(out)], env)
+    assert off.returncode == 0, off.stderr[-3000:]
+    assert "noise_check served cleanlab: fewer than 4 gold dev items" in off.stdout, off.stdout
+    assert (
+        "Fine-tuning the encoder in folds (ASSAY_FINETUNE=on) would let cleanlab find more "
+        "random label errors: about 2 min for these items on a CPU" in off.stdout
+    ), off.stdout
+    result = run(["score", str(train), "--out", str(out)], {**env, "ASSAY_FINETUNE": "on"})
     assert result.returncode == 0, result.stderr[-3000:]
     assert (
         "noise_check served cleanlab_finetuned: fewer than 4 gold dev items to check the noise "

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from cleanlab.rank import get_label_quality_scores
 
 from tests.engine.conftest import LABELS
@@ -14,7 +15,6 @@ from workers.engine.finetune import fit_finetuned_classifier
 from workers.engine.finetuned_cleanlab import (
     FoldFineTuning,
     finetuned_cleanlab,
-    finetuned_out_of_fold,
     finetunes,
 )
 
@@ -68,7 +68,9 @@ def test_each_item_is_scored_by_the_fold_model_that_never_saw_it(data, run, enco
         np.testing.assert_allclose(
             result.pred_probs[held], alone.predict_proba(list(texts[held])), atol=1e-12
         )
-    assert fractions == [1 / 3, 2 / 3, 1.0]
+    # progress within each fold run as well as at its end
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert {1 / 3, 2 / 3} <= set(fractions) and len(fractions) > CONFIG.folds
 
 
 def test_the_ranking_is_cleanlabs_label_quality_on_those_probabilities(data, run):
@@ -79,18 +81,11 @@ def test_the_ranking_is_cleanlabs_label_quality_on_those_probabilities(data, run
     assert result.cv_log_loss == {L2: pytest.approx(float(-np.log(taken).mean()))}
 
 
-def test_probabilities_do_not_depend_on_a_second_run(data, run, encoder_path):
-    probs, fold = finetuned_out_of_fold(
-        data["texts"], data["y"], 2, config=CONFIG, l2=L2, seed=4, encoder_path=encoder_path
-    )
-    np.testing.assert_allclose(probs, run[0].pred_probs, atol=1e-12)
-    np.testing.assert_array_equal(fold, run[0].fold)
-
-
-def test_cpu_estimate_counts_the_item_epochs_each_fold_trains():
-    # 5 folds of 3 epochs over 4/5 of 1,000 items: 2,400 item-epochs at 0.133 s each
-    assert FoldFineTuning().cpu_estimate_s(1000, 133.0) == pytest.approx(319.2)
-    assert FoldFineTuning(folds=2, epochs=1).cpu_estimate_s(500, 100.0) == pytest.approx(25.0)
+def test_cpu_estimate_counts_the_item_epochs_every_fold_trains():
+    # 5 folds, each 3 epochs over 4/5 of 1,000 items: 12,000 item-epochs at 0.027 s each
+    assert FoldFineTuning().cpu_estimate_s(1000, 27.0) == pytest.approx(324.0)
+    # 2 folds of 1 epoch over half of 500 items each: 500 item-epochs at 0.1 s
+    assert FoldFineTuning(folds=2, epochs=1).cpu_estimate_s(500, 100.0) == pytest.approx(50.0)
 
 
 @pytest.mark.parametrize(
@@ -104,3 +99,7 @@ def test_cpu_estimate_counts_the_item_epochs_each_fold_trains():
 )
 def test_fine_tuning_is_on_where_asked_or_on_a_gpu(mode, device, expected):
     assert finetunes(mode, device) is expected
+
+
+def test_auto_without_a_device_follows_this_machine():
+    assert finetunes("auto", None) is torch.cuda.is_available()

@@ -10,7 +10,14 @@ import pytest
 import torch
 
 from tests.engine.survival_data import load
-from workers.engine.cox import SurvivalData, cox_loss, derivatives_for, fit_cox
+from workers.engine.cox import (
+    RiskSets,
+    SurvivalData,
+    breslow_removal_gradients,
+    cox_loss,
+    derivatives_for,
+    fit_cox,
+)
 from workers.engine.vif import (
     VIF,
     Objective,
@@ -40,6 +47,9 @@ def test_removal_gradients_vmap_equals_loop_and_closed_form(fitted):
     if objective.removal_gradients is not None:  # Breslow's closed form
         closed = removal_gradients(objective, fitted.theta)
         assert torch.allclose(closed, looped, rtol=0, atol=1e-8)
+        sets = RiskSets.at(fitted.data, fitted.theta)  # the closed form in several chunks
+        chunked = breslow_removal_gradients(fitted.data, sets, chunk=37)
+        assert torch.allclose(chunked, looped, rtol=0, atol=1e-8)
 
 
 def test_exact_and_cg_solvers_agree(fitted):

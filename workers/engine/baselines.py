@@ -18,6 +18,7 @@ from .head import fit_logistic_head
 
 # l2 of the head's objective (mean CE + l2/2 ||[W|b]||²); sklearn's C is about 1 / (l2 · n).
 DEFAULT_L2_GRID = (1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4)
+CLEANLAB_METHOD = "self_confidence"  # cleanlab's label-quality score, on every model
 # Cross-validation fits only need probabilities, not the exact optimum influence needs.
 _CV_TOL = 1e-7
 
@@ -113,7 +114,7 @@ def cleanlab_scores_with_info(
     seed: int = 0,
     folds: int = 5,
     l2_grid: Sequence[float] | None = None,
-    method: str = "self_confidence",
+    method: str = CLEANLAB_METHOD,
     device: str | None = None,
 ) -> CleanlabResult:
     """cleanlab's label-quality ranking, as a careful user would run it.
@@ -148,7 +149,7 @@ def cleanlab_scores(
     seed: int = 0,
     folds: int = 5,
     l2_grid: Sequence[float] | None = None,
-    method: str = "self_confidence",
+    method: str = CLEANLAB_METHOD,
     device: str | None = None,
 ) -> np.ndarray:
     """Suspicion (n,) from ``cleanlab_scores_with_info``; see there."""

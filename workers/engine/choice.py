@@ -11,7 +11,9 @@ so every dev item is held out once and influence never scores the items that jud
 Patterned errors make the influence slice the clearly better removal; under random errors
 cleanlab's slice holds more of the wrong labels and the influence slice is no better. The
 check reuses cleanlab's run (made for its ranking anyway) and costs one exact head fit (for
-the influence) and four head fits.
+the influence) and four head fits. Where fine-tuning is on, cleanlab's place in what is served
+goes to cleanlab on the encoder fine-tuned in folds (``finetuned_cleanlab``: k fine-tuning
+runs, made only when it is served); the check stays on the frozen vectors.
 """
 
 from __future__ import annotations
@@ -30,12 +32,12 @@ from .scoring import ScoreResult, rank_descending
 
 NOISE_CHECK = "noise_check"
 """The ranking policy over the exact head's run: it serves influence on the gold dev set or
-cleanlab, whichever the noise check says fits the silver labels' errors; the exact head's
-model and evidence either way."""
+cleanlab (on the fine-tuned encoder where fine-tuning is on), whichever the noise check says
+fits the silver labels' errors; the exact head's model and evidence either way."""
 CLEANLAB = "cleanlab"
 MIN_DEV = 4
 """Fewest gold dev items the check splits in halves (each half needs two items for a standard
-error); with fewer there is no check and cleanlab is served."""
+error); with fewer there is no check and cleanlab (fine-tuned where that is on) is served."""
 
 
 @dataclass(frozen=True)
@@ -141,7 +143,7 @@ class RankingChoice:
         cost = "under a minute" if minutes < 1 else f"about {minutes:.0f} min"
         return (
             "Fine-tuning the encoder in folds (ASSAY_FINETUNE=on) would let cleanlab find more "
-            f"random label errors: {cost} for these items on a 2-core CPU, far less on a GPU"
+            f"random label errors: {cost} for these items on a CPU, far less on a GPU"
         )
 
     @property

@@ -19,17 +19,16 @@ import numpy as np
 from cleanlab.rank import get_label_quality_scores
 
 from ._device import resolve_device
-from .baselines import CleanlabResult, loss_scores, stratified_folds
+from .baselines import CLEANLAB_METHOD, CleanlabResult, loss_scores, stratified_folds
 from .finetune import fit_finetuned_classifier
 
 FINETUNED_CLEANLAB = "cleanlab_finetuned"
-METHOD = "self_confidence"
 FineTuneMode = Literal["auto", "on", "off"]
 
 
 def finetunes(mode: FineTuneMode, device: str | None) -> bool:
-    """Whether a job fine-tunes: ``on``, or ``auto`` on a CUDA device (where k fine-tuning
-    runs take minutes, not the tens of minutes they take on a CPU)."""
+    """Whether a job fine-tunes: ``on``, or ``auto`` on a CUDA device (where the k fine-tuning
+    runs are quick; on a CPU they take minutes per thousand items)."""
     return mode == "on" or (mode == "auto" and resolve_device(device).type == "cuda")
 
 
@@ -46,13 +45,13 @@ class FoldFineTuning:
 
     def cpu_estimate_s(self, n_items: int, cpu_s_per_1000_item_epochs: float) -> float:
         """Seconds the fold runs would take for ``n_items`` on a CPU that fine-tunes at
-        ``cpu_s_per_1000_item_epochs``: each fold trains (folds - 1) / folds of the items for
-        ``epochs`` epochs."""
-        item_epochs = n_items * self.epochs * (self.folds - 1) / self.folds
+        ``cpu_s_per_1000_item_epochs``: each of the folds trains (folds - 1) / folds of the
+        items for ``epochs`` epochs, so all of them n x epochs x (folds - 1) item-epochs."""
+        item_epochs = n_items * self.epochs * (self.folds - 1)
         return cpu_s_per_1000_item_epochs * item_epochs / 1000
 
 
-def finetuned_out_of_fold(
+def finetuned_cleanlab(
     texts: Sequence[str],
     y: np.ndarray,
     n_classes: int,
@@ -63,14 +62,23 @@ def finetuned_out_of_fold(
     encoder_path: str | None = None,
     device: str | None = None,
     progress: Callable[[float], None] | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(n, k) probabilities, each item's from the encoder fine-tuned without its fold, and the
-    fold ids (``stratified_folds``, the folds cleanlab's frozen run uses at the same seed)."""
+) -> CleanlabResult:
+    """cleanlab's label-quality ranking (suspicion = 1 - quality), shaped like the frozen run's
+    result, on (n, k) out-of-fold probabilities: each item's from the encoder fine-tuned
+    without its fold (``stratified_folds``: at 5 folds and the same seed, the folds of
+    cleanlab's frozen run). ``progress`` gets the share of the fold runs done, within runs
+    too."""
     texts = np.asarray(list(texts), dtype=object)
     y = np.asarray(y, dtype=np.int64)
     fold = stratified_folds(y, config.folds, seed)
     probs = np.empty((len(y), n_classes), dtype=np.float64)
     folds = np.unique(fold)
+
+    def within(done: int) -> Callable[[float], None] | None:
+        if progress is None:
+            return None
+        return lambda fraction: progress((done + fraction) / len(folds))
+
     for done, f in enumerate(folds):
         held = fold == f
         model = fit_finetuned_classifier(
@@ -86,39 +94,9 @@ def finetuned_out_of_fold(
             l2=l2,
             seed=seed,
             device=device,
+            progress=within(done),
         )
         probs[held] = model.predict_proba(list(texts[held]))
-        if progress is not None:
-            progress((done + 1) / len(folds))
-    return probs, fold
-
-
-def finetuned_cleanlab(
-    texts: Sequence[str],
-    y: np.ndarray,
-    n_classes: int,
-    *,
-    config: FoldFineTuning,
-    l2: float,
-    seed: int = 0,
-    encoder_path: str | None = None,
-    device: str | None = None,
-    progress: Callable[[float], None] | None = None,
-) -> CleanlabResult:
-    """cleanlab's label-quality ranking on ``finetuned_out_of_fold`` probabilities
-    (suspicion = 1 - quality), shaped like the frozen run's result."""
-    y = np.asarray(y, dtype=np.int64)
-    probs, fold = finetuned_out_of_fold(
-        texts,
-        y,
-        n_classes,
-        config=config,
-        l2=l2,
-        seed=seed,
-        encoder_path=encoder_path,
-        device=device,
-        progress=progress,
-    )
-    quality = get_label_quality_scores(y, probs, method=METHOD)
+    quality = get_label_quality_scores(y, probs, method=CLEANLAB_METHOD)
     cv_log_loss = {float(l2): float(loss_scores(probs, y).mean())}
-    return CleanlabResult(1.0 - quality, probs, fold, float(l2), METHOD, cv_log_loss)
+    return CleanlabResult(1.0 - quality, probs, fold, float(l2), CLEANLAB_METHOD, cv_log_loss)

@@ -111,7 +111,7 @@ def score_texts(
         n_classes,
         settings,
         texts=train_texts,
-        progress=None if progress is None else _finetuning_progress(progress),
+        progress=None if progress is None else finetuning_progress(progress, 0.9),
     )
     return finish(
         result,
@@ -184,10 +184,12 @@ def ranked_by_policy(
     return ranked, choice
 
 
-def _finetuning_progress(progress: Progress) -> Callable[[float], None]:
-    """The fold runs' progress in the stage's name: they come after scoring's share of the bar
-    and can take most of the job's time on a CPU."""
-    return lambda fraction: progress(0.9, f"fine-tuning the encoder ({fraction:.0%})")
+def finetuning_progress(progress: Progress, at: float) -> Callable[[float], None]:
+    """The fold runs' progress, from ``at`` to halfway to the end of the bar and in the stage's
+    name: they can take most of the job's time on a CPU."""
+    return lambda fraction: progress(
+        at + (1.0 - at) / 2 * fraction, f"fine-tuning the encoder ({fraction:.0%})"
+    )
 
 
 def fold_finetuning(settings: Settings) -> FoldFineTuning:

@@ -10,6 +10,7 @@ Tasks are sent by name (``workers.celery_app``), so nothing here imports the tas
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 from celery import chord
 from sqlalchemy import update
@@ -117,6 +118,6 @@ def score(settings: Settings, job: ShardJob, shard: int) -> None:
 def merge(settings: Settings, job: ShardJob) -> None:
     """Step 4: the shards' rows stored as one run's results; the job's files removed."""
     advance(job.lease, sharding.MERGE_AT, "merging")
-    step, output = sharding.merge(settings, job)
+    step, output = sharding.merge(settings, job, partial(advance, job.lease))
     store_results(job.lease, settings, step.project_id, step.data, output)
     job.cleanup()

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import pickle
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,15 +51,16 @@ from workers.engine.shards import (
 )
 from workers.kinds.text_classification.pipeline import (
     PipelineOutput,
+    Progress,
     calibrates,
     embedding_cache_dir,
     embedding_options,
+    finetuning_progress,
     finish,
     gold_training_rows,
     ranked_by_policy,
 )
 
-Progress = Callable[[float, str], None]
 # progress bar: where each step starts (the merge ends at 0.99, storing takes the rest)
 EMBED_AT, FIT_AT, SCORE_AT, MERGE_AT = 0.0, 0.5, 0.55, 0.9
 
@@ -217,8 +217,11 @@ def score_shard(settings: Settings, job: ShardJob, shard: int) -> None:
     _save(job.file(f"score_{shard}.pkl"), scores)
 
 
-def merge(settings: Settings, job: ShardJob) -> tuple[Plan, PipelineOutput]:
-    """Step 4: the shards' rows as one run's output, finished as ``score_texts`` finishes."""
+def merge(
+    settings: Settings, job: ShardJob, progress: Progress | None = None
+) -> tuple[Plan, PipelineOutput]:
+    """Step 4: the shards' rows as one run's output, finished as ``score_texts`` finishes;
+    ``progress`` hears of the fine-tuned ranking's runs, where fine-tuning is on."""
     step = load_plan(job)
     data = step.data
     state: FittedState = _load(job.file("state.pkl"))
@@ -237,6 +240,7 @@ def merge(settings: Settings, job: ShardJob) -> tuple[Plan, PipelineOutput]:
         len(data.labels),
         settings,
         texts=data.train_texts,
+        progress=None if progress is None else finetuning_progress(progress, MERGE_AT),
     )
     output = finish(
         result,
@@ -279,4 +283,4 @@ def run_in_process(
         report(SCORE_AT + (MERGE_AT - SCORE_AT) * i / step.score_shards, "scoring")
         score_shard(settings, job, i)
     report(MERGE_AT, "merging")
-    return merge(settings, job)
+    return merge(settings, job, report)
