@@ -29,10 +29,16 @@ from cleanlab.rank import get_label_quality_scores
 
 from app.core.config import Settings
 from bench.common import CACHE, L2, machine, split, write_table
-from bench.noise_check import DEBATES, confusable_flips, debates, found, uniform_flips
+from bench.noise_check import (
+    DEBATES,
+    confusable_flips,
+    debates,
+    found,
+    influence_rankings,
+    uniform_flips,
+)
 from workers.engine.baselines import CLEANLAB_METHOD, cleanlab_scores_with_info
 from workers.engine.choice import check_noise
-from workers.engine.estimators import ExactHeadInfluence
 from workers.engine.finetuned_cleanlab import FoldFineTuning, finetuned_cleanlab
 
 SEEDS = (40, 41, 42)
@@ -89,13 +95,13 @@ def main() -> None:
                     margin=settings.noise_check_margin,
                     seed=seed,
                 )
-                dev_harm = -ExactHeadInfluence.fit(X, y, k, l2=L2).dev_influence(X_dev, y_dev)
+                _, served = influence_rankings(X, y, k, X_dev, y_dev, settings.gain_weighting)
                 key = f"{column}_{noise.split()[0]}_{seed}"
                 probs, took = out_of_fold(texts, y, k, seed, key)
                 seconds.append(took)
                 tuned = 1.0 - get_label_quality_scores(y, probs, method=CLEANLAB_METHOD)
-                default_frozen = dev_harm if check.patterned else frozen.suspicion
-                default_tuned = dev_harm if check.patterned else tuned
+                default_frozen = served if check.patterned else frozen.suspicion
+                default_tuned = served if check.patterned else tuned
                 found_rows.append(
                     [
                         found(frozen.suspicion, wrong),

@@ -15,6 +15,7 @@ import numpy as np
 
 from workers.engine.baselines import cleanlab_scores, loss_scores
 from workers.engine.estimators import ESTIMATORS, ExactHeadInfluence
+from workers.engine.expected_gain import expected_gain, gold_head_probs
 from workers.engine.head import fit_logistic_head
 from workers.engine.inffeed import Ranker, most_suspicious, served_f1
 from workers.engine.scoring import influence_targets
@@ -29,9 +30,12 @@ def influence_ranker(
     estimator: str = "exact_head",
     gold_rows: np.ndarray | None = None,
     calibrate: bool = False,
+    gain_weighted: bool = False,
     device: str | None = None,
 ) -> Ranker:
-    """Suspicion = -dev influence of the estimator's model trained on the current labels.
+    """Suspicion = -dev influence of the estimator's model trained on the current labels;
+    with ``gain_weighted``, as the ``noise_check`` default serves it, weighted by a head trained
+    on the same gold items into the expected gain of re-annotating (``expected_gain``).
 
     As in the product, the influence is taken on the dev set plus the training items whose
     label is gold: ``gold_rows`` (gold from the start) and those reviewed so far
@@ -54,7 +58,14 @@ def influence_ranker(
         gold = np.asarray(reviewed, dtype=bool)
         if gold_rows is not None:
             gold = gold | np.asarray(gold_rows, dtype=bool)
-        return -est.dev_influence(*influence_targets(X_dev, y_dev, X, y, gold))
+        targets = influence_targets(X_dev, y_dev, X, y, gold)
+        harm = -est.dev_influence(*targets)
+        gold_probs = (
+            gold_head_probs(X, *targets, n_classes, l2=l2, device=device) if gain_weighted else None
+        )
+        if gold_probs is None:
+            return harm
+        return expected_gain(harm, y, est.model.predict_proba(X), gold_probs)
 
     return rank
 

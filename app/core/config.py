@@ -151,6 +151,13 @@ class Settings(BaseSettings):
         description="noise_check ranking: the share of training items each ranking's top slice "
         "holds in the check's refits",
     )
+    gain_weighting: bool = Field(
+        default=True,
+        description="noise_check ranking: where it serves influence on gold dev, weight each "
+        "item's harm by a head trained on the gold rows (dev and gold training items) into the "
+        "expected gain of re-annotating it: more of the all-silver to all-gold gap recovered "
+        "per item re-annotated, slightly fewer wrong labels among the first items",
+    )
     finetune: Literal["auto", "on", "off"] = Field(
         default="auto",
         description="noise_check ranking: where the check finds the silver errors random (or "

@@ -7,6 +7,7 @@ dev loss gains of refits computed here directly."""
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 
 import numpy as np
 import pytest
@@ -79,7 +80,8 @@ def test_the_default_ranking_serves_what_the_check_says(noise):
     settings = Settings()
     assert settings.default_estimator == NOISE_CHECK
     run = score_training_set(X, y, 2, X_dev=X_dev, y_dev=y_dev, l2=L2, estimator="exact_head")
-    result, choice = serve_by_noise_check(
+    serve = partial(
+        serve_by_noise_check,
         run,
         X,
         y,
@@ -89,6 +91,7 @@ def test_the_default_ranking_serves_what_the_check_says(noise):
         share=settings.noise_check_share,
         margin=settings.noise_check_margin,
     )
+    result, choice = serve()
     assert result.estimator == NOISE_CHECK
     assert choice.served == ("exact_head" if noise == "patterned" else "cleanlab")
     served = -run.dev_influence if noise == "patterned" else choice.cleanlab.suspicion
@@ -99,6 +102,20 @@ def test_the_default_ranking_serves_what_the_check_says(noise):
     assert metrics["noise_check_gain_influence"] == choice.check.gain_influence
     assert ("follow a pattern" in metrics["ranking_reason"]) == (noise == "patterned")
     assert metrics["noise_check_z"] == choice.check.z
+    # with the gold rows (here the dev set), served influence becomes the expected gain of
+    # re-annotating: harm x p_gold(wrong) / p_served(wrong), computed here from both heads
+    weighted, weighted_choice = serve(gold=(X_dev, y_dev))
+    assert weighted_choice.served == choice.served
+    assert weighted_choice.gain_weighted == (noise == "patterned")
+    if noise == "patterned":
+        rows = np.arange(len(y))
+        p_gold = fit_logistic_head(X_dev, y_dev, 2, l2=run.l2).predict_proba(X)[rows, y]
+        gain = -run.dev_influence * (1 - p_gold) / (1 - run.probs[rows, y])
+        np.testing.assert_allclose(weighted.suspicion, gain, rtol=1e-9)
+        assert weighted_choice.metrics()["ranking_gain_weighted"] == 1.0
+        assert "expected gain of re-annotating" in weighted_choice.reason
+    else:
+        np.testing.assert_array_equal(weighted.suspicion, result.suspicion)
     alone = score_training_set(X, y, 2, l2=L2, estimator="exact_head")
     for dev in ((None, None), (X_dev[: MIN_DEV - 1], y_dev[: MIN_DEV - 1])):
         result, choice = serve_by_noise_check(alone, X, y, 2, *dev, share=0.1, margin=3.0)

@@ -26,6 +26,7 @@ import numpy as np
 from .agreement import top_items
 from .baselines import CleanlabResult, cleanlab_scores_with_info
 from .estimators import ExactHeadInfluence
+from .expected_gain import expected_gain, gold_head_probs
 from .finetuned_cleanlab import FINETUNED_CLEANLAB
 from .head import fit_logistic_head
 from .scoring import ScoreResult, rank_descending
@@ -130,6 +131,9 @@ class RankingChoice:
     served: str
     check: NoiseCheck | None
     cleanlab: CleanlabResult
+    gain_weighted: bool = False
+    """Where influence was served: whether each item's harm was weighted into the expected gain
+    of re-annotating it by a head trained on the gold rows (``expected_gain``)."""
     finetune_estimate_s: float | None = None
     """Where cleanlab on the frozen vectors was served because fine-tuning is off: what the
     fine-tuned ranking would have cost on a CPU (seconds), for the user to weigh."""
@@ -168,11 +172,22 @@ class RankingChoice:
             f"above {check.margin:g})"
         )
         if check.patterned:
-            return f"{figures}: the silver errors follow a pattern, so influence on gold dev"
+            weighted = (
+                ", each item's harm weighted by a gold-trained head's belief that its label is "
+                "wrong (the expected gain of re-annotating it)"
+                if self.gain_weighted
+                else ""
+            )
+            return (
+                f"{figures}: the silver errors follow a pattern, so influence on gold dev"
+                + weighted
+            )
         return f"{figures}: the silver errors look random, so {self._random_ranking}"
 
     def metrics(self) -> dict[str, float | str]:
         out: dict[str, float | str] = {"ranking_served": self.served, "ranking_reason": self.reason}
+        if self.served == ExactHeadInfluence.name:
+            out["ranking_gain_weighted"] = float(self.gain_weighted)
         if self.finetune_estimate_s is not None:
             out["finetune_estimate_s"] = self.finetune_estimate_s
             out["finetune_hint"] = self.finetune_hint
@@ -196,13 +211,16 @@ def serve_by_noise_check(
     seed: int = 0,
     device: str | None = None,
     finetuned: Callable[[], CleanlabResult] | None = None,
+    gold: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[ScoreResult, RankingChoice]:
     """The ``noise_check`` ranking policy: ``result`` (the exact head's run) re-ranked by the
     ranking the check serves, and what it served. With enough gold dev items, influence on them
     (``-dev_influence``) where the silver errors look patterned, else tuned cleanlab; without,
     cleanlab. ``finetuned`` (cleanlab on a fine-tuned encoder, called only when it is served)
-    takes cleanlab's place where given. The check itself runs on the frozen vectors either
-    way. Evidence, influence and the model stay the exact head's."""
+    takes cleanlab's place where given. ``gold`` (the gold rows: dev plus gold training items,
+    as (X, y)) turns served influence into the expected gain of re-annotating each item
+    (``expected_gain``). The check itself runs on the frozen vectors either way. Evidence,
+    influence and the model stay the exact head's."""
     cleanlab = cleanlab_scores_with_info(X, y, n_classes, seed=seed, device=device)
     check = None
     if X_dev is not None and y_dev is not None and len(y_dev) >= MIN_DEV:
@@ -219,8 +237,17 @@ def serve_by_noise_check(
             seed=seed,
             device=device,
         )
+    weighted = False
     if check is not None and check.patterned and result.dev_influence is not None:
         served, suspicion = ExactHeadInfluence.name, -result.dev_influence
+        gold_probs = (
+            None
+            if gold is None
+            else gold_head_probs(X, *gold, n_classes, l2=result.l2, device=device)
+        )
+        if gold_probs is not None:
+            suspicion = expected_gain(suspicion, y, result.probs, gold_probs)
+            weighted = True
     elif finetuned is not None:
         served, suspicion = FINETUNED_CLEANLAB, finetuned().suspicion
     else:
@@ -228,4 +255,4 @@ def serve_by_noise_check(
     ranked = replace(
         result, suspicion=suspicion, rank=rank_descending(suspicion), estimator=NOISE_CHECK
     )
-    return ranked, RankingChoice(served, check, cleanlab)
+    return ranked, RankingChoice(served, check, cleanlab, gain_weighted=weighted)

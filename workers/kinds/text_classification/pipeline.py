@@ -22,6 +22,7 @@ from workers.engine.choice import CLEANLAB, NOISE_CHECK, RankingChoice, serve_by
 from workers.engine.estimators import TEXT_ESTIMATORS, ExactHeadInfluence
 from workers.engine.finetuned_cleanlab import FoldFineTuning, finetuned_cleanlab, finetunes
 from workers.engine.inffeed import AdjustmentSelection, Suggestions, macro_f1, prune_by_ranker
+from workers.engine.scoring import influence_targets
 from workers.engine.suggestions import InfFeedReport, inffeed_suggestions
 
 Progress = Callable[[float, str], None]
@@ -111,6 +112,7 @@ def score_texts(
         n_classes,
         settings,
         texts=train_texts,
+        gold_rows=gold_training_rows(prunable, settings),
         progress=None if progress is None else finetuning_progress(progress, 0.9),
     )
     return finish(
@@ -143,12 +145,14 @@ def ranked_by_policy(
     settings: Settings,
     *,
     texts: Sequence[str],
+    gold_rows: np.ndarray | None = None,
     progress: Callable[[float], None] | None = None,
 ) -> tuple[ScoreResult, RankingChoice | None]:
     """For the ``noise_check`` policy, the run re-ranked by what the check serves (whole and
     sharded runs alike) from the training and gold dev (embeddings, labels), with cleanlab on
     the encoder fine-tuned on the training ``texts`` in cleanlab's place where fine-tuning is
-    on; any other ranking is its run's own."""
+    on, and served influence weighted by a head trained on the dev set and the ``gold_rows``
+    where ``gain_weighting`` is on; any other ranking is its run's own."""
     if estimator != NOISE_CHECK:
         return result, None
     y_train = train[1]
@@ -166,6 +170,9 @@ def ranked_by_policy(
         )
 
     on = finetunes(settings.finetune, settings.device)
+    gold = None
+    if settings.gain_weighting and dev[0] is not None and dev[1] is not None:
+        gold = influence_targets(dev[0], dev[1], *train, gold_rows)
     ranked, choice = serve_by_noise_check(
         result,
         *train,
@@ -175,6 +182,7 @@ def ranked_by_policy(
         margin=settings.noise_check_margin,
         device=settings.device,
         finetuned=finetuned if on else None,
+        gold=gold,
     )
     if choice.served == CLEANLAB:  # fine-tuning is off: say what it would cost
         estimate = fold_finetuning(settings).cpu_estimate_s(

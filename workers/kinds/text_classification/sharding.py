@@ -240,6 +240,7 @@ def merge(
         len(data.labels),
         settings,
         texts=data.train_texts,
+        gold_rows=step.gold_rows,
         progress=None if progress is None else finetuning_progress(progress, MERGE_AT),
     )
     output = finish(
