@@ -95,7 +95,7 @@ def main() -> None:
                     margin=settings.noise_check_margin,
                     seed=seed,
                 )
-                _, served = influence_rankings(X, y, k, X_dev, y_dev, settings.gain_weighting)
+                _, served = influence_rankings(X, y, k, X_dev, y_dev, settings)
                 key = f"{column}_{noise.split()[0]}_{seed}"
                 probs, took = out_of_fold(texts, y, k, seed, key)
                 seconds.append(took)

@@ -83,17 +83,23 @@ def found(suspicion: np.ndarray, wrong: np.ndarray) -> float:
 
 
 def influence_rankings(
-    X: np.ndarray, y: np.ndarray, k: int, X_dev: np.ndarray, y_dev: np.ndarray, weighted: bool
+    X: np.ndarray, y: np.ndarray, k: int, X_dev: np.ndarray, y_dev: np.ndarray, settings: Settings
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The exact head's harm to the gold dev loss, as is and as the default serves it (with
-    ``weighted``: times a dev-trained head's belief that the label is wrong over the served
-    model's, ``expected_gain``)."""
+    """The exact head's harm to the gold dev loss, as is and as the default serves it (where
+    ``gain_weighting`` is on: times a dev-trained head's belief that the label is wrong over
+    the trained head's, ``expected_gain``, where every class has enough dev items)."""
     influence = ExactHeadInfluence.fit(X, y, k, l2=L2)
     harm = -influence.dev_influence(X_dev, y_dev)
-    gold_probs = gold_head_probs(X, X_dev, y_dev, k, l2=L2) if weighted else None
+    gold_probs = (
+        gold_head_probs(
+            X, X_dev, y_dev, k, l2=L2, min_per_class=settings.gain_weighting_min_gold_per_class
+        )
+        if settings.gain_weighting
+        else None
+    )
     if gold_probs is None:
         return harm, harm
-    return harm, expected_gain(harm, y, influence.model.predict_proba(X), gold_probs)
+    return harm, expected_gain(harm, y, influence.trained.predict_proba(X), gold_probs)
 
 
 def debates(column: str) -> Task:
@@ -149,7 +155,7 @@ def main() -> None:
             margin=margin,
             seed=seed,
         )
-        dev_harm, weighted = influence_rankings(X, y, k, X_dev, y_dev, settings.gain_weighting)
+        dev_harm, weighted = influence_rankings(X, y, k, X_dev, y_dev, settings)
         wrong = y != gold
         served = weighted if check.patterned else cleanlab.suspicion
         row = [

@@ -65,7 +65,7 @@ def influence_ranker(
         )
         if gold_probs is None:
             return harm
-        return expected_gain(harm, y, est.model.predict_proba(X), gold_probs)
+        return expected_gain(harm, y, est.trained.predict_proba(X), gold_probs)
 
     return rank
 

@@ -103,6 +103,7 @@ def test_worker_trains_scores_and_reports_progress(live_env, tmp_path):
             assert 0 <= version.metrics["silver_left_out"] <= N_TRAIN
             assert version.metrics["dev_macro_f1_left_out"] >= version.metrics["dev_macro_f1"]
             assert 0 < version.metrics["test_macro_f1_left_out"] <= 1
+            served = version.metrics["ranking_served"]
 
         page = client.get(
             f"/api/v1/projects/{project_id}/items?order=suspicion&limit=200", headers=headers
@@ -114,8 +115,10 @@ def test_worker_trains_scores_and_reports_progress(live_env, tmp_path):
         page["items"] = page["items"][:N_TRAIN]
         first = page["items"][0]
         assert first["estimator"] == "noise_check" and first["model_version"] == 1
-        dev_influence = [i["scores"]["dev_influence"] for i in page["items"]]
-        assert dev_influence == sorted(dev_influence), "most harmful (most negative) first"
+        suspicion = [i["scores"]["suspicion"] for i in page["items"]]
+        assert suspicion == sorted(suspicion, reverse=True), "most suspicious first"
+        if served == "exact_head":  # influence, gain-weighted by a positive factor: harmful first
+            assert first["scores"]["dev_influence"] < 0
         detail = client.get(f"/api/v1/items/{first['id']}", headers=headers).json()
         roles = [e["role"] for e in detail["evidence"]]
         assert roles.count("supporter") == 3 and roles.count("opposer") == 3

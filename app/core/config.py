@@ -154,9 +154,16 @@ class Settings(BaseSettings):
     gain_weighting: bool = Field(
         default=True,
         description="noise_check ranking: where it serves influence on gold dev, weight each "
-        "item's harm by a head trained on the gold rows (dev and gold training items) into the "
-        "expected gain of re-annotating it: more of the all-silver to all-gold gap recovered "
-        "per item re-annotated, slightly fewer wrong labels among the first items",
+        "item's harm by a head trained on the gold rows it takes influence on (dev, and gold "
+        "training items unless ASSAY_GOLD_TRAIN_TARGETS is off) into the expected gain of "
+        "re-annotating it: more of the all-silver to all-gold gap recovered per item "
+        "re-annotated, slightly fewer wrong labels among the first items",
+    )
+    gain_weighting_min_gold_per_class: int = Field(
+        default=10,
+        ge=1,
+        description="weight by the gold head only when every class has this many gold rows "
+        "(on a handful it is near certain of everything)",
     )
     finetune: Literal["auto", "on", "off"] = Field(
         default="auto",

@@ -28,7 +28,9 @@ ESTIMATORS: dict[str, EstimatorInfo] = {
             "Checks whether the silver labels' errors follow a pattern (refitting without "
             "influence's top 10% helps the held-out gold dev loss clearly more than refitting "
             "without cleanlab's) or look random; serves exact influence on the gold dev set "
-            "for the first, tuned cleanlab for the second, and cleanlab without a gold dev "
+            "for the first (weighted into the expected gain of re-annotating each item by a "
+            "head trained on the gold rows), tuned cleanlab for the second, and cleanlab "
+            "without a gold dev "
             "set; with ASSAY_FINETUNE on (by default on a GPU), cleanlab on the encoder "
             "fine-tuned in folds instead. The project page says which, and why.",
         ),

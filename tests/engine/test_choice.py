@@ -82,12 +82,12 @@ def test_the_default_ranking_serves_what_the_check_says(noise):
     run = score_training_set(X, y, 2, X_dev=X_dev, y_dev=y_dev, l2=L2, estimator="exact_head")
     serve = partial(
         serve_by_noise_check,
-        run,
-        X,
-        y,
-        2,
-        X_dev,
-        y_dev,
+        result=run,
+        X=X,
+        y=y,
+        n_classes=2,
+        X_dev=X_dev,
+        y_dev=y_dev,
         share=settings.noise_check_share,
         margin=settings.noise_check_margin,
     )
@@ -103,19 +103,24 @@ def test_the_default_ranking_serves_what_the_check_says(noise):
     assert ("follow a pattern" in metrics["ranking_reason"]) == (noise == "patterned")
     assert metrics["noise_check_z"] == choice.check.z
     # with the gold rows (here the dev set), served influence becomes the expected gain of
-    # re-annotating: harm x p_gold(wrong) / p_served(wrong), computed here from both heads
-    weighted, weighted_choice = serve(gold=(X_dev, y_dev))
+    # re-annotating: harm x p_gold(wrong) / p_trained(wrong), computed here from both heads
+    # fitted anew, on the head served with its biases re-fitted on dev as in the product
+    calibrated = score_training_set(
+        X, y, 2, X_dev=X_dev, y_dev=y_dev, l2=L2, estimator="exact_head", calibrate=True
+    )
+    weighted, weighted_choice = serve(gold=(X_dev, y_dev), result=calibrated)
     assert weighted_choice.served == choice.served
     assert weighted_choice.gain_weighted == (noise == "patterned")
     if noise == "patterned":
         rows = np.arange(len(y))
-        p_gold = fit_logistic_head(X_dev, y_dev, 2, l2=run.l2).predict_proba(X)[rows, y]
-        gain = -run.dev_influence * (1 - p_gold) / (1 - run.probs[rows, y])
+        p_gold = fit_logistic_head(X_dev, y_dev, 2, l2=L2).predict_proba(X)[rows, y]
+        p_trained = fit_logistic_head(X, y, 2, l2=L2).predict_proba(X)[rows, y]
+        gain = -calibrated.dev_influence * (1 - p_gold) / (1 - p_trained)
         np.testing.assert_allclose(weighted.suspicion, gain, rtol=1e-9)
         assert weighted_choice.metrics()["ranking_gain_weighted"] == 1.0
         assert "expected gain of re-annotating" in weighted_choice.reason
     else:
-        np.testing.assert_array_equal(weighted.suspicion, result.suspicion)
+        np.testing.assert_array_equal(weighted.suspicion, result.suspicion)  # cleanlab
     alone = score_training_set(X, y, 2, l2=L2, estimator="exact_head")
     for dev in ((None, None), (X_dev[: MIN_DEV - 1], y_dev[: MIN_DEV - 1])):
         result, choice = serve_by_noise_check(alone, X, y, 2, *dev, share=0.1, margin=3.0)

@@ -198,6 +198,31 @@ class RankingChoice:
         return out
 
 
+def gain_weighted_harm(
+    result: ScoreResult,
+    X: np.ndarray,
+    y: np.ndarray,
+    n_classes: int,
+    gold: tuple[np.ndarray, np.ndarray] | None,
+    *,
+    min_per_class: int = 1,
+    device: str | None = None,
+) -> np.ndarray | None:
+    """The exact head's harm to the gold targets weighted into the expected gain of
+    re-annotating (``expected_gain``), by a head trained on the ``gold`` rows; None where there
+    is nothing to weight by (no gold rows, a class with fewer than ``min_per_class`` of them,
+    another estimator)."""
+    inf = result.influence
+    if gold is None or result.dev_influence is None or not isinstance(inf, ExactHeadInfluence):
+        return None
+    gold_probs = gold_head_probs(
+        X, *gold, n_classes, l2=result.l2, min_per_class=min_per_class, device=device
+    )
+    if gold_probs is None:
+        return None
+    return expected_gain(-result.dev_influence, y, inf.trained.predict_proba(X), gold_probs)
+
+
 def serve_by_noise_check(
     result: ScoreResult,
     X: np.ndarray,
@@ -212,6 +237,7 @@ def serve_by_noise_check(
     device: str | None = None,
     finetuned: Callable[[], CleanlabResult] | None = None,
     gold: tuple[np.ndarray, np.ndarray] | None = None,
+    gold_min_per_class: int = 1,
 ) -> tuple[ScoreResult, RankingChoice]:
     """The ``noise_check`` ranking policy: ``result`` (the exact head's run) re-ranked by the
     ranking the check serves, and what it served. With enough gold dev items, influence on them
@@ -219,8 +245,9 @@ def serve_by_noise_check(
     cleanlab. ``finetuned`` (cleanlab on a fine-tuned encoder, called only when it is served)
     takes cleanlab's place where given. ``gold`` (the gold rows: dev plus gold training items,
     as (X, y)) turns served influence into the expected gain of re-annotating each item
-    (``expected_gain``). The check itself runs on the frozen vectors either way. Evidence,
-    influence and the model stay the exact head's."""
+    (``expected_gain``) where every class has ``gold_min_per_class`` of them. The check itself
+    runs on the frozen vectors either way. Evidence, influence and the model stay the exact
+    head's."""
     cleanlab = cleanlab_scores_with_info(X, y, n_classes, seed=seed, device=device)
     check = None
     if X_dev is not None and y_dev is not None and len(y_dev) >= MIN_DEV:
@@ -237,17 +264,13 @@ def serve_by_noise_check(
             seed=seed,
             device=device,
         )
-    weighted = False
+    weighted = None
     if check is not None and check.patterned and result.dev_influence is not None:
-        served, suspicion = ExactHeadInfluence.name, -result.dev_influence
-        gold_probs = (
-            None
-            if gold is None
-            else gold_head_probs(X, *gold, n_classes, l2=result.l2, device=device)
+        weighted = gain_weighted_harm(
+            result, X, y, n_classes, gold, min_per_class=gold_min_per_class, device=device
         )
-        if gold_probs is not None:
-            suspicion = expected_gain(suspicion, y, result.probs, gold_probs)
-            weighted = True
+        served = ExactHeadInfluence.name
+        suspicion = -result.dev_influence if weighted is None else weighted
     elif finetuned is not None:
         served, suspicion = FINETUNED_CLEANLAB, finetuned().suspicion
     else:
@@ -255,4 +278,4 @@ def serve_by_noise_check(
     ranked = replace(
         result, suspicion=suspicion, rank=rank_descending(suspicion), estimator=NOISE_CHECK
     )
-    return ranked, RankingChoice(served, check, cleanlab, gain_weighted=weighted)
+    return ranked, RankingChoice(served, check, cleanlab, gain_weighted=weighted is not None)

@@ -183,6 +183,7 @@ def ranked_by_policy(
         device=settings.device,
         finetuned=finetuned if on else None,
         gold=gold,
+        gold_min_per_class=settings.gain_weighting_min_gold_per_class,
     )
     if choice.served == CLEANLAB:  # fine-tuning is off: say what it would cost
         estimate = fold_finetuning(settings).cpu_estimate_s(
