@@ -11,9 +11,13 @@ so every dev item is held out once and influence never scores the items that jud
 Patterned errors make the influence slice the clearly better removal; under random errors
 cleanlab's slice holds more of the wrong labels and the influence slice is no better. The
 check reuses cleanlab's run (made for its ranking anyway) and costs one exact head fit (for
-the influence) and four head fits. Where fine-tuning is on, cleanlab's place in what is served
-goes to cleanlab on the encoder fine-tuned in folds (``finetuned_cleanlab``: k fine-tuning
-runs, made only when it is served); the check stays on the frozen vectors.
+the influence) and four head fits. Where influence is served, each item's harm is weighted into
+the expected gain of re-annotating it (``expected_gain``: a head trained on the gold rows only
+never learnt the pattern, so its belief that a label is wrong replaces the trained head's,
+which undercounts exactly the patterned errors). Where fine-tuning is on, cleanlab's place
+in what is served goes to cleanlab on the encoder fine-tuned in folds
+(``finetuned_cleanlab``: k fine-tuning runs, made only when it is served); the check stays on
+the frozen vectors.
 """
 
 from __future__ import annotations
