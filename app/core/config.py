@@ -183,7 +183,7 @@ class Settings(BaseSettings):
         default=5e-5, gt=0, description="fine-tuned ranking: learning rate of the fine-tuning"
     )
     finetune_cpu_s_per_1000_item_epochs: float = Field(
-        default=32.0,
+        default=22.0,
         gt=0,
         description="fine-tuned ranking: CPU seconds one fold's epoch of fine-tuning takes per "
         "1,000 items it trains on (measured on 2 x86_64 cores by bench/finetuned_cleanlab.py); "

@@ -20,7 +20,7 @@ from cleanlab.rank import get_label_quality_scores
 
 from ._device import resolve_device
 from .baselines import CLEANLAB_METHOD, CleanlabResult, loss_scores, stratified_folds
-from .finetune import fit_finetuned_classifier
+from .finetune import FineTunedClassifier, fit_finetuned_classifier
 
 FINETUNED_CLEANLAB = "cleanlab_finetuned"
 FineTuneMode = Literal["auto", "on", "off"]
@@ -49,6 +49,35 @@ class FoldFineTuning:
         items for ``epochs`` epochs, so all of them n x epochs x (folds - 1) item-epochs."""
         item_epochs = n_items * self.epochs * (self.folds - 1)
         return cpu_s_per_1000_item_epochs * item_epochs / 1000
+
+    def fit(
+        self,
+        texts: Sequence[str],
+        y: np.ndarray,
+        n_classes: int,
+        *,
+        l2: float,
+        seed: int = 0,
+        encoder_path: str | None = None,
+        device: str | None = None,
+        progress: Callable[[float], None] | None = None,
+    ) -> FineTunedClassifier:
+        """One fine-tuning run with these settings (every transformer layer and the head)."""
+        return fit_finetuned_classifier(
+            list(texts),
+            y,
+            n_classes,
+            encoder_path=encoder_path,
+            train_layers="all",
+            epochs=self.epochs,
+            lr=self.lr,
+            batch_size=self.batch_size,
+            max_length=self.max_length,
+            l2=l2,
+            seed=seed,
+            device=device,
+            progress=progress,
+        )
 
 
 def finetuned_cleanlab(
@@ -81,18 +110,13 @@ def finetuned_cleanlab(
 
     for done, f in enumerate(folds):
         held = fold == f
-        model = fit_finetuned_classifier(
-            list(texts[~held]),
+        model = config.fit(
+            texts[~held],
             y[~held],
             n_classes,
-            encoder_path=encoder_path,
-            train_layers="all",
-            epochs=config.epochs,
-            lr=config.lr,
-            batch_size=config.batch_size,
-            max_length=config.max_length,
             l2=l2,
             seed=seed,
+            encoder_path=encoder_path,
             device=device,
             progress=within(done),
         )
