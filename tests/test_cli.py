@@ -136,27 +136,32 @@ def test_score_with_the_fine_tuned_encoder(tmp_path):
 
 
 def test_score_with_fine_tuning_off_and_on(tmp_path):
-    """Without a gold dev set the default serves cleanlab. With ASSAY_FINETUNE=off it says
-    what the fine-tuned path would cost; =on (two folds of one epoch, to keep it short) it
-    serves cleanlab on the encoder fine-tuned in folds, and says so."""
-    train, out = tmp_path / "train.csv", tmp_path / "scores.csv"
+    """With too few gold dev items to check the noise, the default serves cleanlab. With
+    ASSAY_FINETUNE=off it says what the fine-tuned path would cost (the dev rows join both
+    folds' training); =on (two folds of one epoch, to keep it short) it serves cleanlab on the
+    encoder fine-tuned in folds, and says so."""
+    train, dev = tmp_path / "train.csv", tmp_path / "dev.csv"
+    out = tmp_path / "scores.csv"
     train.write_bytes(to_csv(demo_rows(40)))
+    dev.write_bytes(to_csv(demo_rows(3, offset=40, silver=False)))
     env = {
         "ASSAY_DATA_DIR": str(tmp_path / "data"),
         "ASSAY_FINETUNE": "off",
         "ASSAY_FINETUNE_FOLDS": "2",
         "ASSAY_FINETUNE_EPOCHS": "1",
-        "ASSAY_FINETUNE_CPU_S_PER_1000_ITEM_EPOCHS": "3000",  # 40 x 1 x 1 item-epochs: 120 s
+        # (40 x 1 + 3 x 2) x 1 item-epochs: 276 s (without the dev rows 240 s, "about 4 min")
+        "ASSAY_FINETUNE_CPU_S_PER_1000_ITEM_EPOCHS": "6000",
         "ASSAY_EMBED_MAX_LENGTH": "32",
     }
-    off = run(["score", str(train), "--out", str(out)], env)
+    command = ["score", str(train), "--dev", str(dev), "--out", str(out)]
+    off = run(command, env)
     assert off.returncode == 0, off.stderr[-3000:]
     assert "noise_check served cleanlab: fewer than 4 gold dev items" in off.stdout, off.stdout
     assert (
         "Fine-tuning the encoder in folds (ASSAY_FINETUNE=on) would let cleanlab find more "
-        "random label errors: about 2 min for these items on a CPU" in off.stdout
+        "random label errors: about 5 min for these items on a CPU" in off.stdout
     ), off.stdout
-    result = run(["score", str(train), "--out", str(out)], {**env, "ASSAY_FINETUNE": "on"})
+    result = run(command, {**env, "ASSAY_FINETUNE": "on"})
     assert result.returncode == 0, result.stderr[-3000:]
     assert (
         "noise_check served cleanlab_finetuned: fewer than 4 gold dev items to check the noise "

@@ -1,5 +1,6 @@
 """cleanlab on the encoder fine-tuned in folds: every item's probabilities come from the fold
-model that never saw it (checked against fitting that model separately), the ranking is
+model that never saw it and did see every gold dev row (checked against fitting that model
+separately), the ranking is
 cleanlab's label quality on them, and the CPU estimate and the on/off rule are what they say."""
 
 from __future__ import annotations
@@ -24,8 +25,13 @@ CONFIG = FoldFineTuning(folds=3, epochs=1, lr=2e-4, max_length=32, batch_size=8)
 
 @pytest.fixture(scope="module")
 def data(demo_frame) -> dict:
-    rows = demo_frame.iloc[np.random.default_rng(7).permutation(len(demo_frame))[:36]]
-    return {"texts": rows.text.tolist(), "y": rows.silver_label.map(LABELS).to_numpy()}
+    order = np.random.default_rng(7).permutation(len(demo_frame))
+    rows, gold = demo_frame.iloc[order[:36]], demo_frame.iloc[order[36:42]]
+    return {
+        "texts": rows.text.tolist(),
+        "y": rows.silver_label.map(LABELS).to_numpy(),
+        "gold": (gold.text.tolist(), gold.label.map(LABELS).to_numpy()),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +44,7 @@ def run(data, encoder_path):
         config=CONFIG,
         l2=L2,
         seed=4,
+        gold=data["gold"],
         encoder_path=encoder_path,
         device="cpu",
         progress=fractions.append,
@@ -49,11 +56,13 @@ def test_each_item_is_scored_by_the_fold_model_that_never_saw_it(data, run, enco
     result, fractions = run
     np.testing.assert_array_equal(result.fold, stratified_folds(data["y"], CONFIG.folds, 4))
     texts = np.asarray(data["texts"], dtype=object)
+    gold_texts, gold_y = data["gold"]
+    assert len(result.pred_probs) == len(texts)  # gold rows train, they are not ranked
     for f in range(CONFIG.folds):
         held = result.fold == f
         alone = fit_finetuned_classifier(
-            list(texts[~held]),
-            data["y"][~held],
+            [*texts[~held], *gold_texts],
+            np.concatenate([data["y"][~held], gold_y]),
             2,
             encoder_path=encoder_path,
             train_layers="all",
@@ -86,6 +95,8 @@ def test_cpu_estimate_counts_the_item_epochs_every_fold_trains():
     assert FoldFineTuning().cpu_estimate_s(1000, 27.0) == pytest.approx(324.0)
     # 2 folds of 1 epoch over half of 500 items each: 500 item-epochs at 0.1 s
     assert FoldFineTuning(folds=2, epochs=1).cpu_estimate_s(500, 100.0) == pytest.approx(50.0)
+    # and 100 gold dev rows in both folds' training: 200 item-epochs more
+    assert FoldFineTuning(folds=2, epochs=1).cpu_estimate_s(500, 100.0, 100) == pytest.approx(70.0)
 
 
 @pytest.mark.parametrize(

@@ -43,11 +43,15 @@ class FoldFineTuning:
     max_length: int = 128
     batch_size: int = 16
 
-    def cpu_estimate_s(self, n_items: int, cpu_s_per_1000_item_epochs: float) -> float:
-        """Seconds the fold runs would take for ``n_items`` on a CPU that fine-tunes at
-        ``cpu_s_per_1000_item_epochs``: each of the folds trains (folds - 1) / folds of the
-        items for ``epochs`` epochs, so all of them n x epochs x (folds - 1) item-epochs."""
-        item_epochs = n_items * self.epochs * (self.folds - 1)
+    def cpu_estimate_s(
+        self, n_items: int, cpu_s_per_1000_item_epochs: float, n_gold: int = 0
+    ) -> float:
+        """Seconds the fold runs would take for ``n_items`` (and ``n_gold`` gold dev rows that
+        join every fold's training) on a CPU that fine-tunes at ``cpu_s_per_1000_item_epochs``:
+        each of the folds trains (folds - 1) / folds of the items and the gold rows for
+        ``epochs`` epochs, so all of them (n x (folds - 1) + gold x folds) x epochs
+        item-epochs."""
+        item_epochs = (n_items * (self.folds - 1) + n_gold * self.folds) * self.epochs
         return cpu_s_per_1000_item_epochs * item_epochs / 1000
 
     def fit(
@@ -88,6 +92,7 @@ def finetuned_cleanlab(
     config: FoldFineTuning,
     l2: float,
     seed: int = 0,
+    gold: tuple[Sequence[str], np.ndarray] | None = None,
     encoder_path: str | None = None,
     device: str | None = None,
     progress: Callable[[float], None] | None = None,
@@ -95,10 +100,14 @@ def finetuned_cleanlab(
     """cleanlab's label-quality ranking (suspicion = 1 - quality), shaped like the frozen run's
     result, on (n, k) out-of-fold probabilities: each item's from the encoder fine-tuned
     without its fold (``stratified_folds``: at 5 folds and the same seed, the folds of
-    cleanlab's frozen run). ``progress`` gets the share of the fold runs done, within runs
-    too."""
+    cleanlab's frozen run). ``gold`` (texts, labels: a gold dev set) joins every fold's
+    training: rows known to be right teach each fold's model the true classes and dilute the
+    noise it learns, and are never ranked themselves. ``progress`` gets the share of the fold
+    runs done, within runs too."""
     texts = np.asarray(list(texts), dtype=object)
     y = np.asarray(y, dtype=np.int64)
+    gold_texts = np.asarray([] if gold is None else list(gold[0]), dtype=object)
+    gold_y = np.asarray([] if gold is None else gold[1], dtype=np.int64)
     fold = stratified_folds(y, config.folds, seed)
     probs = np.empty((len(y), n_classes), dtype=np.float64)
     folds = np.unique(fold)
@@ -111,8 +120,8 @@ def finetuned_cleanlab(
     for done, f in enumerate(folds):
         held = fold == f
         model = config.fit(
-            texts[~held],
-            y[~held],
+            np.concatenate([texts[~held], gold_texts]),
+            np.concatenate([y[~held], gold_y]),
             n_classes,
             l2=l2,
             seed=seed,

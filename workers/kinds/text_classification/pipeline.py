@@ -111,7 +111,7 @@ def score_texts(
         dev,
         n_classes,
         settings,
-        texts=train_texts,
+        texts=(train_texts, dev_texts),
         gold_rows=gold_training_rows(prunable, settings),
         progress=None if progress is None else finetuning_progress(progress, 0.9),
     )
@@ -144,26 +144,30 @@ def ranked_by_policy(
     n_classes: int,
     settings: Settings,
     *,
-    texts: Sequence[str],
+    texts: tuple[Sequence[str], Sequence[str]],
     gold_rows: np.ndarray | None = None,
     progress: Callable[[float], None] | None = None,
 ) -> tuple[ScoreResult, RankingChoice | None]:
     """For the ``noise_check`` policy, the run re-ranked by what the check serves (whole and
     sharded runs alike) from the training and gold dev (embeddings, labels), with cleanlab on
-    the encoder fine-tuned on the training ``texts`` in cleanlab's place where fine-tuning is
-    on, and served influence weighted by a head trained on the dev set and the ``gold_rows``
+    the encoder fine-tuned in folds in cleanlab's place where fine-tuning is on (``texts``:
+    the training and the gold dev texts, which join every fold's training), and served
+    influence weighted by a head trained on the dev set and the ``gold_rows``
     where ``gain_weighting`` is on; any other ranking is its run's own."""
     if estimator != NOISE_CHECK:
         return result, None
     y_train = train[1]
+    train_texts, dev_texts = texts
+    gold_dev = (dev_texts, dev[1]) if dev[1] is not None and len(dev_texts) else None
 
     def finetuned() -> CleanlabResult:
         return finetuned_cleanlab(
-            texts,
+            train_texts,
             y_train,
             n_classes,
             config=fold_finetuning(settings),
             l2=settings.head_l2,
+            gold=gold_dev,
             encoder_path=settings.encoder_path(),
             device=settings.device,
             progress=progress,
@@ -187,7 +191,7 @@ def ranked_by_policy(
     )
     if choice.served == CLEANLAB:  # fine-tuning is off: say what it would cost
         estimate = fold_finetuning(settings).cpu_estimate_s(
-            len(y_train), settings.finetune_cpu_s_per_1000_item_epochs
+            len(y_train), settings.finetune_cpu_s_per_1000_item_epochs, len(dev_texts)
         )
         choice = replace(choice, finetune_estimate_s=estimate)
     return ranked, choice

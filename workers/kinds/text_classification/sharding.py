@@ -239,7 +239,7 @@ def merge(
         dev,
         len(data.labels),
         settings,
-        texts=data.train_texts,
+        texts=(data.train_texts, data.dev_texts),
         gold_rows=step.gold_rows,
         progress=None if progress is None else finetuning_progress(progress, MERGE_AT),
     )
