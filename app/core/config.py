@@ -186,7 +186,8 @@ class Settings(BaseSettings):
         default=22.0,
         gt=0,
         description="fine-tuned ranking: CPU seconds one fold's epoch of fine-tuning takes per "
-        "1,000 items it trains on (measured on 2 x86_64 cores by bench/finetuned_cleanlab.py); "
+        "1,000 items it trains on (the fastest measured on 2 x86_64 cores by "
+        "bench/finetuned_cleanlab.py; slower days of the same machine took up to 3 times as long); "
         "only for the time estimate shown while fine-tuning is off",
     )
     compare_with_cleanlab: bool = Field(
