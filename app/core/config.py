@@ -186,9 +186,10 @@ class Settings(BaseSettings):
         default=22.0,
         gt=0,
         description="fine-tuned ranking: CPU seconds one fold's epoch of fine-tuning takes per "
-        "1,000 items it trains on (the fastest measured on 2 x86_64 cores by "
-        "bench/finetuned_cleanlab.py; slower days of the same machine took up to 3 times as long); "
-        "only for the time estimate shown while fine-tuning is off",
+        "1,000 items it trains on (the fastest measured for the debates' turns on 2 x86_64 "
+        "cores by bench/finetuned_cleanlab.py; Rotten Tomatoes' short snippets took 19, "
+        "slower days of the same machine up to 3 times as long); only for the time estimate "
+        "shown while fine-tuning is off",
     )
     compare_with_cleanlab: bool = Field(
         default=True, description="also rank by cleanlab on every training job, to compare"

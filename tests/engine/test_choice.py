@@ -204,7 +204,7 @@ def test_the_fine_tuning_hint_gives_its_cost():
     assert choice.finetune_hint == "" and "finetune_hint" not in choice.metrics()
     for seconds, cost in ((30.0, "under a minute"), (545.0, "about 9 min")):
         hinted = replace(choice, finetune_estimate_s=seconds)
-        assert f"would let cleanlab find more random label errors: {cost} for" in (
+        assert f"may let cleanlab find more random label errors: {cost} for" in (
             hinted.finetune_hint
         )
         assert hinted.metrics()["finetune_estimate_s"] == seconds

@@ -150,7 +150,7 @@ class RankingChoice:
         minutes = self.finetune_estimate_s / 60
         cost = "under a minute" if minutes < 1 else f"about {minutes:.0f} min"
         return (
-            "Fine-tuning the encoder in folds (ASSAY_FINETUNE=on) would let cleanlab find more "
+            "Fine-tuning the encoder in folds (ASSAY_FINETUNE=on) may let cleanlab find more "
             f"random label errors: {cost} for these items on a CPU, far less on a GPU"
         )
 
