@@ -150,8 +150,7 @@ def measured_row(data: DataSet, key: str, noise: str, seeds: list[int]) -> dict 
             probs, took = out_of_fold(
                 data.texts[train], y, data.k, seed, f"{key}_{noise}_{seed}", gold_dev
             )
-            item_epochs = CONFIG.epochs * (len(y) * (CONFIG.folds - 1) + len(y_dev) * CONFIG.folds)
-            per_item_epoch.append(took / item_epochs * 1000)
+            per_item_epoch.append(took / CONFIG.item_epochs(len(y), len(y_dev)) * 1000)
             default_tuned = 1.0 - get_label_quality_scores(y, probs, method=CLEANLAB_METHOD)
             tuned_rows.append(
                 [found(default_tuned, wrong), float((probs.argmax(1) == gold).mean())]

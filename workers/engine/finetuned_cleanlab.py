@@ -46,16 +46,19 @@ class FoldFineTuning:
     max_length: int = 128
     batch_size: int = 16
 
+    def item_epochs(self, n_items: int, n_gold: int = 0) -> int:
+        """Items trained on, summed over the fold runs' epochs, for ``n_items`` and ``n_gold``
+        gold dev rows that join every fold's training: each of the folds trains (folds - 1) /
+        folds of the items and the gold rows for ``epochs`` epochs, so (n x (folds - 1) + gold
+        x folds) x epochs."""
+        return (n_items * (self.folds - 1) + n_gold * self.folds) * self.epochs
+
     def cpu_estimate_s(
         self, n_items: int, cpu_s_per_1000_item_epochs: float, n_gold: int = 0
     ) -> float:
-        """Seconds the fold runs would take for ``n_items`` (and ``n_gold`` gold dev rows that
-        join every fold's training) on a CPU that fine-tunes at ``cpu_s_per_1000_item_epochs``:
-        each of the folds trains (folds - 1) / folds of the items and the gold rows for
-        ``epochs`` epochs, so all of them (n x (folds - 1) + gold x folds) x epochs
-        item-epochs."""
-        item_epochs = (n_items * (self.folds - 1) + n_gold * self.folds) * self.epochs
-        return cpu_s_per_1000_item_epochs * item_epochs / 1000
+        """Seconds the fold runs would take (``item_epochs``) on a CPU that fine-tunes at
+        ``cpu_s_per_1000_item_epochs``."""
+        return cpu_s_per_1000_item_epochs * self.item_epochs(n_items, n_gold) / 1000
 
     def fit(
         self,
