@@ -169,7 +169,9 @@ class Settings(BaseSettings):
         default="auto",
         description="noise_check ranking: where the check finds the silver errors random (or "
         "there is too little gold dev data to check), serve cleanlab on the encoder fine-tuned "
-        "in folds, which finds more random errors than cleanlab on the frozen vectors; auto: "
+        "in folds, which finds more random errors than cleanlab on the frozen vectors; where "
+        "it finds them patterned, average influence's ranks with those of an encoder "
+        "fine-tuned on the gold rows alone (one short run); auto: "
         "on when the workers' torch device is CUDA (on a CPU it takes minutes per 1,000 items: "
         "the project page and `assay score` give the estimate)",
     )

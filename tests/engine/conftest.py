@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 
 from workers.engine.embeddings import cached_embeddings, default_encoder_path
+from workers.engine.finetune import FineTunedClassifier, fit_finetuned_classifier
+from workers.engine.finetuned_cleanlab import FoldFineTuning
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_CSV = ROOT / "app" / "demo_data" / "rotten_tomatoes_silver.csv.gz"
@@ -40,3 +42,36 @@ def real_subset(demo_frame, encoder_path, tmp_path_factory) -> dict[str, np.ndar
         "X_dev": emb[300:],
         "y_dev": rows.label.iloc[300:].map(LABELS).to_numpy(),
     }
+
+
+def silver_texts(frame: pd.DataFrame, seed: int, n: int, n_gold: int) -> dict:
+    """``n`` demo texts with their silver labels and ``n_gold`` others with their gold labels,
+    drawn at random by ``seed``: small sets for the fine-tuning tests."""
+    order = np.random.default_rng(seed).permutation(len(frame))
+    rows, gold = frame.iloc[order[:n]], frame.iloc[order[n : n + n_gold]]
+    return {
+        "texts": rows.text.tolist(),
+        "y": rows.silver_label.map(LABELS).to_numpy(),
+        "gold": (gold.text.tolist(), gold.label.map(LABELS).to_numpy()),
+    }
+
+
+def fit_directly(
+    config: FoldFineTuning, texts, y, encoder_path: str, *, l2: float, seed: int
+) -> FineTunedClassifier:
+    """The two-class model one fine-tuning run with ``config``'s settings makes (every
+    transformer layer and the head, on the CPU), fitted here without the code under test."""
+    return fit_finetuned_classifier(
+        list(texts),
+        np.asarray(y),
+        2,
+        encoder_path=encoder_path,
+        train_layers="all",
+        epochs=config.epochs,
+        lr=config.lr,
+        batch_size=config.batch_size,
+        max_length=config.max_length,
+        l2=l2,
+        seed=seed,
+        device="cpu",
+    )

@@ -11,6 +11,7 @@ from functools import partial
 
 import numpy as np
 import pytest
+from scipy.stats import rankdata
 
 from app.core.config import Settings
 from workers.engine.baselines import cleanlab_scores_with_info
@@ -195,6 +196,44 @@ def test_with_fine_tuning_on_its_ranking_takes_cleanlabs_place(noise):
     alone = score_training_set(X, y, 2, l2=L2, estimator="exact_head")
     _, no_dev = serve_by_noise_check(alone, X, y, 2, None, None, finetuned=finetuned, **options)
     assert no_dev.served == "cleanlab_finetuned" and "fine-tuned in folds" in no_dev.reason
+
+
+@pytest.mark.parametrize("noise", ["random", "patterned"])
+def test_with_fine_tuning_on_served_influence_is_averaged_with_a_gold_judge(noise):
+    """With a gold-only judge given (fine-tuning on), served influence is rank-averaged with
+    its disbelief in each label, the mean of mid-rank percentiles computed here with scipy;
+    the judge is never run where cleanlab is served. Here the stand-in for the encoder
+    fine-tuned on the gold rows is a head on the frozen vectors trained on the dev set (a real
+    judge, one that never saw the silver labels)."""
+    X, y, gold, X_dev, y_dev = silver_set(5, noise)
+    run = score_training_set(X, y, 2, X_dev=X_dev, y_dev=y_dev, l2=L2, estimator="exact_head")
+    doubt = 1.0 - fit_logistic_head(X_dev, y_dev, 2, l2=L2).predict_proba(X)[np.arange(len(y)), y]
+    calls: list[int] = []
+
+    def judge() -> np.ndarray:
+        calls.append(1)
+        return doubt
+
+    options = {"share": 0.1, "margin": 3.0}
+    plain, choice = serve_by_noise_check(run, X, y, 2, X_dev, y_dev, **options)
+    averaged, averaged_choice = serve_by_noise_check(
+        run, X, y, 2, X_dev, y_dev, gold_finetuned=judge, **options
+    )
+    assert averaged_choice.served == choice.served
+    if noise == "patterned":
+        n = len(y)
+        expected = ((rankdata(plain.suspicion) - 0.5) / n + (rankdata(doubt) - 0.5) / n) / 2
+        np.testing.assert_allclose(averaged.suspicion, expected)
+        np.testing.assert_array_equal(averaged.rank, rank_descending(expected))
+        assert len(calls) == 1 and averaged_choice.gold_finetuned
+        assert averaged_choice.metrics()["ranking_gold_finetuned"] == 1.0
+        assert "encoder fine-tuned on the gold rows alone" in averaged_choice.reason
+        wrong = y != gold  # the two judges together find more than influence alone here
+        assert found_at_10(expected, wrong) > found_at_10(plain.suspicion, wrong)
+    else:
+        assert not calls and not averaged_choice.gold_finetuned
+        np.testing.assert_array_equal(averaged.suspicion, plain.suspicion)
+        assert "gold rows alone" not in averaged_choice.reason
 
 
 def test_the_fine_tuning_hint_gives_its_cost():

@@ -10,9 +10,8 @@ import pytest
 import torch
 from cleanlab.rank import get_label_quality_scores
 
-from tests.engine.conftest import LABELS
+from tests.engine.conftest import fit_directly, silver_texts
 from workers.engine.baselines import stratified_folds
-from workers.engine.finetune import fit_finetuned_classifier
 from workers.engine.finetuned_cleanlab import (
     FoldFineTuning,
     finetuned_cleanlab,
@@ -25,13 +24,7 @@ CONFIG = FoldFineTuning(folds=3, epochs=1, lr=2e-4, max_length=32, batch_size=8)
 
 @pytest.fixture(scope="module")
 def data(demo_frame) -> dict:
-    order = np.random.default_rng(7).permutation(len(demo_frame))
-    rows, gold = demo_frame.iloc[order[:36]], demo_frame.iloc[order[36:42]]
-    return {
-        "texts": rows.text.tolist(),
-        "y": rows.silver_label.map(LABELS).to_numpy(),
-        "gold": (gold.text.tolist(), gold.label.map(LABELS).to_numpy()),
-    }
+    return silver_texts(demo_frame, 7, 36, 6)
 
 
 @pytest.fixture(scope="module")
@@ -60,19 +53,13 @@ def test_each_item_is_scored_by_the_fold_model_that_never_saw_it(data, run, enco
     assert len(result.pred_probs) == len(texts)  # gold rows train, they are not ranked
     for f in range(CONFIG.folds):
         held = result.fold == f
-        alone = fit_finetuned_classifier(
+        alone = fit_directly(
+            CONFIG,
             [*texts[~held], *gold_texts],
             np.concatenate([data["y"][~held], gold_y]),
-            2,
-            encoder_path=encoder_path,
-            train_layers="all",
-            epochs=CONFIG.epochs,
-            lr=CONFIG.lr,
-            batch_size=CONFIG.batch_size,
-            max_length=CONFIG.max_length,
+            encoder_path,
             l2=L2,
             seed=4,
-            device="cpu",
         )
         np.testing.assert_allclose(
             result.pred_probs[held], alone.predict_proba(list(texts[held])), atol=1e-12

@@ -16,7 +16,9 @@ the expected gain of re-annotating it (``expected_gain``: a head trained on the 
 never learnt the pattern, so its belief that a label is wrong replaces the trained head's,
 which undercounts exactly the patterned errors). Where fine-tuning is on, cleanlab's place
 in what is served goes to cleanlab on the encoder fine-tuned in folds
-(``finetuned_cleanlab``: k fine-tuning runs, made only when it is served); the check stays on
+(``finetuned_cleanlab``: k fine-tuning runs, made only when it is served), and served
+influence is rank-averaged with the disbelief of an encoder fine-tuned on the gold rows alone
+(``gold_finetuned``: one short run, made only when influence is served); the check stays on
 the frozen vectors.
 """
 
@@ -32,6 +34,7 @@ from .baselines import CleanlabResult, cleanlab_scores_with_info
 from .estimators import ExactHeadInfluence
 from .expected_gain import expected_gain, gold_head_probs
 from .finetuned_cleanlab import FINETUNED_CLEANLAB
+from .gold_finetuned import rank_average
 from .head import fit_logistic_head
 from .scoring import ScoreResult, rank_descending
 
@@ -138,6 +141,9 @@ class RankingChoice:
     gain_weighted: bool = False
     """Where influence was served: whether each item's harm was weighted into the expected gain
     of re-annotating it by a head trained on the gold rows (``expected_gain``)."""
+    gold_finetuned: bool = False
+    """Where influence was served: whether it was rank-averaged with the disbelief of an
+    encoder fine-tuned on the gold rows alone (``gold_finetuned``)."""
     finetune_estimate_s: float | None = None
     """Where cleanlab on the frozen vectors was served because fine-tuning is off: what the
     fine-tuned ranking would have cost on a CPU (seconds), for the user to weigh."""
@@ -182,9 +188,16 @@ class RankingChoice:
                 if self.gain_weighted
                 else ""
             )
+            averaged = (
+                "; its ranks averaged with those of an encoder fine-tuned on the gold rows "
+                "alone, by how little it believes each label"
+                if self.gold_finetuned
+                else ""
+            )
             return (
                 f"{figures}: the silver errors follow a pattern, so influence on gold dev"
                 + weighted
+                + averaged
             )
         return f"{figures}: the silver errors look random, so {self._random_ranking}"
 
@@ -192,6 +205,7 @@ class RankingChoice:
         out: dict[str, float | str] = {"ranking_served": self.served, "ranking_reason": self.reason}
         if self.served == ExactHeadInfluence.name:
             out["ranking_gain_weighted"] = float(self.gain_weighted)
+            out["ranking_gold_finetuned"] = float(self.gold_finetuned)
         if self.finetune_estimate_s is not None:
             out["finetune_estimate_s"] = self.finetune_estimate_s
             out["finetune_hint"] = self.finetune_hint
@@ -242,6 +256,7 @@ def serve_by_noise_check(
     finetuned: Callable[[], CleanlabResult] | None = None,
     gold: tuple[np.ndarray, np.ndarray] | None = None,
     gold_min_per_class: int = 1,
+    gold_finetuned: Callable[[], np.ndarray] | None = None,
 ) -> tuple[ScoreResult, RankingChoice]:
     """The ``noise_check`` ranking policy: ``result`` (the exact head's run) re-ranked by the
     ranking the check serves, and what it served. With enough gold dev items, influence on them
@@ -249,9 +264,11 @@ def serve_by_noise_check(
     cleanlab. ``finetuned`` (cleanlab on a fine-tuned encoder, called only when it is served)
     takes cleanlab's place where given. ``gold`` (the gold rows: dev plus gold training items,
     as (X, y)) turns served influence into the expected gain of re-annotating each item
-    (``expected_gain``) where every class has ``gold_min_per_class`` of them. The check itself
-    runs on the frozen vectors either way. Evidence, influence and the model stay the exact
-    head's."""
+    (``expected_gain``) where every class has ``gold_min_per_class`` of them.
+    ``gold_finetuned`` (the disbelief in each label of an encoder fine-tuned on the gold rows,
+    called only where influence is served) is rank-averaged with served influence where given.
+    The check itself runs on the frozen vectors either way. Evidence, influence and the model
+    stay the exact head's."""
     cleanlab = cleanlab_scores_with_info(X, y, n_classes, seed=seed, device=device)
     check = None
     if X_dev is not None and y_dev is not None and len(y_dev) >= MIN_DEV:
@@ -275,6 +292,8 @@ def serve_by_noise_check(
         )
         served = ExactHeadInfluence.name
         suspicion = -result.dev_influence if weighted is None else weighted
+        if gold_finetuned is not None:
+            suspicion = rank_average(suspicion, gold_finetuned())
     elif finetuned is not None:
         served, suspicion = FINETUNED_CLEANLAB, finetuned().suspicion
     else:
@@ -282,4 +301,7 @@ def serve_by_noise_check(
     ranked = replace(
         result, suspicion=suspicion, rank=rank_descending(suspicion), estimator=NOISE_CHECK
     )
-    return ranked, RankingChoice(served, check, cleanlab, gain_weighted=weighted is not None)
+    averaged = gold_finetuned is not None and served == ExactHeadInfluence.name
+    return ranked, RankingChoice(
+        served, check, cleanlab, gain_weighted=weighted is not None, gold_finetuned=averaged
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from workers.engine.calibration import fit_served_head
 from workers.engine.choice import CLEANLAB, NOISE_CHECK, RankingChoice, serve_by_noise_check
 from workers.engine.estimators import TEXT_ESTIMATORS, ExactHeadInfluence
 from workers.engine.finetuned_cleanlab import FoldFineTuning, finetuned_cleanlab, finetunes
+from workers.engine.gold_finetuned import gold_finetuned_disbelief
 from workers.engine.inffeed import AdjustmentSelection, Suggestions, macro_f1, prune_by_ranker
 from workers.engine.scoring import influence_targets
 from workers.engine.suggestions import InfFeedReport, inffeed_suggestions
@@ -153,7 +155,9 @@ def ranked_by_policy(
     the encoder fine-tuned in folds in cleanlab's place where fine-tuning is on (``texts``:
     the training and the gold dev texts, which join every fold's training), and served
     influence weighted by a head trained on the dev set and the ``gold_rows``
-    where ``gain_weighting`` is on; any other ranking is its run's own."""
+    where ``gain_weighting`` is on and, where fine-tuning is on, rank-averaged with the
+    disbelief of an encoder fine-tuned on those gold rows alone (where every class has
+    ``gain_weighting_min_gold_per_class`` of them); any other ranking is its run's own."""
     if estimator != NOISE_CHECK:
         return result, None
     y_train = train[1]
@@ -174,6 +178,11 @@ def ranked_by_policy(
         )
 
     on = finetunes(settings.finetune, settings.device)
+    gold_finetuned = None
+    if on and gold_dev is not None:
+        gold_finetuned = gold_finetuned_ranking(
+            train_texts, y_train, gold_dev, gold_rows, n_classes, settings, progress
+        )
     gold = None
     if settings.gain_weighting and dev[0] is not None and dev[1] is not None:
         gold = influence_targets(dev[0], dev[1], *train, gold_rows)
@@ -188,6 +197,7 @@ def ranked_by_policy(
         finetuned=finetuned if on else None,
         gold=gold,
         gold_min_per_class=settings.gain_weighting_min_gold_per_class,
+        gold_finetuned=gold_finetuned,
     )
     if choice.served == CLEANLAB:  # fine-tuning is off: say what it would cost
         estimate = fold_finetuning(settings).cpu_estimate_s(
@@ -195,6 +205,39 @@ def ranked_by_policy(
         )
         choice = replace(choice, finetune_estimate_s=estimate)
     return ranked, choice
+
+
+def gold_finetuned_ranking(
+    train_texts: Sequence[str],
+    y_train: np.ndarray,
+    gold_dev: tuple[Sequence[str], np.ndarray],
+    gold_rows: np.ndarray | None,
+    n_classes: int,
+    settings: Settings,
+    progress: Callable[[float], None] | None,
+) -> Callable[[], np.ndarray] | None:
+    """The disbelief in each training label of an encoder fine-tuned on the gold rows alone
+    (the gold dev texts and the ``gold_rows`` of the training set), as a call the policy makes
+    only where it serves influence; None where a class has fewer than
+    ``gain_weighting_min_gold_per_class`` gold rows."""
+    texts = np.asarray(train_texts, dtype=object)
+    gold = influence_targets(
+        np.asarray(gold_dev[0], dtype=object), gold_dev[1], texts, y_train, gold_rows
+    )
+    if np.bincount(gold[1], minlength=n_classes).min() < settings.gain_weighting_min_gold_per_class:
+        return None
+    return partial(
+        gold_finetuned_disbelief,
+        train_texts,
+        y_train,
+        gold,
+        n_classes,
+        config=fold_finetuning(settings),
+        l2=settings.head_l2,
+        encoder_path=settings.encoder_path(),
+        device=settings.device,
+        progress=progress,
+    )
 
 
 def finetuning_progress(progress: Progress, at: float) -> Callable[[float], None]:
