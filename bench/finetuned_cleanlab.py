@@ -8,7 +8,9 @@ fold's run trained on the other folds and every gold dev item, and cleanlab rank
 fold probabilities, beside cleanlab on the frozen vectors in the same run. The default with
 fine-tuning on (``ASSAY_FINETUNE``) is the ``noise_check`` policy with that ranking in
 cleanlab's place: influence on the gold dev set where the check (on the frozen vectors) calls
-the noise patterned, else cleanlab on the fine-tuned encoder. The fine-tuning settings (every
+the noise patterned, rank-averaged with the disbelief of an encoder fine-tuned on the gold dev
+rows alone (``workers.engine.gold_finetuned``: chosen on seeds 11 and 12 of every patterned
+case), else cleanlab on the fine-tuned encoder. The fine-tuning settings (every
 layer, 3 epochs, learning rate 5e-5) were chosen on seeds 11 and 12 of the debates' uniform
 noise; this reports seeds 40-42 (SEEDS), the noise check's fresh seeds, on the data sets,
 splits and noises of ``bench.noise_check``: the 2016 debates (party, 3 classes; speaker, 9
@@ -46,6 +48,7 @@ from bench.noise_check import (
 from workers.engine.baselines import CLEANLAB_METHOD, cleanlab_scores_with_info
 from workers.engine.choice import check_noise
 from workers.engine.finetuned_cleanlab import FoldFineTuning, finetuned_cleanlab
+from workers.engine.gold_finetuned import gold_finetuned_disbelief, rank_average
 
 SEEDS = (40, 41, 42)
 CONFIG = FoldFineTuning()
@@ -145,8 +148,14 @@ def measured_row(data: DataSet, key: str, noise: str, seeds: list[int]) -> dict 
         )
         _, served = influence_rankings(X, y, data.k, X_dev, y_dev, settings)
         default_tuned = served
+        gold_dev = (data.texts[dev], y_dev)
+        enough_gold = np.bincount(y_dev, minlength=data.k).min()
+        if check.patterned and enough_gold >= settings.gain_weighting_min_gold_per_class:
+            disbelief = gold_finetuned_disbelief(
+                data.texts[train], y, gold_dev, data.k, config=CONFIG, l2=L2, seed=seed
+            )
+            default_tuned = rank_average(served, disbelief)
         if not check.patterned:  # the fold runs are made only where they are served
-            gold_dev = (data.texts[dev], y_dev)
             probs, took = out_of_fold(
                 data.texts[train], y, data.k, seed, f"{key}_{noise}_{seed}", gold_dev
             )
@@ -235,7 +244,9 @@ def main(argv: list[str] | None = None) -> None:
         "tokens; cleanlab's label quality on the out-of-fold probabilities; made, as in the "
         "product, only where the check does not call the noise patterned (seeds run: in "
         "brackets). Default, fine-tuned path: influence on the gold dev set where the noise "
-        "check calls the noise patterned, else cleanlab on the fine-tuned encoder (what "
+        "check calls the noise patterned, its ranks averaged with those of an encoder "
+        "fine-tuned on the gold dev rows alone (by its disbelief in each label; one run, the "
+        "same settings, no folds), else cleanlab on the fine-tuned encoder (what "
         "`ASSAY_FINETUNE=on` serves). CPU seconds per 1,000 item-epochs: the median over the "
         "seeds' fold runs, (training items x (folds - 1) + gold dev items x folds) x epochs "
         "item-epochs each (`ASSAY_FINETUNE_CPU_S_PER_1000_ITEM_EPOCHS`); runs on a busy or slow "
