@@ -10,16 +10,16 @@ fine-tuning on (``ASSAY_FINETUNE``) is the ``noise_check`` policy with that rank
 cleanlab's place: influence on the gold dev set where the check (on the frozen vectors) calls
 the noise patterned, rank-averaged with the disbelief of an encoder fine-tuned on the gold dev
 rows alone (``workers.engine.gold_finetuned``: chosen on seeds 11 and 12 of every patterned
-case), else cleanlab on the fine-tuned encoder. The fine-tuning settings (every
-layer, 3 epochs, learning rate 5e-5) were chosen on seeds 11 and 12 of the debates' uniform
-noise; this reports seeds 40-42 (SEEDS), the noise check's fresh seeds, on the data sets,
-splits and noises of ``bench.noise_check``: the 2016 debates (party, 3 classes; speaker, 9
-classes; 800 training turns, 300 gold dev) and Rotten Tomatoes (4,000 training snippets, 600
-gold dev, with its VADER silver labels besides). The fold runs are made, as in the product,
-only where the check does not call the noise patterned. Out-of-fold probabilities and their
-timings are cached in bench/.cache; each row measured is kept in
-bench/results/finetuned_cleanlab.json, so ``--data``, ``--noises`` and ``--seeds`` remeasure
-a part (hours of fold runs on 2 cores for the whole) and the table shows every row kept.
+case, its weight on seeds 11-14), else cleanlab on the fine-tuned encoder. The fine-tuning
+settings (every layer, 3 epochs, learning rate 5e-5) were chosen on seeds 11 and 12 of the
+debates' uniform noise; this reports seeds 40-42 (SEEDS), the noise check's fresh seeds, on the
+data sets, splits and noises of ``bench.noise_check``: the 2016 debates (party, 3 classes;
+speaker, 9 classes; 800 training turns, 300 gold dev) and Rotten Tomatoes (4,000 training
+snippets, 600 gold dev, with its VADER silver labels besides). The fold runs are made, as in the
+product, only where the check does not call the noise patterned. Out-of-fold probabilities and
+their timings are cached in bench/.cache; each row measured is kept in
+bench/results/finetuned_cleanlab.json, so ``--data``, ``--noises`` and ``--seeds`` remeasure a
+part (hours of fold runs on 2 cores for the whole) and the table shows every row kept.
 
     python -m bench.finetuned_cleanlab --data rt --noises uniform  # one row, table in results/
 """
@@ -154,7 +154,8 @@ def measured_row(data: DataSet, key: str, noise: str, seeds: list[int]) -> dict 
             disbelief = gold_finetuned_disbelief(
                 data.texts[train], y, gold_dev, data.k, config=CONFIG, l2=L2, seed=seed
             )
-            default_tuned = rank_average(served, disbelief)
+            w = settings.gold_finetuned_weight
+            default_tuned = rank_average(served, disbelief, weights=(1.0 - w, w))
         if not check.patterned:  # the fold runs are made only where they are served
             probs, took = out_of_fold(
                 data.texts[train], y, data.k, seed, f"{key}_{noise}_{seed}", gold_dev
@@ -246,7 +247,9 @@ def main(argv: list[str] | None = None) -> None:
         "brackets). Default, fine-tuned path: influence on the gold dev set where the noise "
         "check calls the noise patterned, its ranks averaged with those of an encoder "
         "fine-tuned on the gold dev rows alone (by its disbelief in each label; one run, the "
-        "same settings, no folds), else cleanlab on the fine-tuned encoder (what "
+        f"same settings, no folds), weighted {Settings().gold_finetuned_weight:g} to the latter "
+        "(`ASSAY_GOLD_FINETUNED_WEIGHT`, chosen on seeds 11-14), else cleanlab on the "
+        "fine-tuned encoder (what "
         "`ASSAY_FINETUNE=on` serves). CPU seconds per 1,000 item-epochs: the median over the "
         "seeds' fold runs, (training items x (folds - 1) + gold dev items x folds) x epochs "
         "item-epochs each (`ASSAY_FINETUNE_CPU_S_PER_1000_ITEM_EPOCHS`); runs on a busy or slow "

@@ -175,6 +175,15 @@ class Settings(BaseSettings):
         "on when the workers' torch device is CUDA (on a CPU it takes minutes per 1,000 items: "
         "the project page and `assay score` give the estimate)",
     )
+    gold_finetuned_weight: float = Field(
+        default=0.67,
+        ge=0,
+        le=1,
+        description="noise_check ranking with fine-tuning on, where it serves influence: the "
+        "weight of the gold-only encoder's ranks in the average with influence's (0: influence "
+        "alone, 1: that encoder alone; chosen on seeds 11-14 of bench/finetuned_cleanlab.py's "
+        "patterned cases)",
+    )
     finetune_folds: int = Field(
         default=5, ge=2, description="fine-tuned ranking: folds, one fine-tuning run each"
     )

@@ -201,8 +201,8 @@ def test_with_fine_tuning_on_its_ranking_takes_cleanlabs_place(noise):
 @pytest.mark.parametrize("noise", ["random", "patterned"])
 def test_with_fine_tuning_on_served_influence_is_averaged_with_a_gold_judge(noise):
     """With a gold-only judge given (fine-tuning on), served influence is rank-averaged with
-    its disbelief in each label, the mean of mid-rank percentiles computed here with scipy;
-    the judge is never run where cleanlab is served. Here the stand-in for the encoder
+    its disbelief in each label, the weighted mean of mid-rank percentiles computed here with
+    scipy; the judge is never run where cleanlab is served. Here the stand-in for the encoder
     fine-tuned on the gold rows is a head on the frozen vectors trained on the dev set (a real
     judge, one that never saw the silver labels)."""
     X, y, gold, X_dev, y_dev = silver_set(5, noise)
@@ -217,17 +217,19 @@ def test_with_fine_tuning_on_served_influence_is_averaged_with_a_gold_judge(nois
     options = {"share": 0.1, "margin": 3.0}
     plain, choice = serve_by_noise_check(run, X, y, 2, X_dev, y_dev, **options)
     averaged, averaged_choice = serve_by_noise_check(
-        run, X, y, 2, X_dev, y_dev, gold_finetuned=judge, **options
+        run, X, y, 2, X_dev, y_dev, gold_finetuned=judge, gold_finetuned_weight=0.7, **options
     )
     assert averaged_choice.served == choice.served
     if noise == "patterned":
         n = len(y)
-        expected = ((rankdata(plain.suspicion) - 0.5) / n + (rankdata(doubt) - 0.5) / n) / 2
+        expected = 0.3 * (rankdata(plain.suspicion) - 0.5) / n + 0.7 * (rankdata(doubt) - 0.5) / n
         np.testing.assert_allclose(averaged.suspicion, expected)
-        np.testing.assert_array_equal(averaged.rank, rank_descending(expected))
+        ordered = expected[np.argsort(averaged.rank)]  # most suspicious first, up to rounding
+        assert np.all(np.diff(ordered) <= 1e-12)
         assert len(calls) == 1 and averaged_choice.gold_finetuned
         assert averaged_choice.metrics()["ranking_gold_finetuned"] == 1.0
         assert "encoder fine-tuned on the gold rows alone" in averaged_choice.reason
+        assert "(weight 0.7 to the latter)" in averaged_choice.reason
         wrong = y != gold  # the two judges together find more than influence alone here
         assert found_at_10(expected, wrong) > found_at_10(plain.suspicion, wrong)
     else:

@@ -81,3 +81,5 @@ def test_rank_average_is_the_mean_percentile_whatever_the_units():
     expected = ((rankdata(a) - 0.5) / 50 + (rankdata(b) - 0.5) / 50) / 2
     np.testing.assert_allclose(rank_average(a, b), expected)
     np.testing.assert_allclose(rank_average(np.exp(a), 1e6 * b**3), expected)
+    weighted = 0.25 * (rankdata(a) - 0.5) / 50 + 0.75 * (rankdata(b) - 0.5) / 50
+    np.testing.assert_allclose(rank_average(a, b, weights=(1, 3)), weighted)

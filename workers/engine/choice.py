@@ -144,6 +144,8 @@ class RankingChoice:
     gold_finetuned: bool = False
     """Where influence was served: whether it was rank-averaged with the disbelief of an
     encoder fine-tuned on the gold rows alone (``gold_finetuned``)."""
+    gold_finetuned_weight: float = 0.5
+    """The weight of that encoder's ranks in the average (influence's: the rest)."""
     finetune_estimate_s: float | None = None
     """Where cleanlab on the frozen vectors was served because fine-tuning is off: what the
     fine-tuned ranking would have cost on a CPU (seconds), for the user to weigh."""
@@ -190,7 +192,8 @@ class RankingChoice:
             )
             averaged = (
                 "; its ranks averaged with those of an encoder fine-tuned on the gold rows "
-                "alone, by how little it believes each label"
+                "alone, by how little it believes each label (weight "
+                f"{self.gold_finetuned_weight:g} to the latter)"
                 if self.gold_finetuned
                 else ""
             )
@@ -257,6 +260,7 @@ def serve_by_noise_check(
     gold: tuple[np.ndarray, np.ndarray] | None = None,
     gold_min_per_class: int = 1,
     gold_finetuned: Callable[[], np.ndarray] | None = None,
+    gold_finetuned_weight: float = 0.5,
 ) -> tuple[ScoreResult, RankingChoice]:
     """The ``noise_check`` ranking policy: ``result`` (the exact head's run) re-ranked by the
     ranking the check serves, and what it served. With enough gold dev items, influence on them
@@ -266,7 +270,8 @@ def serve_by_noise_check(
     as (X, y)) turns served influence into the expected gain of re-annotating each item
     (``expected_gain``) where every class has ``gold_min_per_class`` of them.
     ``gold_finetuned`` (the disbelief in each label of an encoder fine-tuned on the gold rows,
-    called only where influence is served) is rank-averaged with served influence where given.
+    called only where influence is served) is rank-averaged with served influence where given,
+    its ranks weighted ``gold_finetuned_weight`` and influence's the rest.
     The check itself runs on the frozen vectors either way. Evidence, influence and the model
     stay the exact head's."""
     cleanlab = cleanlab_scores_with_info(X, y, n_classes, seed=seed, device=device)
@@ -293,7 +298,8 @@ def serve_by_noise_check(
         served = ExactHeadInfluence.name
         suspicion = -result.dev_influence if weighted is None else weighted
         if gold_finetuned is not None:
-            suspicion = rank_average(suspicion, gold_finetuned())
+            w = gold_finetuned_weight
+            suspicion = rank_average(suspicion, gold_finetuned(), weights=(1.0 - w, w))
     elif finetuned is not None:
         served, suspicion = FINETUNED_CLEANLAB, finetuned().suspicion
     else:
@@ -303,5 +309,10 @@ def serve_by_noise_check(
     )
     averaged = gold_finetuned is not None and served == ExactHeadInfluence.name
     return ranked, RankingChoice(
-        served, check, cleanlab, gain_weighted=weighted is not None, gold_finetuned=averaged
+        served,
+        check,
+        cleanlab,
+        gain_weighted=weighted is not None,
+        gold_finetuned=averaged,
+        gold_finetuned_weight=gold_finetuned_weight,
     )

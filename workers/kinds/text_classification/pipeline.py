@@ -198,6 +198,7 @@ def ranked_by_policy(
         gold=gold,
         gold_min_per_class=settings.gain_weighting_min_gold_per_class,
         gold_finetuned=gold_finetuned,
+        gold_finetuned_weight=settings.gold_finetuned_weight,
     )
     if choice.served == CLEANLAB:  # fine-tuning is off: say what it would cost
         estimate = fold_finetuning(settings).cpu_estimate_s(
